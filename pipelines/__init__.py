@@ -1,0 +1,1 @@
+"""Pipeline entrypoints of this project."""

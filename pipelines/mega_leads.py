@@ -1,0 +1,158 @@
+"""Entrypoint: one incremental load of MEGA leads into a dlt destination (DuckDB by default).
+
+CLI: ``python -m pipelines.mega_leads --help`` (console script ``mega-leads``).
+Python: ``from pipelines.mega_leads import run`` → ``RunResult``; raises ``RunFailed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pipelines.dlt_setup import configure_dlt
+
+configure_dlt()
+
+import dlt  # noqa: E402  (dlt_config must be registered before dlt resolves anything)
+from dlt.common.destination.reference import Destination  # noqa: E402
+
+from pipelines.result import RunFailed, RunResult, RunTracker, explain  # noqa: E402
+from sources.mega import SyncSession, mega, settings  # noqa: E402
+from sources.mega.errors import ConfigurationError, MegaError  # noqa: E402
+
+__all__ = ["RunFailed", "RunResult", "main", "run"]
+
+log = logging.getLogger("mega")
+
+SOURCE_OPTIONS = (
+    "base_url",
+    "api_token",
+    "customer_id",
+    "status",
+    "stage_id",
+    "lead_line",
+    "search",
+    "created_since",
+    "initial_updated_since",
+    "lookback",
+    "checkpoint_pages",
+)
+
+
+def run(
+    destination: Any = None,
+    dataset_name: str = settings.DEFAULT_DATASET,
+    pipeline_name: str = settings.PIPELINE_NAME,
+    full_refresh: bool = False,
+    pipelines_dir: str | None = None,
+    **source_options: Any,
+) -> RunResult:
+    """Load what changed since the last run. ``destination`` is any dlt destination (name,
+    factory or instance; default DuckDB). ``source_options`` are the ``mega`` source's arguments
+    (filters, ``initial_updated_since``, ``lookback``, ``checkpoint_pages``, credentials …);
+    omitted ones come from dlt config (``dlt_config/``, env vars)."""
+    unknown = set(source_options) - set(SOURCE_OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"unknown source option(s): {', '.join(sorted(unknown))}")
+    options = {key: value for key, value in source_options.items() if value is not None}
+    pipeline = dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=resolve_destination(destination, dataset_name),
+        dataset_name=dataset_name,
+        pipelines_dir=pipelines_dir,
+    )
+    session = SyncSession()
+    tracker = RunTracker(pipeline, session)
+    try:
+        refresh: Any = "drop_resources" if full_refresh else None
+        while not session.done:
+            info = pipeline.run(mega(session=session, **options), refresh=refresh)
+            tracker.loaded(info)
+            refresh = None
+    except Exception as exc:
+        raise RunFailed(explain(exc), tracker.finish(error=explain(exc))) from exc
+    finally:
+        session.close()
+    return tracker.finish()
+
+
+def resolve_destination(destination: Any, dataset_name: str) -> Any:
+    """DuckDB unless told otherwise, in a file that cannot clash with the dataset name."""
+    if destination not in (None, "duckdb"):
+        return destination
+    configured = dlt.config.get("destination.duckdb.credentials", str)
+    path = configured or settings.DEFAULT_DUCKDB_FILE
+    stem = path.rsplit("/", 1)[-1].removesuffix(".duckdb")
+    if stem == dataset_name:
+        raise ConfigurationError(
+            f"the DuckDB file {path!r} is named like the dataset {dataset_name!r}; DuckDB then "
+            "cannot tell its catalog from the schema and the load fails. Pick another file name "
+            "(DESTINATION__DUCKDB__CREDENTIALS) or dataset (--dataset)"
+        )
+    return Destination.from_reference("duckdb", credentials=path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mega-leads",
+        description="Load MEGA CRM leads that changed since the last run into a warehouse.",
+    )
+    parser.add_argument("--destination", default=None, help="dlt destination (default: duckdb)")
+    parser.add_argument("--dataset", default=settings.DEFAULT_DATASET, help="dataset / schema")
+    parser.add_argument("--pipeline-name", default=settings.PIPELINE_NAME)
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the lead tables and their state, then load everything again",
+    )
+    parser.add_argument(
+        "--initial-updated-since",
+        metavar="TS",
+        help="backfill start (ISO-8601) for a stream with no state yet",
+    )
+    parser.add_argument("--lookback", help="re-read this far behind the mark, e.g. 15m")
+    parser.add_argument("--checkpoint-pages", type=int, help="commit data + state every N pages")
+    filters = parser.add_argument_group(
+        "filters", "narrow what is loaded; each filter set keeps its own state"
+    )
+    filters.add_argument("--status")
+    filters.add_argument("--stage-id")
+    filters.add_argument("--lead-line", choices=["buyer", "seller"])
+    filters.add_argument("--search")
+    filters.add_argument("--created-since", metavar="TS")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only the summary and errors")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="mega-leads: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("dlt").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        result = run(
+            destination=args.destination,
+            dataset_name=args.dataset,
+            pipeline_name=args.pipeline_name,
+            full_refresh=args.full_refresh,
+            **{name: getattr(args, name, None) for name in SOURCE_OPTIONS},
+        )
+    except RunFailed as exc:
+        print(f"mega-leads: error: {exc}", file=sys.stderr)
+        return 1
+    except MegaError as exc:
+        print(f"mega-leads: error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

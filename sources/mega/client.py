@@ -1,0 +1,308 @@
+"""HTTP client of the MEGA Public CRM Lead API: auth headers, timeouts, one retry layer, pacing.
+
+Retries: 429, 5xx, connect/read errors, timeouts and dropped connections, with capped
+exponential backoff and jitter; ``Retry-After`` (seconds or HTTP date) is honoured, capped;
+the total time spent retrying is bounded. Other 4xx are fatal and typed (``errors.py``).
+Pacing: ``RateLimit-Remaining`` / ``RateLimit-Reset`` (001) let a long backfill pause before
+the quota is gone instead of running into 429s.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from . import settings
+from .errors import (
+    ConfigurationError,
+    MalformedResponseError,
+    MegaError,
+    TransportError,
+    api_error_for,
+    one_line,
+    redact,
+)
+
+log = logging.getLogger("mega")
+
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = settings.MAX_RETRIES
+    backoff_base_s: float = settings.BACKOFF_BASE_S
+    backoff_max_s: float = settings.BACKOFF_MAX_S
+    retry_after_max_s: float = settings.RETRY_AFTER_MAX_S
+    max_retry_time_s: float = settings.MAX_RETRY_TIME_S
+
+    def backoff(self, attempt: int) -> float:
+        capped = min(self.backoff_max_s, self.backoff_base_s * (2**attempt))
+        return capped * (0.5 + random.random() / 2)
+
+
+@dataclass
+class ClientStats:
+    """Counters a run reports; shared by every thread of one run."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limit_waits: int = 0
+    rate_limit_wait_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: float) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "rate_limit_waits": self.rate_limit_waits,
+                "rate_limit_wait_s": round(self.rate_limit_wait_s, 3),
+            }
+
+
+class RateLimitPacer:
+    """Waits before a request when the last answer said the quota is (nearly) spent.
+
+    One pacer is shared by every worker of a run, so they respect one budget together.
+    """
+
+    def __init__(
+        self,
+        reserve: int = settings.RATE_LIMIT_RESERVE,
+        max_wait_s: float = settings.RETRY_AFTER_MAX_S,
+        stats: ClientStats | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.reserve = reserve
+        self.max_wait_s = max_wait_s
+        self.stats = stats or ClientStats()
+        self._sleep = sleep
+        self._resume_at = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            delay = self._resume_at - time.monotonic()
+        if delay > 0:
+            log.info("rate limit nearly spent: pausing %.1f s before the next request", delay)
+            self.stats.add(rate_limit_waits=1, rate_limit_wait_s=delay)
+            self._sleep(delay)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        remaining = _int_header(headers, "RateLimit-Remaining")
+        reset = _int_header(headers, "RateLimit-Reset")
+        if remaining is None or reset is None or remaining > self.reserve:
+            return
+        with self._lock:
+            self._resume_at = max(
+                self._resume_at, time.monotonic() + min(float(reset), self.max_wait_s)
+            )
+
+    def hold_until(self, delay_s: float) -> None:
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + delay_s)
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    try:
+        return int(float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def retry_after_seconds(value: str | None, cap: float) -> float | None:
+    """``Retry-After`` as seconds: an integer, or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), cap)
+
+
+def check_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"base_url must be an http(s) URL, got {base_url!r} (setting SOURCES__MEGA__BASE_URL)"
+        )
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ConfigurationError(
+            "base_url uses plain http:// on a non-loopback host; the token would travel "
+            "unencrypted. Use https:// (setting SOURCES__MEGA__BASE_URL)"
+        )
+    return base_url.rstrip("/")
+
+
+class MegaClient:
+    """One authenticated connection pool to the API. Thread-safe (httpx.Client is)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str,
+        customer_id: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        pacer: RateLimitPacer | None = None,
+        stats: ClientStats | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        self._secrets = (api_token,)
+        self.retry = retry or RetryPolicy()
+        self.stats = stats or (pacer.stats if pacer else ClientStats())
+        self.pacer = pacer or RateLimitPacer(stats=self.stats, sleep=sleep)
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {api_token}",
+                "x-customer-id": customer_id,
+                "Accept": "application/json",
+                "User-Agent": settings.USER_AGENT,
+            },
+            timeout=timeout
+            or httpx.Timeout(
+                connect=settings.CONNECT_TIMEOUT_S,
+                read=settings.READ_TIMEOUT_S,
+                write=settings.WRITE_TIMEOUT_S,
+                pool=settings.POOL_TIMEOUT_S,
+            ),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MegaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def list_leads(self, params: Mapping[str, str], context: str = "") -> dict[str, Any]:
+        response = self.request("GET", settings.LEADS_PATH, params=params, context=context)
+        return self.decode_object(response, context)
+
+    def create_lead(
+        self, payload: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self.request(
+            "POST", settings.LEADS_PATH, json=payload, headers=headers, context="create lead"
+        )
+        body = self.decode_object(response, "create lead")
+        if not isinstance(body.get("lead"), dict):
+            raise MalformedResponseError("create lead: the answer has no `lead` object")
+        return body["lead"]
+
+    def decode_object(self, response: httpx.Response, context: str) -> dict[str, Any]:
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            ctype = response.headers.get("content-type", "?")
+            raise MalformedResponseError(
+                f"{context}: the body is not JSON (content-type {ctype}, "
+                f"{len(response.content)} bytes): {exc}"
+            ) from None
+        if not isinstance(body, dict):
+            raise MalformedResponseError(f"{context}: the body is JSON but not an object")
+        return body
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        context: str = "",
+    ) -> httpx.Response:
+        """Send with the retry policy; return a 2xx response or raise a typed MegaError."""
+        deadline = time.monotonic() + self.retry.max_retry_time_s
+        attempt = 0
+        while True:
+            self.pacer.wait()
+            failure, server_wait = self._attempt(method, path, params, json, headers, context)
+            if isinstance(failure, httpx.Response):
+                return failure
+            delay = self.retry.backoff(attempt) if server_wait is None else server_wait
+            attempt += 1
+            if attempt > self.retry.max_retries or time.monotonic() + delay > deadline:
+                raise self._exhausted(failure, attempt)
+            self.stats.add(retries=1)
+            log.warning("retry %d in %.1f s: %s", attempt, delay, failure)
+            self._sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+        context: str,
+    ) -> tuple[httpx.Response | MegaError, float | None]:
+        """One try: the response, or the retryable failure and the wait the server asked for."""
+        self.stats.add(requests=1)
+        try:
+            response = self._http.request(method, path, params=params, json=json, headers=headers)
+        except httpx.TransportError as exc:
+            # Connect/read/write errors, timeouts and dropped connections are all retryable.
+            text = redact(f"{type(exc).__name__}: {exc}", self._secrets)
+            return TransportError(one_line(f"{text} [{context}]")), None
+        self.pacer.observe(response.headers)
+        if response.status_code < 400:
+            return response, None
+        error = self._api_error(response, context)
+        if response.status_code != 429 and response.status_code < 500:
+            raise error
+        wait = retry_after_seconds(
+            response.headers.get("Retry-After"), self.retry.retry_after_max_s
+        )
+        if wait is not None and response.status_code == 429:
+            self.pacer.hold_until(wait)
+            self.stats.add(rate_limit_waits=1, rate_limit_wait_s=wait)
+            return error, 0.0
+        return error, wait
+
+    def _exhausted(self, failure: MegaError, attempts: int) -> MegaError:
+        failure.args = (f"{failure.args[0]} (gave up after {attempts} attempts)",)
+        return failure
+
+    def _api_error(self, response: httpx.Response, context: str) -> MegaError:
+        error_type, message = "unknown", response.reason_phrase or "no message"
+        try:
+            body = orjson.loads(response.content)
+            detail = body["error"] if isinstance(body, dict) else None
+            if isinstance(detail, dict):
+                error_type = str(detail.get("type", error_type))
+                message = str(detail.get("message", message))
+        except (orjson.JSONDecodeError, KeyError):
+            pass
+        message = redact(message, self._secrets)
+        return api_error_for(response.status_code, error_type, message, context)

@@ -1,0 +1,43 @@
+"""Constants of the MEGA Public CRM Lead API and defaults of this connector.
+
+API facts come from the vendor documents in ``shared/seeds`` (001: list endpoint OpenAPI,
+003: cursor rules and incremental polling advice, 000: create endpoint).
+"""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://app.gomega.ai"
+LEADS_PATH = "/api/agents/crm/leads"
+
+# 001: `limit` is 1..100; the largest page means the fewest requests against the rate limit.
+PAGE_LIMIT = 100
+# 003: "For reliable incremental polling, use sort_by=updated_at&sort_dir=asc and keep following
+# next_cursor". A cursor is only valid for the sort that produced it.
+SORT_BY = "updated_at"
+SORT_DIR = "asc"
+
+# Timestamps as the API renders them (003 example: "2026-07-01T18:20:00.000Z").
+API_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# HTTP defaults; every one is a setting of the source (see dlt_config/config.toml).
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
+WRITE_TIMEOUT_S = 30.0
+POOL_TIMEOUT_S = 10.0
+MAX_RETRIES = 8
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 30.0
+RETRY_AFTER_MAX_S = 120.0
+MAX_RETRY_TIME_S = 600.0
+# Pause before the quota is gone when RateLimit-Remaining drops to this many requests.
+RATE_LIMIT_RESERVE = 1
+
+# Connector defaults.
+CHECKPOINT_PAGES = 100
+PREFETCH_PAGES = 2
+DEFAULT_DATASET = "mega"
+# Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.
+DEFAULT_DUCKDB_FILE = "mega_leads.duckdb"
+PIPELINE_NAME = "mega_leads"
+
+USER_AGENT = "mega-leads-connector/0.1 (+dlt)"
