@@ -20,9 +20,9 @@ def config_dir() -> Path:
 
 
 def configure_dlt() -> None:
+    from dlt.common.configuration.container import Container
     from dlt.common.configuration.providers import SettingsTomlProvider
     from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
-    from dlt.common.configuration.container import Container
 
     folder = str(config_dir())
     if folder in _registered:

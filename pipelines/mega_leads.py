@@ -19,8 +19,9 @@ configure_dlt()
 import dlt  # noqa: E402  (dlt_config must be registered before dlt resolves anything)
 from dlt.common.destination.reference import Destination  # noqa: E402
 
-from pipelines.result import RunFailed, RunResult, RunTracker, explain  # noqa: E402
-from sources.mega import SyncSession, mega, settings  # noqa: E402
+from pipelines.result import RunFailed, RunResult  # noqa: E402
+from pipelines.runner import LeadRun, make_pipeline  # noqa: E402
+from sources.mega import settings  # noqa: E402
 from sources.mega.errors import ConfigurationError, MegaError  # noqa: E402
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
@@ -47,36 +48,36 @@ def run(
     dataset_name: str = settings.DEFAULT_DATASET,
     pipeline_name: str = settings.PIPELINE_NAME,
     full_refresh: bool = False,
+    reconcile: bool = False,
+    delete_mode: str = "soft",
+    discard_pending: bool = False,
     pipelines_dir: str | None = None,
     **source_options: Any,
 ) -> RunResult:
     """Load what changed since the last run. ``destination`` is any dlt destination (name,
     factory or instance; default DuckDB). ``source_options`` are the ``mega`` source's arguments
     (filters, ``initial_updated_since``, ``lookback``, ``checkpoint_pages``, credentials …);
-    omitted ones come from dlt config (``dlt_config/``, env vars)."""
+    omitted ones come from dlt config (``dlt_config/``, env vars).
+
+    ``reconcile`` sweeps every lead id at the source afterwards and marks the loaded leads that
+    vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
+    Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
     unknown = set(source_options) - set(SOURCE_OPTIONS)
     if unknown:
         raise ConfigurationError(f"unknown source option(s): {', '.join(sorted(unknown))}")
     options = {key: value for key, value in source_options.items() if value is not None}
-    pipeline = dlt.pipeline(
-        pipeline_name=pipeline_name,
-        destination=resolve_destination(destination, dataset_name),
-        dataset_name=dataset_name,
-        pipelines_dir=pipelines_dir,
+    pipeline = make_pipeline(
+        pipeline_name, resolve_destination(destination, dataset_name), dataset_name, pipelines_dir
     )
-    session = SyncSession()
-    tracker = RunTracker(pipeline, session)
-    try:
-        refresh: Any = "drop_resources" if full_refresh else None
-        while not session.done:
-            info = pipeline.run(mega(session=session, **options), refresh=refresh)
-            tracker.loaded(info)
-            refresh = None
-    except Exception as exc:
-        raise RunFailed(explain(exc), tracker.finish(error=explain(exc))) from exc
-    finally:
-        session.close()
-    return tracker.finish()
+    job = LeadRun(
+        pipeline,
+        options,
+        full_refresh=full_refresh,
+        reconcile=reconcile,
+        delete_mode=delete_mode,
+        discard_pending=discard_pending,
+    )
+    return job.execute()
 
 
 def resolve_destination(destination: Any, dataset_name: str) -> Any:
@@ -114,6 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="backfill start (ISO-8601) for a stream with no state yet",
     )
     parser.add_argument("--lookback", help="re-read this far behind the mark, e.g. 15m")
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="afterwards, sweep every lead id at the source and mark leads that vanished",
+    )
+    parser.add_argument(
+        "--delete-mode",
+        choices=["soft", "hard"],
+        default="soft",
+        help="reconcile: set _deleted_at (soft, default) or remove the rows (hard)",
+    )
+    parser.add_argument(
+        "--discard-pending",
+        action="store_true",
+        help="drop data an earlier run failed to load (its state reverts) instead of loading it",
+    )
     parser.add_argument("--checkpoint-pages", type=int, help="commit data + state every N pages")
     filters = parser.add_argument_group(
         "filters", "narrow what is loaded; each filter set keeps its own state"
@@ -142,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset_name=args.dataset,
             pipeline_name=args.pipeline_name,
             full_refresh=args.full_refresh,
+            reconcile=args.reconcile,
+            delete_mode=args.delete_mode,
+            discard_pending=args.discard_pending,
             **{name: getattr(args, name, None) for name in SOURCE_OPTIONS},
         )
     except RunFailed as exc:

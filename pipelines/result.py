@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -35,8 +37,19 @@ class RunResult:
     state_before: dict[str, Any] | None
     state_after: dict[str, Any] | None
     api_total: int | None
+    warehouse_count: int | None = None
+    stream: str | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+    lookback_rereads: int = 0
+    late_changes: int = 0
+    max_lateness_s: float = 0.0
+    reconciled: bool = False
+    deleted: int = 0
+    restored: int = 0
+    recovered_pending: bool = False
     load_ids: list[str] = field(default_factory=list)
     error: str | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def high_water_mark_before(self) -> str | None:
@@ -46,17 +59,42 @@ class RunResult:
     def high_water_mark_after(self) -> str | None:
         return (self.state_after or self.state_before or {}).get("high_water_mark")
 
+    @property
+    def complete(self) -> bool | None:
+        """After a full sweep: does the API's `total` match the live leads loaded?"""
+        if self.api_total is None or self.warehouse_count is None:
+            return None
+        return self.api_total == self.warehouse_count
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def manifest_row(self) -> dict[str, Any]:
+        """The row written to `_mega_runs`: flat, state as JSON text."""
+        row = {k: v for k, v in asdict(self).items() if k not in ("state_before", "state_after")}
+        row["rows"] = json.dumps(self.rows, sort_keys=True)
+        row["filters"] = json.dumps(self.filters, sort_keys=True)
+        row["load_ids"] = json.dumps(self.load_ids)
+        row["high_water_mark_before"] = self.high_water_mark_before
+        row["high_water_mark_after"] = self.high_water_mark_after
+        row["complete"] = self.complete
+        return row
+
     def summary(self) -> str:
         rows = ", ".join(f"{table} {count}" for table, count in sorted(self.rows.items()))
+        extra = ""
+        if self.reconciled:
+            extra += f"; reconcile: {self.deleted} deleted, {self.restored} restored"
+        if self.lookback_rereads:
+            extra += f"; lookback re-read {self.lookback_rereads}, {self.late_changes} late"
+        if self.complete is not None:
+            extra += f"; API total {self.api_total} vs warehouse {self.warehouse_count}"
         return (
             f"{self.outcome}: {self.leads} leads in {self.pages} pages, "
             f"{self.requests} requests ({self.retries} retries, {self.rate_limit_waits} "
             f"rate-limit waits), {self.checkpoints} checkpoints in {self.duration_s:.1f} s; "
             f"rows loaded: {rows or 'none'}; high-water mark {self.high_water_mark_before} "
-            f"-> {self.high_water_mark_after}"
+            f"-> {self.high_water_mark_after}{extra}"
         )
 
 
@@ -76,6 +114,9 @@ class RunTracker:
         self._t0 = time.monotonic()
         self.rows: dict[str, int] = {}
         self.load_ids: list[str] = []
+        self.api_total: int | None = None
+        self.warehouse_count: int | None = None
+        self.recovered_pending = False
 
     def loaded(self, info: LoadInfo) -> None:
         self.load_ids.extend(info.loads_ids)
@@ -84,11 +125,13 @@ class RunTracker:
         if normalize is None:
             return
         for table, count in normalize.row_counts.items():
-            if not table.startswith("_dlt"):
+            if not table.startswith("_"):
                 self.rows[table] = self.rows.get(table, 0) + count
 
     def finish(self, error: str | None = None) -> RunResult:
-        stats = self.session.stats.snapshot()
+        session = self.session
+        stats = session.stats.snapshot()
+        config, plan = session.config, session.reconcile
         return RunResult(
             outcome="failed" if error else "success",
             pipeline_name=self.pipeline.pipeline_name,
@@ -109,7 +152,17 @@ class RunTracker:
             rows=dict(self.rows),
             state_before=self.session.state_before,
             state_after=self.session.state_after,
-            api_total=self.session.total,
+            api_total=self.api_total,
+            warehouse_count=self.warehouse_count,
+            stream=config.filters.stream_key if config else None,
+            filters=config.filters.describe() if config else {},
+            lookback_rereads=session.rereads,
+            late_changes=session.late_changes,
+            max_lateness_s=session.max_lateness_s,
+            reconciled=plan is not None and not error,
+            deleted=len(plan.vanished) if plan else 0,
+            restored=len(plan.restored) if plan else 0,
+            recovered_pending=self.recovered_pending,
             load_ids=list(self.load_ids),
             error=error,
         )

@@ -103,19 +103,25 @@ def mega(
         ),
         rate_limit_reserve=rate_limit_reserve,
     )
-    return leads(config, session if session is not None else SyncSession())
+    session = session if session is not None else SyncSession()
+    session.config = config
+    return leads(config, session)
 
 
 @dlt.resource(name="leads", write_disposition="merge", primary_key="id")
 def leads(config: SourceConfig, session: SyncSession) -> Iterator[Any]:
     """Changed leads since the last run, as arrow tables (one load per checkpoint)."""
-    state = dlt.current.resource_state()
+    if session.reconcile is not None:
+        batches = session.reconcile_batches(config)
+    else:
+        batches = session.checkpoint(config, dlt.current.resource_state())
     try:
-        for lead_rows, custom_field_rows in session.checkpoint(config, state):
+        for lead_rows, custom_field_rows in batches:
             yield dlt.mark.with_hints(lead_rows, LEADS_HINTS, create_table_variant=True)
-            yield dlt.mark.with_hints(
-                custom_field_rows, CUSTOM_FIELDS_HINTS, create_table_variant=True
-            )
+            if custom_field_rows is not None:
+                yield dlt.mark.with_hints(
+                    custom_field_rows, CUSTOM_FIELDS_HINTS, create_table_variant=True
+                )
     finally:
-        if session.done or config.checkpoint_pages is None:
+        if config.checkpoint_pages is None:
             session.close()

@@ -8,6 +8,7 @@ mark is inclusive.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -84,10 +85,8 @@ class PageStream:
         self._pages.close()
         if self._thread is not None:
             while self._thread.is_alive():
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    pass
             self._thread = None
 
     def _next_item(self) -> object:

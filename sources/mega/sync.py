@@ -1,4 +1,4 @@
-"""One run's sweep: where it starts (from state), and its checkpoints (data + the state covering it).
+"""One run's sweep: where it starts (from state) and its checkpoints (data + state covering it).
 
 State lives in the `leads` resource state, one entry per filter set:
 ``streams[<key>] = {"filters", "high_water_mark", "cursor"}``. dlt commits resource state in the
@@ -18,7 +18,14 @@ import pyarrow as pa
 from .client import ClientStats, MegaClient, RateLimitPacer
 from .config import SourceConfig
 from .paging import PageStream, StartPosition
-from .shaping import custom_fields_table, format_timestamp, leads_table, max_updated_at, parse_timestamp
+from .reconcile import ReconcilePlan
+from .shaping import (
+    custom_fields_table,
+    format_timestamp,
+    leads_table,
+    max_updated_at,
+    parse_timestamp,
+)
 
 log = logging.getLogger("mega")
 
@@ -54,6 +61,14 @@ class SyncSession:
     state_after: dict[str, Any] | None = None
     total: int | None = None
     started: float = field(default_factory=time.monotonic)
+    # lookback: versions already loaded inside the re-read window (id -> updated_at), from the
+    # runner; a re-read lead whose version is not among them was committed late at the source.
+    known_versions: dict[str, str] | None = None
+    rereads: int = 0
+    late_changes: int = 0
+    max_lateness_s: float = 0.0
+    reconcile: ReconcilePlan | None = None
+    config: SourceConfig | None = None
     _client: MegaClient | None = None
     _stream: PageStream | None = None
 
@@ -63,9 +78,8 @@ class SyncSession:
         if self._client is not None:
             self._client.close()
 
-    def _open(self, config: SourceConfig, stream_state: dict[str, Any]) -> PageStream:
-        if self._stream is None:
-            self.state_before = dict(stream_state)
+    def client(self, config: SourceConfig) -> MegaClient:
+        if self._client is None:
             pacer = RateLimitPacer(reserve=config.rate_limit_reserve, stats=self.stats)
             self._client = MegaClient(
                 config.base_url,
@@ -75,6 +89,11 @@ class SyncSession:
                 retry=config.retry,
                 pacer=pacer,
             )
+        return self._client
+
+    def _open(self, config: SourceConfig, stream_state: dict[str, Any]) -> PageStream:
+        if self._stream is None:
+            self.state_before = dict(stream_state)
             start = start_position(stream_state, config)
             log.info(
                 "sweep starts: %s",
@@ -83,22 +102,25 @@ class SyncSession:
                 else f"updated_since={start.updated_since or 'the beginning'}",
             )
             self._stream = PageStream(
-                self._client, config.list_params(), start, prefetch=config.prefetch_pages
+                self.client(config), config.list_params(), start, prefetch=config.prefetch_pages
             )
         return self._stream
 
     def checkpoint(
         self, config: SourceConfig, resource_state: dict[str, Any]
-    ) -> Iterator[tuple[pa.Table, pa.Table]]:
+    ) -> Iterator[tuple[pa.Table, pa.Table | None]]:
         """Read up to `checkpoint_pages` pages; yield them as (leads, custom fields) tables,
         after moving the state to cover exactly them."""
         stream_state = stream_state_for(resource_state, config)
         stream = self._open(config, stream_state)
+        previous_mark = (self.state_before or {}).get("high_water_mark")
         batch: dict[str, dict[str, Any]] = {}
         cursor, first_page, last_page = stream_state["cursor"], 0, 0
         for page in stream:
             first_page = first_page or page.number
             last_page = page.number
+            if self.known_versions is not None and previous_mark:
+                self._measure_lateness(page.leads, previous_mark)
             for lead in page.leads:
                 # Pages run in updated_at order: a lead seen twice (updated mid-run) keeps its
                 # later, newer version; merging one version per id is what keeps a load exact.
@@ -106,7 +128,7 @@ class SyncSession:
                 batch[lead["id"]] = lead
             cursor = page.next_cursor
             self.pages += 1
-            if cursor is None or (config.checkpoint_pages and last_page - first_page + 1 >= config.checkpoint_pages):
+            if cursor is None or last_page - first_page + 1 >= (config.checkpoint_pages or 1 << 62):
                 break
         self.total = stream.first_total if self.total is None else self.total
         self.done = cursor is None
@@ -132,3 +154,22 @@ class SyncSession:
         )
         if leads.num_rows:
             yield leads, fields
+
+    def _measure_lateness(self, leads: list[dict[str, Any]], previous_mark: str) -> None:
+        known = self.known_versions or {}
+        mark = parse_timestamp(previous_mark)
+        for lead in leads:
+            updated = parse_timestamp(lead["updated_at"])
+            if updated >= mark:
+                continue
+            self.rereads += 1
+            if known.get(lead["id"]) != format_timestamp(updated):
+                self.late_changes += 1
+                self.max_lateness_s = max(self.max_lateness_s, (mark - updated).total_seconds())
+
+    def reconcile_batches(self, config: SourceConfig) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+        plan = self.reconcile
+        assert plan is not None
+        plan.sweep(self.client(config), config)
+        self.pages += plan.pages
+        yield from plan.batches()

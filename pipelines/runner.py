@@ -1,0 +1,186 @@
+"""One run: finish what an earlier run left pending, sweep in checkpoints, reconcile, manifest.
+
+Each checkpoint is its own ``pipeline.run``: dlt commits a load's data and the resource state in
+one package, so a run killed at any page resumes from its last checkpoint (dlt-hub/dlt#215).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import SupportsPipeline
+
+from pipelines import warehouse
+from pipelines.result import RunFailed, RunResult, RunTracker, explain
+from sources.mega import SyncSession, mega
+from sources.mega.errors import ConfigurationError
+from sources.mega.reconcile import DELETE_MODES, ReconcilePlan
+from sources.mega.shaping import parse_timestamp
+from sources.mega.sync import stream_state_for
+
+log = logging.getLogger("mega")
+
+MANIFEST_TABLE = "_mega_runs"
+MANIFEST_COLUMNS: dict[str, Any] = {
+    "started_at": {"data_type": "timestamp"},
+    "finished_at": {"data_type": "timestamp"},
+    "high_water_mark_before": {"data_type": "text"},
+    "high_water_mark_after": {"data_type": "text"},
+    "api_total": {"data_type": "bigint"},
+    "warehouse_count": {"data_type": "bigint"},
+    "error": {"data_type": "text"},
+}
+
+
+class LeadRun:
+    def __init__(
+        self,
+        pipeline: Any,
+        options: dict[str, Any],
+        full_refresh: bool = False,
+        reconcile: bool = False,
+        delete_mode: str = "soft",
+        discard_pending: bool = False,
+    ) -> None:
+        if delete_mode not in DELETE_MODES:
+            raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
+        self.pipeline = pipeline
+        self.options = options
+        self.full_refresh = full_refresh
+        self.reconcile = reconcile
+        self.delete_mode = delete_mode
+        self.discard_pending = discard_pending
+        self.session = SyncSession()
+        self.tracker = RunTracker(pipeline, self.session)
+
+    def execute(self) -> RunResult:
+        try:
+            self._recover_pending()
+            self._sweep()
+            if self.reconcile:
+                self._reconcile()
+            self._check_completeness()
+        except Exception as exc:
+            reason = explain(exc)
+            result = self.tracker.finish(error=reason)
+            self._write_manifest(result)
+            raise RunFailed(reason, result) from exc
+        finally:
+            self.session.close()
+        result = self.tracker.finish()
+        self._write_manifest(result)
+        return result
+
+    def _source(self) -> Any:
+        return mega(session=self.session, **self.options)
+
+    def _recover_pending(self) -> None:
+        """A load that failed (e.g. the DuckDB file locked) leaves its package pending, with the
+        local state already moved on; dlt would then load it instead of extracting anything.
+        Finish it first, or discard it together with the local state it carried."""
+        if not self.pipeline.has_pending_data:
+            return
+        if self.discard_pending:
+            log.warning(
+                "discarding data an earlier run did not load; state reverts to the warehouse's"
+            )
+            self.pipeline.drop_pending_packages()
+            self.pipeline = self.pipeline.drop()
+            self.tracker.pipeline = self.pipeline
+            return
+        log.warning("an earlier run left data that was not loaded: loading it first")
+        try:
+            if self.pipeline.list_extracted_load_packages():
+                self.pipeline.normalize()
+            self.pipeline.load()
+        except Exception as exc:
+            raise RunFailed(
+                f"data of an earlier run is still pending and could not be loaded "
+                f"({explain(exc)}); fix the destination and run again, or use --discard-pending",
+                self.tracker.finish(error="pending load"),
+            ) from exc
+        self.tracker.recovered_pending = True
+
+    def _sweep(self) -> None:
+        refresh: Any = "drop_resources" if self.full_refresh else None
+        source = self._source()
+        if refresh is None:
+            self._prepare_lookback()
+        while True:
+            info = self.pipeline.run(source, refresh=refresh)
+            self.tracker.loaded(info)
+            refresh = None
+            if self.session.done:
+                return
+            source = self._source()
+
+    def _stream_state(self) -> dict[str, Any]:
+        config = self.session.config
+        assert config is not None
+        self.pipeline.sync_destination()
+        sources = self.pipeline.state.get("sources", {})
+        resource = sources.get("mega", {}).get("resources", {}).get("leads", {})
+        return stream_state_for(dict(resource), config)
+
+    def _prepare_lookback(self) -> None:
+        config = self.session.config
+        if config is None or not config.lookback:
+            return
+        mark = self._stream_state().get("high_water_mark")
+        if mark:
+            since = parse_timestamp(mark) - config.lookback
+            self.session.known_versions = warehouse.versions_since(self.pipeline, since)
+
+    def _reconcile(self) -> None:
+        live, deleted = warehouse.live_and_deleted_ids(self.pipeline)
+        self.session.reconcile = ReconcilePlan(
+            live_ids=live,
+            deleted_ids=deleted,
+            mode=self.delete_mode,
+            swept_at=datetime.now(timezone.utc),
+            read_loaded=lambda ids: warehouse.lead_rows(self.pipeline, ids),
+        )
+        self.tracker.loaded(self.pipeline.run(self._source()))
+
+    def _check_completeness(self) -> None:
+        """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
+        plan = self.session.reconcile
+        config = self.session.config
+        full_sweep = plan is not None or (
+            config is not None
+            and not (self.session.state_before or {}).get("high_water_mark")
+            and not (self.session.state_before or {}).get("cursor")
+            and not config.filters.describe()
+        )
+        if not full_sweep:
+            return
+        self.tracker.api_total = plan.total if plan is not None else self.session.total
+        self.tracker.warehouse_count = warehouse.live_count(self.pipeline)
+
+    def _write_manifest(self, result: RunResult) -> None:
+        if self.pipeline.has_pending_data:
+            log.warning("run manifest not written: the destination has pending data")
+            return
+        row = result.manifest_row()
+        resource = dlt.resource(
+            [row], name=MANIFEST_TABLE, write_disposition="append", columns=MANIFEST_COLUMNS
+        )
+        schema = self.pipeline.default_schema if self.pipeline.default_schema_name else None
+        try:
+            self.pipeline.run(resource, schema=schema)
+        except Exception as exc:  # the run's own outcome matters more than its log row
+            log.warning("run manifest not written: %s", explain(exc))
+
+
+def make_pipeline(
+    pipeline_name: str, destination: Any, dataset_name: str, pipelines_dir: str | None
+) -> SupportsPipeline:
+    return dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=destination,
+        dataset_name=dataset_name,
+        pipelines_dir=pipelines_dir,
+    )

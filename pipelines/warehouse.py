@@ -1,0 +1,74 @@
+"""Reads of the loaded dataset that a run needs: lead ids for reconcile, versions for lookback.
+
+Through dlt's ``sql_client``, so any SQL destination works; reads happen only when the feature
+that needs them is on (reconcile, lookback > 0).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from dlt.common.pipeline import SupportsPipeline
+
+from sources.mega.shaping import DELETED_AT, LEADS_SCHEMA, format_timestamp
+
+LEADS = "leads"
+
+
+def _query(pipeline: Any, sql_template: str, *args: Any) -> list[tuple[Any, ...]]:
+    with pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return []
+        table = client.make_qualified_table_name(LEADS)
+        try:
+            with client.execute_query(sql_template.format(table=table), *args) as cursor:
+                return list(cursor.fetchall())
+        except Exception as exc:  # a dataset without the leads table yet
+            if "leads" in str(exc).lower() and "exist" in str(exc).lower():
+                return []
+            raise
+
+
+def lead_table_exists(pipeline: SupportsPipeline) -> bool:
+    schema = pipeline.default_schema if pipeline.default_schema_name else None
+    return bool(schema and LEADS in schema.tables and schema.tables[LEADS].get("columns"))
+
+
+def live_and_deleted_ids(pipeline: SupportsPipeline) -> tuple[set[str], set[str]]:
+    if not lead_table_exists(pipeline):
+        return set(), set()
+    rows = _query(pipeline, f"SELECT id, {DELETED_AT} IS NOT NULL FROM {{table}}")
+    live = {row[0] for row in rows if not row[1]}
+    return live, {row[0] for row in rows if row[1]}
+
+
+def live_count(pipeline: SupportsPipeline) -> int | None:
+    if not lead_table_exists(pipeline):
+        return 0
+    rows = _query(pipeline, f"SELECT COUNT(*) FROM {{table}} WHERE {DELETED_AT} IS NULL")
+    return int(rows[0][0]) if rows else 0
+
+
+def versions_since(pipeline: SupportsPipeline, since: datetime) -> dict[str, str]:
+    """id → updated_at (API format) of loaded leads updated at/after ``since``."""
+    if not lead_table_exists(pipeline):
+        return {}
+    rows = _query(pipeline, "SELECT id, updated_at FROM {table} WHERE updated_at >= %s", since)
+    return {row[0]: format_timestamp(row[1]) for row in rows if row[1] is not None}
+
+
+def lead_rows(pipeline: SupportsPipeline, ids: list[str]) -> pa.Table:
+    """The loaded rows of ``ids``, shaped like the source's ``leads`` table."""
+    names = ", ".join(LEADS_SCHEMA.names)
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join(["%s"] * len(chunk))
+        rows += _query(pipeline, f"SELECT {names} FROM {{table}} WHERE id IN ({marks})", *chunk)
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in LEADS_SCHEMA.names]
+    return pa.Table.from_arrays(
+        [pa.array(list(col), field.type) for col, field in zip(columns, LEADS_SCHEMA, strict=True)],
+        schema=LEADS_SCHEMA,
+    )

@@ -1,0 +1,110 @@
+"""Deletes. The API has no deleted-leads feed (001), so a reconcile sweep lists every lead at the
+source and compares ids with the warehouse: leads that vanished are marked (soft: `_deleted_at`
+set to the sweep time) or removed with their custom fields (hard); leads that came back or are
+missing are loaded again, which makes them live.
+
+Under filters the sweep sees only matching leads, so a lead that stopped matching counts as gone
+from that dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from .client import MegaClient
+from .config import SourceConfig
+from .paging import PageStream, StartPosition
+from .shaping import (
+    CUSTOM_FIELDS_SCHEMA,
+    DELETED_AT,
+    TIMESTAMP,
+    TOMBSTONE,
+    custom_fields_table,
+    leads_table,
+)
+
+log = logging.getLogger("mega")
+
+DELETE_MODES = ("soft", "hard")
+
+
+@dataclass
+class ReconcilePlan:
+    """What the warehouse held before the sweep, and how to mark what vanished."""
+
+    live_ids: set[str]
+    deleted_ids: set[str]
+    mode: str
+    swept_at: datetime
+    # Reads the vanished leads' rows as loaded (soft mode re-merges them, stamped).
+    read_loaded: Callable[[list[str]], pa.Table]
+    source_ids: set[str] = field(default_factory=set)
+    restored: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vanished: list[str] = field(default_factory=list)
+    total: int | None = None
+    pages: int = 0
+
+    def sweep(self, client: MegaClient, config: SourceConfig) -> None:
+        start = StartPosition(cursor=None, updated_since=config.filters.initial_updated_since)
+        stream = PageStream(client, config.list_params(), start, prefetch=config.prefetch_pages)
+        try:
+            for page in stream:
+                self.pages += 1
+                for lead in page.leads:
+                    lead_id = lead["id"]
+                    self.source_ids.add(lead_id)
+                    if lead_id not in self.live_ids:
+                        self.restored[lead_id] = lead
+        finally:
+            stream.close()
+        self.total = stream.first_total
+        loaded = self.live_ids | self.deleted_ids if self.mode == "hard" else self.live_ids
+        self.vanished = sorted(loaded - self.source_ids)
+        log.info(
+            "reconcile: %d leads at the source, %d vanished (%s delete), %d came back or missing",
+            len(self.source_ids),
+            len(self.vanished),
+            self.mode,
+            len(self.restored),
+        )
+
+    def batches(self) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+        """(leads, custom fields or None) tables to merge."""
+        if self.restored:
+            rows = list(self.restored.values())
+            yield leads_table(rows, "reconcile"), custom_fields_table(rows, "reconcile")
+        if not self.vanished:
+            return
+        loaded_rows = self.read_loaded(self.vanished)
+        if self.mode == "soft":
+            stamp = pa.array([self.swept_at] * loaded_rows.num_rows, TIMESTAMP)
+            index = loaded_rows.schema.get_field_index(DELETED_AT)
+            # No custom-field rows: the child merge deletes only the leads present in its load.
+            yield loaded_rows.set_column(index, DELETED_AT, stamp), None
+        else:
+            yield _hard_delete_rows(self.vanished, loaded_rows.schema)
+
+
+def _hard_delete_rows(ids: list[str], leads_schema: pa.Schema) -> tuple[pa.Table, pa.Table]:
+    """Rows flagged with the hard_delete column: dlt deletes their keys and inserts nothing."""
+    count = len(ids)
+    lead_columns = {
+        name: pa.nulls(count, leads_schema.field(name).type) for name in leads_schema.names
+    }
+    lead_columns["id"] = pa.array(ids, pa.string())
+    lead_columns[TOMBSTONE] = pa.array([True] * count, pa.bool_())
+    leads = pa.Table.from_pydict(lead_columns, schema=leads_schema)
+    field_columns = {
+        name: pa.nulls(count, CUSTOM_FIELDS_SCHEMA.field(name).type)
+        for name in CUSTOM_FIELDS_SCHEMA.names
+    }
+    field_columns["lead_id"] = pa.array(ids, pa.string())
+    field_columns["slug"] = pa.array([""] * count, pa.string())
+    field_columns[TOMBSTONE] = pa.array([True] * count, pa.bool_())
+    return leads, pa.Table.from_pydict(field_columns, schema=CUSTOM_FIELDS_SCHEMA)
