@@ -40,6 +40,7 @@ SOURCE_OPTIONS = (
     "initial_updated_since",
     "lookback",
     "checkpoint_pages",
+    "workers",
 )
 
 
@@ -132,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop data an earlier run failed to load (its state reverts) instead of loading it",
     )
     parser.add_argument("--checkpoint-pages", type=int, help="commit data + state every N pages")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="backfill with K parallel workers over equal updated_at ranges (default 1)",
+    )
     filters = parser.add_argument_group(
         "filters", "narrow what is loaded; each filter set keeps its own state"
     )

@@ -67,6 +67,7 @@ def mega(
     retry_after_max: float = settings.RETRY_AFTER_MAX_S,
     max_retry_time: float = settings.MAX_RETRY_TIME_S,
     rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE,
+    workers: int = 1,
     session: Any = None,
 ) -> DltResource:
     """Leads of one MEGA customer, incrementally. Every argument is also a setting under
@@ -101,7 +102,8 @@ def mega(
             retry_after_max_s=retry_after_max,
             max_retry_time_s=max_retry_time,
         ),
-        rate_limit_reserve=rate_limit_reserve,
+        rate_limit_reserve=max(rate_limit_reserve, workers),
+        workers=max(1, workers),
     )
     session = session if session is not None else SyncSession()
     session.config = config

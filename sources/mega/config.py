@@ -117,6 +117,7 @@ class SourceConfig:
     timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(settings.READ_TIMEOUT_S))
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE
+    workers: int = 1
 
     def list_params(self) -> dict[str, str]:
         params = {

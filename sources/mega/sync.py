@@ -7,6 +7,7 @@ same load package as the data, so a checkpoint's cursor and mark land with its r
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Iterator
@@ -15,17 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import settings
 from .client import ClientStats, MegaClient, RateLimitPacer
 from .config import SourceConfig
 from .paging import PageStream, StartPosition
+from .ranges import RangePage, RangeStreams, plan_ranges
 from .reconcile import ReconcilePlan
-from .shaping import (
-    custom_fields_table,
-    format_timestamp,
-    leads_table,
-    max_updated_at,
-    parse_timestamp,
-)
+from .shaping import custom_fields_table, format_timestamp, leads_table, parse_timestamp
 
 log = logging.getLogger("mega")
 
@@ -71,6 +68,7 @@ class SyncSession:
     config: SourceConfig | None = None
     _client: MegaClient | None = None
     _stream: PageStream | None = None
+    _ranges: Iterator[RangePage] | None = None
 
     def close(self) -> None:
         if self._stream is not None:
@@ -93,7 +91,6 @@ class SyncSession:
 
     def _open(self, config: SourceConfig, stream_state: dict[str, Any]) -> PageStream:
         if self._stream is None:
-            self.state_before = dict(stream_state)
             start = start_position(stream_state, config)
             log.info(
                 "sweep starts: %s",
@@ -110,43 +107,109 @@ class SyncSession:
         self, config: SourceConfig, resource_state: dict[str, Any]
     ) -> Iterator[tuple[pa.Table, pa.Table | None]]:
         """Read up to `checkpoint_pages` pages; yield them as (leads, custom fields) tables,
-        after moving the state to cover exactly them."""
+        after moving the state to cover exactly them (dlt commits both in one package)."""
         stream_state = stream_state_for(resource_state, config)
+        if self.state_before is None:
+            self.state_before = copy.deepcopy(stream_state)
+            self._plan_ranges(config, stream_state)
+        batch: dict[str, dict[str, Any]] = {}
+        if stream_state.get("ranges"):
+            label = self._read_ranges(config, stream_state, batch)
+        else:
+            label = self._read_sequential(config, stream_state, batch)
+        yield from self._commit(batch, stream_state, label)
+
+    def _add(self, batch: dict[str, dict[str, Any]], leads: list[dict[str, Any]]) -> None:
+        for lead in leads:
+            # One version per id per load, the newest: a lead updated mid-run is seen twice.
+            held = batch.get(lead["id"])
+            if held is None or held["updated_at"] <= lead["updated_at"]:
+                batch[lead["id"]] = lead
+
+    def _read_sequential(
+        self, config: SourceConfig, stream_state: dict[str, Any], batch: dict[str, dict[str, Any]]
+    ) -> str:
         stream = self._open(config, stream_state)
         previous_mark = (self.state_before or {}).get("high_water_mark")
-        batch: dict[str, dict[str, Any]] = {}
         cursor, first_page, last_page = stream_state["cursor"], 0, 0
         for page in stream:
             first_page = first_page or page.number
             last_page = page.number
             if self.known_versions is not None and previous_mark:
                 self._measure_lateness(page.leads, previous_mark)
-            for lead in page.leads:
-                # Pages run in updated_at order: a lead seen twice (updated mid-run) keeps its
-                # later, newer version; merging one version per id is what keeps a load exact.
-                batch.pop(lead["id"], None)
-                batch[lead["id"]] = lead
+            self._add(batch, page.leads)
             cursor = page.next_cursor
             self.pages += 1
-            if cursor is None or last_page - first_page + 1 >= (config.checkpoint_pages or 1 << 62):
+            if cursor is None or last_page - first_page + 1 >= self._page_budget(config):
                 break
         self.total = stream.first_total if self.total is None else self.total
         self.done = cursor is None
-        where = f"pages {first_page}-{last_page}"
-        rows = list(batch.values())
-        leads = leads_table(rows, where)
-        fields = custom_fields_table(rows, where)
-        newest = max_updated_at(leads)
-        mark = stream_state["high_water_mark"]
-        stream_state["high_water_mark"] = max(filter(None, (mark, newest)), default=None)
         stream_state["cursor"] = cursor
-        self.state_after = dict(stream_state)
+        stream_state["high_water_mark"] = _newest(stream_state["high_water_mark"], batch)
+        return f"pages {first_page}-{last_page}"
+
+    def _plan_ranges(self, config: SourceConfig, stream_state: dict[str, Any]) -> None:
+        fresh = not stream_state["high_water_mark"] and not stream_state["cursor"]
+        if config.workers < 2 or not fresh or stream_state.get("ranges"):
+            return
+        ranges = plan_ranges(
+            self.client(config),
+            config.list_params(),
+            config.filters.initial_updated_since,
+            config.workers,
+            settings.PAGE_LIMIT,
+        )
+        if ranges:
+            stream_state["ranges"] = ranges
+
+    def _read_ranges(
+        self, config: SourceConfig, stream_state: dict[str, Any], batch: dict[str, dict[str, Any]]
+    ) -> str:
+        ranges: list[dict[str, Any]] = stream_state["ranges"]
+        if self._ranges is None:
+            streams = RangeStreams(
+                self.client(config), config.list_params(), ranges, config.prefetch_pages
+            )
+            self._ranges = iter(streams)
+        pages = 0
+        for item in self._ranges:
+            entry = ranges[item.range_index]
+            self._add(batch, item.page.leads)
+            entry["cursor"] = None if item.done else item.page.next_cursor
+            entry["done"] = item.done
+            entry["mark"] = _newest(
+                entry.get("mark"), {lead["id"]: lead for lead in item.page.leads}
+            )
+            pages += 1
+            self.pages += 1
+            if pages >= self._page_budget(config):
+                break
+        if all(entry["done"] for entry in ranges):
+            # Every lead older than the plan's newest instant is loaded; the ordinary sweep
+            # from that instant (inclusive) picks up whatever changed meanwhile.
+            stream_state["high_water_mark"] = ranges[-1]["end"]
+            del stream_state["ranges"]
+            self._ranges = None
+        done = sum(entry["done"] for entry in ranges)
+        return f"{pages} pages over {len(ranges)} ranges ({done} done)"
+
+    @staticmethod
+    def _page_budget(config: SourceConfig) -> int:
+        return config.checkpoint_pages or 1 << 62
+
+    def _commit(
+        self, batch: dict[str, dict[str, Any]], stream_state: dict[str, Any], label: str
+    ) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+        rows = list(batch.values())
+        leads = leads_table(rows, label)
+        fields = custom_fields_table(rows, label)
+        self.state_after = copy.deepcopy(stream_state)
         self.checkpoints += 1
         self.leads += leads.num_rows
         log.info(
             "checkpoint %d: %s, %d leads (run total: %d pages, %d leads, %d requests)",
             self.checkpoints,
-            where,
+            label,
             leads.num_rows,
             self.pages,
             self.leads,
@@ -173,3 +236,12 @@ class SyncSession:
         plan.sweep(self.client(config), config)
         self.pages += plan.pages
         yield from plan.batches()
+
+
+def _newest(mark: str | None, batch: dict[str, dict[str, Any]]) -> str | None:
+    """The later of ``mark`` and the newest `updated_at` in ``batch``, in the API's format."""
+    newest = max((lead["updated_at"] for lead in batch.values()), default=None)
+    if newest is None:
+        return mark
+    newest = format_timestamp(parse_timestamp(newest))
+    return newest if mark is None or newest > mark else mark

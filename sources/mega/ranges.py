@@ -1,0 +1,178 @@
+"""Parallel backfill: split `updated_at` into equal-count ranges and page each with its own worker.
+
+The keyset cursor makes one stream sequential, but `total` with `updated_since` (001: "Total
+matching the filter (ignores cursor/offset)") counts the leads at/after any instant in one
+`limit=1` request, so range boundaries holding equal numbers of leads are found by bisection.
+
+Exactness: the ranges partition ``[start, M)`` where M is the newest `updated_at` when the plan
+is made. A lead updated during the backfill gets `updated_at >= M`, so only the ordinary
+sequential sweep from M, which runs after every range is done, can load its new version: an old
+version loaded by a range can never overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .client import MegaClient
+from .errors import MalformedResponseError
+from .paging import Page, PageStream, StartPosition
+from .shaping import format_timestamp, parse_timestamp
+
+log = logging.getLogger("mega")
+
+# Fewer pages than this per worker and splitting costs more probes than it saves.
+MIN_PAGES_PER_WORKER = 20
+
+
+def _probe(client: MegaClient, params: Mapping[str, str], **extra: str) -> dict[str, Any]:
+    body = client.list_leads({**params, **extra, "limit": "1"}, context="range probe")
+    if not isinstance(body.get("total"), int) or not isinstance(body.get("leads"), list):
+        raise MalformedResponseError("range probe: the answer has no integer `total` / `leads`")
+    return body
+
+
+def count_since(client: MegaClient, params: Mapping[str, str], since: datetime) -> int:
+    return int(_probe(client, params, updated_since=format_timestamp(since))["total"])
+
+
+def plan_ranges(
+    client: MegaClient,
+    params: Mapping[str, str],
+    start: str | None,
+    workers: int,
+    page_size: int,
+) -> list[dict[str, Any]] | None:
+    """Ranges ``{"start", "end", "cursor": None, "done": False}`` or None when not worth it."""
+    since = {"updated_since": start} if start else {}
+    first = _probe(client, params, **since)
+    total = int(first["total"])
+    if workers < 2 or total < workers * MIN_PAGES_PER_WORKER * page_size:
+        return None
+    last = _probe(client, params, **since, sort_dir="desc")
+    low = parse_timestamp(first["leads"][0]["updated_at"])
+    newest = parse_timestamp(last["leads"][0]["updated_at"])
+    targets = [total * (workers - index) // workers for index in range(1, workers)]
+    tolerance = max(1, total // (20 * workers))
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        cuts = list(pool.map(lambda t: _bisect(client, params, low, newest, t, tolerance), targets))
+    bounds = [start, *sorted({format_timestamp(cut) for cut in cuts}), format_timestamp(newest)]
+    ranges = [
+        {"start": lo, "end": hi, "cursor": None, "done": False}
+        for lo, hi in itertools.pairwise(bounds)
+        if lo != hi
+    ]
+    log.info("parallel backfill: %d leads in %d ranges, %s", total, len(ranges), bounds)
+    return ranges
+
+
+def _bisect(
+    client: MegaClient,
+    params: Mapping[str, str],
+    low: datetime,
+    high: datetime,
+    target: int,
+    tolerance: int,
+) -> datetime:
+    """The instant with about ``target`` leads at/after it (5% of a range is close enough)."""
+    while high - low > timedelta(milliseconds=1):
+        middle = low + (high - low) / 2
+        middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
+        count = count_since(client, params, middle)
+        if abs(count - target) <= tolerance:
+            return middle
+        if count > target:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+@dataclass(frozen=True)
+class RangePage:
+    range_index: int
+    page: Page
+    done: bool
+
+
+class RangeStreams:
+    """One prefetching stream per unfinished range, merged into one queue of pages."""
+
+    def __init__(
+        self,
+        client: MegaClient,
+        params: Mapping[str, str],
+        ranges: list[dict[str, Any]],
+        prefetch: int,
+    ) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(2, prefetch) * len(ranges))
+        self._stop = threading.Event()
+        self._open = 0
+        self._threads: list[threading.Thread] = []
+        for index, entry in enumerate(ranges):
+            if entry["done"]:
+                continue
+            since = entry.get("mark") or entry["start"]
+            start = StartPosition(cursor=entry["cursor"], updated_since=since)
+            stream = PageStream(client, params, start, prefetch=0)
+            thread = threading.Thread(
+                target=self._produce, args=(index, stream, entry["end"]), daemon=True
+            )
+            self._threads.append(thread)
+            self._open += 1
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def finished(self) -> bool:
+        return self._open == 0 and self._queue.empty()
+
+    def __iter__(self) -> Iterator[RangePage]:
+        while self._open:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self.close()
+                raise item
+            assert isinstance(item, RangePage)
+            if item.done:
+                self._open -= 1
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get(timeout=0.05)
+
+    def _produce(self, index: int, stream: PageStream, end: str) -> None:
+        limit = parse_timestamp(end)
+        try:
+            for page in stream:
+                inside = [x for x in page.leads if parse_timestamp(x["updated_at"]) < limit]
+                done = page.next_cursor is None or len(inside) < len(page.leads)
+                item = RangePage(
+                    index, Page(page.number, inside, page.next_cursor, page.total), done
+                )
+                if not self._put(item) or done:
+                    return
+        except BaseException as exc:
+            self._put(exc)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
