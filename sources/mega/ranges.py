@@ -51,13 +51,13 @@ def plan_ranges(
     start: str | None,
     workers: int,
     page_size: int,
-) -> list[dict[str, Any]] | None:
-    """Ranges ``{"start", "end", "cursor": None, "done": False}`` or None when not worth it."""
+) -> tuple[int, list[dict[str, Any]] | None]:
+    """(total, ranges ``{"start", "end", "cursor", "done"}`` or None when not worth it)."""
     since = {"updated_since": start} if start else {}
     first = _probe(client, params, **since)
     total = int(first["total"])
     if workers < 2 or total < workers * MIN_PAGES_PER_WORKER * page_size:
-        return None
+        return total, None
     last = _probe(client, params, **since, sort_dir="desc")
     low = parse_timestamp(first["leads"][0]["updated_at"])
     newest = parse_timestamp(last["leads"][0]["updated_at"])
@@ -72,7 +72,7 @@ def plan_ranges(
         if lo != hi
     ]
     log.info("parallel backfill: %d leads in %d ranges, %s", total, len(ranges), bounds)
-    return ranges
+    return total, ranges
 
 
 def _bisect(

@@ -152,7 +152,7 @@ class SyncSession:
         fresh = not stream_state["high_water_mark"] and not stream_state["cursor"]
         if config.workers < 2 or not fresh or stream_state.get("ranges"):
             return
-        ranges = plan_ranges(
+        self.total, ranges = plan_ranges(
             self.client(config),
             config.list_params(),
             config.filters.initial_updated_since,
