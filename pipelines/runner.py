@@ -24,13 +24,21 @@ from sources.mega.sync import stream_state_for
 log = logging.getLogger("mega")
 
 MANIFEST_TABLE = "_mega_runs"
+SCHEMA = "mega"
+# Declared so that columns which are often NULL (error, totals) exist from the first row.
 MANIFEST_COLUMNS: dict[str, Any] = {
+    "run_id": {"data_type": "text", "nullable": False},
     "started_at": {"data_type": "timestamp"},
     "finished_at": {"data_type": "timestamp"},
+    "duration_s": {"data_type": "double"},
+    "rate_limit_wait_s": {"data_type": "double"},
+    "max_lateness_s": {"data_type": "double"},
     "high_water_mark_before": {"data_type": "text"},
     "high_water_mark_after": {"data_type": "text"},
     "api_total": {"data_type": "bigint"},
     "warehouse_count": {"data_type": "bigint"},
+    "complete": {"data_type": "bool"},
+    "stream": {"data_type": "text"},
     "error": {"data_type": "text"},
 }
 
@@ -168,9 +176,11 @@ class LeadRun:
         resource = dlt.resource(
             [row], name=MANIFEST_TABLE, write_disposition="append", columns=MANIFEST_COLUMNS
         )
-        schema = self.pipeline.default_schema if self.pipeline.default_schema_name else None
+        # The source's schema, so the manifest sits beside the lead tables even when the first
+        # run failed before the source ever loaded.
+        schema = self.pipeline.schemas.get(SCHEMA) if SCHEMA in self.pipeline.schemas else None
         try:
-            self.pipeline.run(resource, schema=schema)
+            self.pipeline.run(resource, schema=schema or dlt.Schema(SCHEMA))
         except Exception as exc:  # the run's own outcome matters more than its log row
             log.warning("run manifest not written: %s", explain(exc))
 

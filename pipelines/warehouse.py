@@ -15,24 +15,19 @@ from dlt.common.pipeline import SupportsPipeline
 from sources.mega.shaping import DELETED_AT, LEADS_SCHEMA, format_timestamp
 
 LEADS = "leads"
+SCHEMA = "mega"
 
 
 def _query(pipeline: Any, sql_template: str, *args: Any) -> list[tuple[Any, ...]]:
-    with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return []
+    """Callers check ``lead_table_exists`` first: the schema knows whether the table was made."""
+    with pipeline.sql_client(schema_name=SCHEMA) as client:
         table = client.make_qualified_table_name(LEADS)
-        try:
-            with client.execute_query(sql_template.format(table=table), *args) as cursor:
-                return list(cursor.fetchall())
-        except Exception as exc:  # a dataset without the leads table yet
-            if "leads" in str(exc).lower() and "exist" in str(exc).lower():
-                return []
-            raise
+        with client.execute_query(sql_template.format(table=table), *args) as cursor:
+            return list(cursor.fetchall())
 
 
-def lead_table_exists(pipeline: SupportsPipeline) -> bool:
-    schema = pipeline.default_schema if pipeline.default_schema_name else None
+def lead_table_exists(pipeline: Any) -> bool:
+    schema = pipeline.schemas.get(SCHEMA) if SCHEMA in pipeline.schemas else None
     return bool(schema and LEADS in schema.tables and schema.tables[LEADS].get("columns"))
 
 
@@ -61,6 +56,8 @@ def versions_since(pipeline: SupportsPipeline, since: datetime) -> dict[str, str
 
 def lead_rows(pipeline: SupportsPipeline, ids: list[str]) -> pa.Table:
     """The loaded rows of ``ids``, shaped like the source's ``leads`` table."""
+    if not ids:
+        return LEADS_SCHEMA.empty_table()
     names = ", ".join(LEADS_SCHEMA.names)
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), 500):

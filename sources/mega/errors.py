@@ -62,11 +62,11 @@ class ConflictError(ApiError):
 
 
 class RateLimitedError(ApiError):
-    label = "rate limited, retries exhausted"
+    label = "rate limited"
 
 
 class ServerError(ApiError):
-    label = "server error, retries exhausted"
+    label = "server error"
 
 
 class TransportError(MegaError):
