@@ -168,16 +168,24 @@ class RunTracker:
         )
 
 
-def explain(exc: BaseException) -> str:
-    """The most specific one-line reason: our own error if one is in the chain."""
+def root_error(exc: BaseException) -> BaseException:
+    """Our own error if one is in the chain (dlt wraps what a resource raises), else the deepest."""
     seen: set[int] = set()
     current: BaseException | None = exc
     deepest = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, MegaError) and not isinstance(current, RunFailed):
-            return str(current)
+            return current
         seen.add(id(current))
         deepest = current
         nested = getattr(current, "exception", None)
         current = nested if isinstance(nested, BaseException) else current.__cause__
-    return one_line(f"{type(deepest).__name__}: {deepest}")
+    return deepest
+
+
+def explain(exc: BaseException) -> str:
+    """The most specific one-line reason."""
+    root = root_error(exc)
+    if isinstance(root, MegaError):
+        return str(root)
+    return one_line(f"{type(root).__name__}: {root}")

@@ -14,7 +14,7 @@ import dlt
 from dlt.common.pipeline import SupportsPipeline
 
 from pipelines import warehouse
-from pipelines.result import RunFailed, RunResult, RunTracker, explain
+from pipelines.result import RunFailed, RunResult, RunTracker, explain, root_error
 from sources.mega import SyncSession, mega
 from sources.mega.errors import ConfigurationError
 from sources.mega.reconcile import DELETE_MODES, ReconcilePlan
@@ -72,6 +72,8 @@ class LeadRun:
                 self._reconcile()
             self._check_completeness()
         except Exception as exc:
+            if isinstance(root_error(exc), ConfigurationError):
+                raise root_error(exc) from None  # nothing ran: no manifest, exit code 2
             reason = explain(exc)
             result = self.tracker.finish(error=reason)
             self._write_manifest(result)

@@ -78,7 +78,11 @@ class SyncSession:
 
     def client(self, config: SourceConfig) -> MegaClient:
         if self._client is None:
-            pacer = RateLimitPacer(reserve=config.rate_limit_reserve, stats=self.stats)
+            pacer = RateLimitPacer(
+                reserve=config.rate_limit_reserve,
+                max_wait_s=config.retry.retry_after_max_s,
+                stats=self.stats,
+            )
             self._client = MegaClient(
                 config.base_url,
                 config.api_token,

@@ -1,0 +1,222 @@
+"""The contract orchestrators build on: CLI, exit codes, config names, filters, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dlt
+import pytest
+
+from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
+from pipelines.mega_leads import run
+from pipelines.result import RunFailed
+from sources.mega.errors import ConfigurationError
+from tests.conftest import Warehouse, assert_matches_source, list_requests
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.mega_leads", *args],
+        env={**clean, **env},
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def cli_env(sim: SimulatorServer, tmp_path: Path, token: str = DEFAULT_TOKEN) -> dict[str, str]:
+    return {
+        "SOURCES__MEGA__BASE_URL": sim.url,
+        "SOURCES__MEGA__API_TOKEN": token,
+        "SOURCES__MEGA__CUSTOMER_ID": DEFAULT_CUSTOMER_ID,
+        "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "leads.duckdb"),
+        "DLT_DATA_DIR": str(tmp_path / "dlt"),
+    }
+
+
+def test_help_lists_the_documented_options() -> None:
+    result = cli(["--help"], {})
+    assert result.returncode == 0
+    for option in (
+        "--destination",
+        "--dataset",
+        "--full-refresh",
+        "--initial-updated-since",
+        "--status",
+        "--stage-id",
+        "--lead-line",
+        "--search",
+        "--created-since",
+        "--reconcile",
+        "--lookback",
+        "--workers",
+    ):
+        assert option in result.stdout
+
+
+def test_cli_loads_with_settings_from_environment(sim: SimulatorServer, tmp_path: Path) -> None:
+    result = cli([], cli_env(sim, tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("success: 350 leads in 4 pages")
+    assert "checkpoint 1" in result.stderr  # progress while paging
+    warehouse = Warehouse(tmp_path, sim)
+    assert_matches_source(warehouse, sim)
+    assert (tmp_path / "dlt" / "pipelines" / "mega_leads" / "state.json").exists()
+
+
+def test_cli_fails_in_one_line_on_bad_token(sim: SimulatorServer, tmp_path: Path) -> None:
+    token = "mega_" + "f" * 64
+    result = cli([], cli_env(sim, tmp_path, token=token))
+
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("mega-leads: error: authentication failed (401 authentication_error)")
+    )
+    assert token not in result.stderr + result.stdout
+    assert [r.status for r in sim.requests] == [401]  # 401 is not retried
+
+
+def test_cli_names_the_missing_setting(sim: SimulatorServer, tmp_path: Path) -> None:
+    env = cli_env(sim, tmp_path)
+    del env["SOURCES__MEGA__API_TOKEN"]
+    result = cli([], env)
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "mega-leads: error: missing api_token: set SOURCES__MEGA__API_TOKEN or `api_token` "
+        "under [sources.mega] in dlt_config/secrets.toml"
+    )
+    assert sim.requests == []
+
+
+def test_settings_come_from_the_dlt_config_folder(sim: SimulatorServer, tmp_path: Path) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "config.toml").write_text(
+        f'[sources.mega]\nbase_url = "{sim.url}"\ncustomer_id = "{DEFAULT_CUSTOMER_ID}"\n'
+    )
+    (folder / "secrets.toml").write_text(f'[sources.mega]\napi_token = "{DEFAULT_TOKEN}"\n')
+    env = {
+        "MEGA_DLT_CONFIG_DIR": str(folder),
+        "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "leads.duckdb"),
+        "DLT_DATA_DIR": str(tmp_path / "dlt"),
+    }
+    result = cli(["--quiet"], env)
+
+    assert result.returncode == 0, result.stderr
+    assert_matches_source(Warehouse(tmp_path, sim), sim)
+
+
+def test_auth_errors_leave_warehouse_and_state_untouched(
+    warehouse: Warehouse, sim: SimulatorServer
+) -> None:
+    warehouse.run()
+    sim.store.touch(5, seed=1)
+    before = (warehouse.leads(), warehouse.custom_fields(), warehouse.state())
+
+    with pytest.raises(RunFailed, match=r"^authentication failed \(401"):
+        warehouse.run(api_token="mega_" + "0" * 64)
+    with pytest.raises(RunFailed, match=r"^not authorized \(403 authorization_error\)"):
+        warehouse.run(customer_id="00000000-0000-4000-8000-000000000999")
+
+    assert (warehouse.leads(), warehouse.custom_fields(), warehouse.state()) == before
+    assert warehouse.run().leads >= 5  # the next good run picks the changes up
+
+
+def test_filters_are_sent_and_keep_their_own_state(
+    warehouse: Warehouse, sim: SimulatorServer
+) -> None:
+    stage = sim.store.snapshot()[0]["current_stage"] or sim.store.stages[0]
+    result = warehouse.run(status="active", stage_id=stage["id"], lead_line="buyer")
+
+    query = list_requests(sim)[0]
+    assert (query["status"], query["stageId"], query["lead_line"]) == (
+        "active",
+        stage["id"],
+        "buyer",
+    )
+    loaded = warehouse.leads()
+    assert loaded and all(row["status"] == "active" for row in loaded.values())
+    assert result.stream and result.stream.startswith("filtered_")
+    sim.clear_requests()
+
+    unfiltered = warehouse.run()
+
+    assert "updated_since" not in list_requests(sim)[0]  # no mark earned under other filters
+    assert unfiltered.leads == 350
+    assert_matches_source(warehouse, sim)
+
+
+def test_initial_updated_since_starts_the_backfill(
+    warehouse: Warehouse, sim: SimulatorServer
+) -> None:
+    since = "2025-09-01T00:00:00Z"
+    warehouse.run(initial_updated_since=since)
+
+    assert list_requests(sim)[0]["updated_since"] == "2025-09-01T00:00:00.000Z"
+    expected = {x["id"] for x in sim.store.snapshot() if x["updated_at"] >= "2025-09-01T00"}
+    assert set(warehouse.leads()) == expected
+
+
+def test_full_refresh_reloads_everything(warehouse: Warehouse, sim: SimulatorServer) -> None:
+    warehouse.run()
+    gone = sim.store.ids()[0]
+    sim.store.delete(gone)
+    sim.clear_requests()
+
+    result = warehouse.run(full_refresh=True)
+
+    assert "updated_since" not in list_requests(sim)[0]
+    assert result.leads == 349
+    assert_matches_source(warehouse, sim)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lead_line": "both"}, "lead_line must be 'buyer' or 'seller'"),
+        ({"initial_updated_since": "yesterday"}, "initial_updated_since must be an ISO-8601"),
+        ({"lookback": "a while"}, "lookback must be a duration"),
+        ({"base_url": "http://crm.example.com"}, "plain http:// on a non-loopback host"),
+        ({"customer_id": ""}, "missing customer_id: set SOURCES__MEGA__CUSTOMER_ID"),
+    ],
+)
+def test_bad_settings_fail_before_any_request(
+    warehouse: Warehouse, sim: SimulatorServer, options: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        warehouse.run(**options)
+    assert sim.requests == []
+
+
+def test_duckdb_file_named_like_the_dataset_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sim: SimulatorServer
+) -> None:
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "mega.duckdb"))
+    with pytest.raises(ConfigurationError, match="named like the dataset 'mega'"):
+        run(dataset_name="mega", base_url=sim.url, pipelines_dir=str(tmp_path))
+
+
+def test_any_dlt_destination_is_accepted(tmp_path: Path, sim: SimulatorServer) -> None:
+    destination = dlt.destinations.duckdb(str(tmp_path / "other.duckdb"))
+    result = run(
+        destination=destination,
+        dataset_name="crm",
+        pipelines_dir=str(tmp_path / "p"),
+        base_url=sim.url,
+        api_token=DEFAULT_TOKEN,
+        customer_id=DEFAULT_CUSTOMER_ID,
+    )
+    assert (result.destination, result.dataset_name, result.leads) == ("duckdb", "crm", 350)
