@@ -33,6 +33,7 @@ def stream_state_for(resource_state: dict[str, Any], config: SourceConfig) -> di
     entry.setdefault("filters", config.filters.describe())
     entry.setdefault("high_water_mark", None)
     entry.setdefault("cursor", None)
+    entry.setdefault("mark_ids", [])
     return entry
 
 
@@ -134,14 +135,19 @@ class SyncSession:
         self, config: SourceConfig, stream_state: dict[str, Any], batch: dict[str, dict[str, Any]]
     ) -> str:
         stream = self._open(config, stream_state)
-        previous_mark = (self.state_before or {}).get("high_water_mark")
+        before = self.state_before or {}
+        previous_mark = before.get("high_water_mark")
+        loaded_at_mark = set(before.get("mark_ids") or ())
         cursor, first_page, last_page = stream_state["cursor"], 0, 0
         for page in stream:
             first_page = first_page or page.number
             last_page = page.number
+            leads = page.leads
+            if loaded_at_mark:
+                leads = [x for x in leads if not _same_version(x, loaded_at_mark, previous_mark)]
             if self.known_versions is not None and previous_mark:
-                self._measure_lateness(page.leads, previous_mark)
-            self._add(batch, page.leads)
+                self._measure_lateness(leads, previous_mark)
+            self._add(batch, leads)
             cursor = page.next_cursor
             self.pages += 1
             if cursor is None or last_page - first_page + 1 >= self._page_budget(config):
@@ -149,7 +155,7 @@ class SyncSession:
         self.total = stream.first_total if self.total is None else self.total
         self.done = cursor is None
         stream_state["cursor"] = cursor
-        stream_state["high_water_mark"] = _newest(stream_state["high_water_mark"], batch)
+        _advance_mark(stream_state, batch)
         return f"pages {first_page}-{last_page}"
 
     def _plan_ranges(self, config: SourceConfig, stream_state: dict[str, Any]) -> None:
@@ -192,6 +198,7 @@ class SyncSession:
             # Every lead older than the plan's newest instant is loaded; the ordinary sweep
             # from that instant (inclusive) picks up whatever changed meanwhile.
             stream_state["high_water_mark"] = ranges[-1]["end"]
+            stream_state["mark_ids"] = []
             del stream_state["ranges"]
             self._ranges = None
         done = sum(entry["done"] for entry in ranges)
@@ -249,3 +256,27 @@ def _newest(mark: str | None, batch: dict[str, dict[str, Any]]) -> str | None:
         return mark
     newest = format_timestamp(parse_timestamp(newest))
     return newest if mark is None or newest > mark else mark
+
+
+# Leads tied at the mark are re-read by the next sweep (`updated_since` is inclusive); like dlt's
+# own incremental, remember which versions were loaded there so an unchanged rerun loads nothing.
+# Past this many ties the list is not kept and ties are simply merged again.
+MAX_MARK_IDS = 10_000
+
+
+def _same_version(lead: dict[str, Any], loaded_at_mark: set[str], mark: str | None) -> bool:
+    return lead["id"] in loaded_at_mark and _api_ts(lead["updated_at"]) == mark
+
+
+def _api_ts(value: str) -> str:
+    return format_timestamp(parse_timestamp(value))
+
+
+def _advance_mark(stream_state: dict[str, Any], batch: dict[str, dict[str, Any]]) -> None:
+    old_mark = stream_state["high_water_mark"]
+    new_mark = _newest(old_mark, batch)
+    at_mark = {i for i, lead in batch.items() if _api_ts(lead["updated_at"]) == new_mark}
+    if new_mark == old_mark:
+        at_mark |= set(stream_state.get("mark_ids") or ())
+    stream_state["high_water_mark"] = new_mark
+    stream_state["mark_ids"] = sorted(at_mark) if len(at_mark) <= MAX_MARK_IDS else []
