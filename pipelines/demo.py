@@ -14,6 +14,7 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -57,8 +58,10 @@ def change_leads_through_the_api(client: MegaClient, sim: SimulatorServer) -> No
     }
     created = client.create_lead(new_lead, idempotency_key=key)
     replayed = client.create_lead(new_lead, idempotency_key=key)
-    print(f"created lead {created['id']} (a retry with the same Idempotency-Key returned "
-          f"{'the same lead' if replayed['id'] == created['id'] else 'ANOTHER lead'})")
+    print(
+        f"created lead {created['id']} (a retry with the same Idempotency-Key returned "
+        f"{'the same lead' if replayed['id'] == created['id'] else 'ANOTHER lead'})"
+    )
     client.create_lead({"contact_name": "李雷", "contact_phone": "+86 138 0013 8000"})
     existing = sim.store.snapshot()[10]
     if existing.get("contact_email"):
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with SimulatorServer(n_leads=args.leads, seed=42) as sim:
         print(f"MEGA simulator on {sim.url} serving {args.leads} leads")
-        options = {
+        options: dict[str, Any] = {
             "destination": "duckdb",
             "pipelines_dir": str(work / "pipelines"),
             "base_url": sim.url,

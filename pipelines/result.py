@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from dlt.common.pipeline import LoadInfo, SupportsPipeline
+from dlt.common.pipeline import LoadInfo
 
 from sources.mega import SyncSession
 from sources.mega.errors import MegaError, one_line
@@ -107,7 +107,7 @@ class RunFailed(MegaError):
 
 
 class RunTracker:
-    def __init__(self, pipeline: SupportsPipeline, session: SyncSession) -> None:
+    def __init__(self, pipeline: Any, session: SyncSession) -> None:
         self.pipeline = pipeline
         self.session = session
         self.started_at = datetime.now(timezone.utc)

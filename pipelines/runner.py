@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import dlt
-from dlt.common.pipeline import SupportsPipeline
 
 from pipelines import warehouse
 from pipelines.result import RunFailed, RunResult, RunTracker, explain, root_error
@@ -189,10 +188,10 @@ class LeadRun:
 
 def make_pipeline(
     pipeline_name: str, destination: Any, dataset_name: str, pipelines_dir: str | None
-) -> SupportsPipeline:
+) -> Any:
     return dlt.pipeline(
         pipeline_name=pipeline_name,
         destination=destination,
         dataset_name=dataset_name,
-        pipelines_dir=pipelines_dir,
+        pipelines_dir=pipelines_dir,  # type: ignore[arg-type]  # None: dlt's default
     )

@@ -64,8 +64,8 @@ def lead_rows(pipeline: SupportsPipeline, ids: list[str]) -> pa.Table:
         chunk = ids[start : start + 500]
         marks = ", ".join(["%s"] * len(chunk))
         rows += _query(pipeline, f"SELECT {names} FROM {{table}} WHERE id IN ({marks})", *chunk)
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in LEADS_SCHEMA.names]
+    columns: list[list[Any]] = [[row[i] for row in rows] for i in range(len(LEADS_SCHEMA))]
     return pa.Table.from_arrays(
-        [pa.array(list(col), field.type) for col, field in zip(columns, LEADS_SCHEMA, strict=True)],
+        [pa.array(col, field.type) for col, field in zip(columns, LEADS_SCHEMA, strict=True)],
         schema=LEADS_SCHEMA,
     )

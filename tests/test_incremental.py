@@ -68,7 +68,7 @@ def test_updates_new_leads_and_removed_slug_arrive(
     store.update(changed["id"], status="won", score=99)
     for slug in list(emptied["custom_fields"]):
         store.remove_custom_field(emptied["id"], slug)
-    created, was_created = store.create_or_merge(
+    _, was_created = store.create_or_merge(
         {"contact_name": "Ngozi Okafor", "contact_email": "ngozi@example.com"}
     )
     assert was_created
@@ -91,8 +91,7 @@ def test_more_than_a_page_of_ties_across_page_boundaries(
 ) -> None:
     with make_sim(clock, 120) as sim:
         warehouse = Warehouse(tmp_path_factory.mktemp("ties"), sim)  # type: ignore[attr-defined]
-        mark = warehouse.run().high_water_mark_after
-        at_mark = {lead["id"] for lead in sim.store.snapshot() if lead["updated_at"] == mark}
+        warehouse.run()
         clock.step = timedelta(0)  # every update below lands on the same millisecond
         tied = sim.store.touch(110, seed=3)
         assert len({sim.store.get(i)["updated_at"] for i in tied}) == 1  # type: ignore[index]

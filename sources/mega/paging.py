@@ -12,7 +12,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,7 @@ class PageStream:
                 continue
         return False
 
-    def _fetch_all(self) -> Iterator[Page]:
+    def _fetch_all(self) -> Generator[Page, None, None]:
         cursor, number = self.start.cursor, 0
         seen: set[str] = set()
         while True:
