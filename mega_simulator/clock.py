@@ -1,0 +1,142 @@
+"""Clocks and the API's timestamp format.
+
+The API renders every timestamp as ``YYYY-MM-DDTHH:MM:SS.mmmZ``. Strings in this fixed-width
+format sort chronologically, which is what lets the store keep its keyset indexes as sorted
+lists of ``(timestamp_string, id)`` and page with ``bisect``.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time: timezone-aware UTC, millisecond precision."""
+        ...
+
+
+def truncate_ms(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    dt = dt.astimezone(UTC)
+    return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
+
+
+def format_ts(dt: datetime) -> str:
+    """Render like the API: always three fraction digits and a ``Z``."""
+    dt = truncate_ms(dt)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+_day_cache: dict[int, str] = {}
+_hms: list[str] = []
+_millis = [f".{m:03d}Z" for m in range(1000)]
+
+
+def format_epoch_ms(ms: int) -> str:
+    """Fast path of :func:`format_ts` for integer epoch milliseconds (the generator makes
+    millions of these, so it concatenates cached day / second-of-day / millisecond parts)."""
+    if not _hms:
+        _hms.extend(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400))
+    day, rem = divmod(ms, 86_400_000)
+    date = _day_cache.get(day)
+    if date is None:
+        date = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%dT")
+        _day_cache[day] = date
+    sec, milli = divmod(rem, 1000)
+    return date + _hms[sec] + _millis[milli]
+
+
+def to_epoch_ms(dt: datetime) -> int:
+    dt = truncate_ms(dt)
+    return (dt - _EPOCH) // _MS
+
+
+def parse_iso(value: str) -> datetime:
+    """Parse an ISO-8601 timestamp as a client may send it; naive means UTC.
+
+    Raises ValueError on anything ``datetime.fromisoformat`` rejects (3.11 accepts ``Z``).
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("empty timestamp")
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def since_bound(value: str) -> str:
+    """Turn a ``*_since`` parameter into the smallest stored timestamp string it admits.
+
+    Stored values have millisecond precision, so a sub-millisecond bound is rounded *up*:
+    ``>= 00.0005`` must exclude ``00.000`` and include ``00.001``.
+    """
+    dt = parse_iso(value)
+    micro = dt.microsecond % 1000
+    if micro:
+        dt = dt + timedelta(microseconds=1000 - micro)
+    return format_ts(dt)
+
+
+def is_api_ts(value: object) -> bool:
+    """True for a string in the exact rendered format (what cursors must carry)."""
+    if not isinstance(value, str) or len(value) != 24 or value[-1] != "Z":
+        return False
+    try:
+        return format_ts(parse_iso(value)) == value
+    except ValueError:
+        return False
+
+
+class SystemClock:
+    """Wall clock truncated to milliseconds that never goes backwards (NTP steps included)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        current = truncate_ms(datetime.now(UTC))
+        with self._lock:
+            if current < self._last:
+                current = self._last
+            self._last = current
+            return current
+
+
+class ManualClock:
+    """Deterministic clock: each ``now()`` returns the current value, then advances by ``step``.
+
+    ``step=timedelta(0)`` freezes time, which is how tests manufacture ``updated_at`` ties.
+    """
+
+    def __init__(self, start: datetime, step: timedelta = _MS) -> None:
+        self._lock = threading.Lock()
+        self._current = truncate_ms(start)
+        self.step = step
+
+    def now(self) -> datetime:
+        with self._lock:
+            value = self._current
+            self._current = truncate_ms(self._current + self.step)
+            return value
+
+    def peek(self) -> datetime:
+        with self._lock:
+            return self._current
+
+    def set(self, dt: datetime) -> None:
+        with self._lock:
+            self._current = truncate_ms(dt)
+
+    def advance(self, td: timedelta) -> None:
+        with self._lock:
+            self._current = truncate_ms(self._current + td)
