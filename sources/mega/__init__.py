@@ -58,6 +58,7 @@ def mega(
     initial_updated_since: str | None = None,
     lookback: str | None = None,
     checkpoint_pages: int = settings.CHECKPOINT_PAGES,
+    checkpoint_seconds: float = settings.CHECKPOINT_SECONDS,
     prefetch_pages: int = settings.PREFETCH_PAGES,
     connect_timeout: float = settings.CONNECT_TIMEOUT_S,
     read_timeout: float = settings.READ_TIMEOUT_S,
@@ -90,6 +91,7 @@ def mega(
             ),
         ),
         checkpoint_pages=checkpoint_pages if session is not None else None,
+        checkpoint_seconds=checkpoint_seconds,
         prefetch_pages=prefetch_pages,
         lookback=parse_duration(lookback, "lookback"),
         timeout=httpx.Timeout(

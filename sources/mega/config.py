@@ -112,6 +112,7 @@ class SourceConfig:
     customer_id: str
     filters: Filters
     checkpoint_pages: int | None = settings.CHECKPOINT_PAGES
+    checkpoint_seconds: float = settings.CHECKPOINT_SECONDS
     prefetch_pages: int = settings.PREFETCH_PAGES
     lookback: timedelta = timedelta(0)
     timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(settings.READ_TIMEOUT_S))

@@ -33,8 +33,14 @@ MAX_RETRY_TIME_S = 600.0
 RATE_LIMIT_RESERVE = 1
 
 # Connector defaults.
-CHECKPOINT_PAGES = 100
-PREFETCH_PAGES = 2
+# A checkpoint (one committed load) ends after this many pages or seconds, whichever first:
+# a crash re-fetches at most that much; fewer, larger loads cost less dlt overhead.
+CHECKPOINT_PAGES = 1000
+CHECKPOINT_SECONDS = 60.0
+# Pages fetched ahead, so fetching goes on while dlt writes and loads the previous ones.
+PREFETCH_PAGES = 10
+# Rows handed to dlt at a time: arrow tables of ~1000 rows are dlt's efficient size.
+YIELD_ROWS = 1000
 DEFAULT_DATASET = "mega"
 # Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.
 DEFAULT_DUCKDB_FILE = "mega_leads.duckdb"
