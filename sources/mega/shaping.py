@@ -7,7 +7,7 @@ types the API sends in ``custom_fields`` (001: values are string | number | bool
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -43,6 +43,22 @@ LEAD_FIELDS: list[tuple[str, pa.DataType, tuple[str, ...]]] = [
     ("created_at", TIMESTAMP, ("created_at",)),
     ("updated_at", TIMESTAMP, ("updated_at",)),
 ]
+# The same columns as the API nests them; `flatten()` names nested ones `current_stage.id`.
+_API_SCHEMA = pa.schema(
+    [
+        pa.field(path[0], pa.string() if dtype == TIMESTAMP else dtype)
+        for _, dtype, path in LEAD_FIELDS
+        if len(path) == 1
+    ]
+    + [
+        pa.field(
+            outer,
+            pa.struct([(p[1], t) for _, t, p in LEAD_FIELDS if len(p) == 2 and p[0] == outer]),
+        )
+        for outer in ("current_stage", "owner")
+    ]
+)
+LEAD_FIELDS_FROM_API = [(".".join(path), dtype, path) for _, dtype, path in LEAD_FIELDS]
 DELETED_AT = "_deleted_at"
 TOMBSTONE = "_tombstone"
 
@@ -114,13 +130,25 @@ def _typed_array(name: str, values: list[Any], dtype: pa.DataType, where: str) -
 
 
 def leads_table(leads: list[dict[str, Any]], where: str) -> pa.Table:
-    for outer in ("current_stage", "owner"):
-        if any(not isinstance(lead.get(outer) or _EMPTY, Mapping) for lead in leads):
-            raise MalformedResponseError(f"{where}: field `{outer}` is not an object or null")
-    arrays = [_typed_array(n, _column(leads, p), t, where) for n, t, p in LEAD_FIELDS]
+    try:
+        # Arrow walks the dicts in C++: a third faster than a Python pass per column.
+        nested = pa.Table.from_pylist(leads, schema=_API_SCHEMA).flatten()
+        arrays = [
+            nested.column(name).cast(dtype) if dtype == TIMESTAMP else nested.column(name)
+            for name, dtype, _ in LEAD_FIELDS_FROM_API
+        ]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, AttributeError):
+        arrays = _checked_arrays(leads, where)  # slower, but names the field at fault
     nulls = pa.nulls(len(leads))
     arrays += [nulls.cast(TIMESTAMP), nulls.cast(pa.bool_())]
     return pa.Table.from_arrays(arrays, schema=LEADS_SCHEMA)
+
+
+def _checked_arrays(leads: list[dict[str, Any]], where: str) -> list[Any]:
+    for outer in ("current_stage", "owner"):
+        if any(not isinstance(lead.get(outer) or _EMPTY, Mapping) for lead in leads):
+            raise MalformedResponseError(f"{where}: field `{outer}` is not an object or null")
+    return [_typed_array(n, _column(leads, p), t, where) for n, t, p in LEAD_FIELDS]
 
 
 def decimal_text(number: int | float) -> str:
@@ -130,40 +158,61 @@ def decimal_text(number: int | float) -> str:
     return format(Decimal(repr(number)), "f")
 
 
-def _typed_value(value: Any) -> tuple[str | None, str, float | None, bool | None]:
-    """(value, value_type, value_number, value_bool) for one scalar custom-field value."""
-    if value is None:
-        return None, "null", None, None
-    if isinstance(value, bool):
-        return ("true" if value else "false"), "boolean", None, value
-    if isinstance(value, int | float):
-        return decimal_text(value), "number", float(value), None
-    if isinstance(value, str):
-        return value, "string", None, None
-    raise TypeError(f"not a scalar: {type(value).__name__}")
+_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    type(None): "null",
+}
+
+
+def _value_text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if type(value) is bool:
+        return "true" if value else "false"
+    return decimal_text(value)
 
 
 def custom_fields_table(leads: list[dict[str, Any]], where: str) -> pa.Table:
     """One row per (lead, slug); a lead with no custom fields gets one tombstone row, which
     (as dlt's hard_delete) removes the lead's old rows without inserting anything."""
-    cols: list[list[Any]] = [[] for _ in range(7)]
+    lead_ids: list[str] = []
+    slugs: list[str] = []
+    values: list[Any] = []
+    emptied: list[str] = []
     for lead in leads:
-        fields = lead.get("custom_fields") or _EMPTY
-        if not isinstance(fields, Mapping):
-            raise MalformedResponseError(f"{where}: lead {lead['id']} `custom_fields` not a map")
-        rows: Iterable[tuple[Any, ...]]
-        try:
-            rows = [(slug, *_typed_value(v), None) for slug, v in fields.items()]
-        except TypeError as exc:
-            raise MalformedResponseError(f"{where}: lead {lead['id']} custom field {exc}") from None
+        fields = lead.get("custom_fields")
         if not fields:
-            rows = [("", None, "null", None, None, True)]
-        for row in rows:
-            cols[0].append(lead["id"])
-            for index, item in enumerate(row, start=1):
-                cols[index].append(item)
+            emptied.append(lead["id"])
+            continue
+        if type(fields) is not dict:
+            raise MalformedResponseError(f"{where}: lead {lead['id']} `custom_fields` not a map")
+        lead_ids.extend([lead["id"]] * len(fields))
+        slugs.extend(fields)
+        values.extend(fields.values())
+    types = [_TYPE_NAMES.get(type(value)) for value in values]
+    if None in types:
+        row = types.index(None)
+        raise MalformedResponseError(
+            f"{where}: lead {lead_ids[row]} custom field {slugs[row]!r} is not a scalar "
+            f"({type(values[row]).__name__})"
+        )
+    count, tombs = len(values), len(emptied)
+    columns = [
+        lead_ids + emptied,
+        slugs + [""] * tombs,
+        [_value_text(value) for value in values] + [None] * tombs,
+        types + ["null"] * tombs,
+        [float(v) if t == "number" else None for v, t in zip(values, types, strict=True)]
+        + [None] * tombs,
+        [v if t == "boolean" else None for v, t in zip(values, types, strict=True)]
+        + [None] * tombs,
+        [None] * count + [True] * tombs,
+    ]
     return pa.Table.from_arrays(
-        [pa.array(col, field.type) for col, field in zip(cols, CUSTOM_FIELDS_SCHEMA, strict=True)],
+        [pa.array(col, f.type) for col, f in zip(columns, CUSTOM_FIELDS_SCHEMA, strict=True)],
         schema=CUSTOM_FIELDS_SCHEMA,
     )
 
