@@ -41,6 +41,7 @@ CHECKPOINT_SECONDS = 60.0
 PREFETCH_PAGES = 10
 # Rows handed to dlt at a time: arrow tables of ~1000 rows are dlt's efficient size.
 YIELD_ROWS = 1000
+PROGRESS_EVERY_PAGES = 100
 DEFAULT_DATASET = "mega"
 # Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.
 DEFAULT_DUCKDB_FILE = "mega_leads.duckdb"

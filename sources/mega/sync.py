@@ -140,6 +140,8 @@ class SyncSession:
             pages += 1
             self.pages += 1
             self._record(item, stream_state)
+            if self.pages % settings.PROGRESS_EVERY_PAGES == 0:
+                self._progress()
             if len(pending) >= settings.YIELD_ROWS:
                 rows += len(pending)
                 yield self._shape(pending, stream_state)
@@ -158,6 +160,18 @@ class SyncSession:
             self.pages,
             self.leads,
             self.stats.requests,
+        )
+
+    def _progress(self) -> None:
+        stats = self.stats.snapshot()
+        log.info(
+            "page %d: %d leads so far, %d requests, %d retries, %d rate-limit waits (%.1f s)",
+            self.pages,
+            self.leads,
+            stats["requests"],
+            stats["retries"],
+            stats["rate_limit_waits"],
+            stats["rate_limit_wait_s"],
         )
 
     @staticmethod
