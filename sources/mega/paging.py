@@ -40,6 +40,38 @@ class StartPosition:
 _DONE = object()
 
 
+class Handoff:
+    """A bounded queue from fetching threads to the consumer, which can be stopped: producers
+    then give up instead of blocking on a full queue forever."""
+
+    def __init__(self, size: int) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(size, 1))
+        self._stop = threading.Event()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self) -> object:
+        return self._queue.get()
+
+    def stop(self, threads: list[threading.Thread]) -> None:
+        self._stop.set()
+        for thread in threads:
+            while thread.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get(timeout=0.05)
+
+
 class PageStream:
     """Pages of one sweep in order. With ``prefetch > 0`` a thread keeps up to that many pages
     fetched ahead; pages are only ever requested while `next_cursor` is non-null, so a finished
@@ -58,8 +90,7 @@ class PageStream:
         self.cursor_fallbacks = 0
         self.first_total: int | None = None
         self._prefetch = prefetch
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(prefetch, 1))
-        self._stop = threading.Event()
+        self._handoff = Handoff(prefetch)
         self._thread: threading.Thread | None = None
         self._pages = self._fetch_all()
         self.finished = False
@@ -81,13 +112,9 @@ class PageStream:
         return item
 
     def close(self) -> None:
-        self._stop.set()
+        self._handoff.stop([self._thread] if self._thread else [])
+        self._thread = None
         self._pages.close()
-        if self._thread is not None:
-            while self._thread.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get(timeout=0.05)
-            self._thread = None
 
     def _next_item(self) -> object:
         if self._prefetch <= 0:
@@ -98,25 +125,16 @@ class PageStream:
         if self._thread is None:
             self._thread = threading.Thread(target=self._produce, name="mega-prefetch", daemon=True)
             self._thread.start()
-        return self._queue.get()
+        return self._handoff.get()
 
     def _produce(self) -> None:
         try:
             for page in self._pages:
-                if not self._put(page):
+                if not self._handoff.put(page):
                     return
-            self._put(_DONE)
+            self._handoff.put(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(exc)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+            self._handoff.put(exc)
 
     def _fetch_all(self) -> Generator[Page, None, None]:
         cursor, number = self.start.cursor, 0
@@ -135,7 +153,7 @@ class PageStream:
                     )
                 seen.add(page.next_cursor)
             yield page
-            if page.next_cursor is None or self._stop.is_set():
+            if page.next_cursor is None or self._handoff.stopped:
                 return
             cursor = page.next_cursor
 

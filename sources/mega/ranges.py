@@ -12,10 +12,8 @@ version loaded by a range can never overwrite a newer one.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import queue
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +23,7 @@ from typing import Any
 
 from .client import MegaClient
 from .errors import MalformedResponseError
-from .paging import Page, PageStream, StartPosition
+from .paging import Handoff, Page, PageStream, StartPosition
 from .shaping import format_timestamp, parse_timestamp
 
 log = logging.getLogger("mega")
@@ -114,8 +112,7 @@ class RangeStreams:
         ranges: list[dict[str, Any]],
         prefetch: int,
     ) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(2, prefetch) * len(ranges))
-        self._stop = threading.Event()
+        self._handoff = Handoff(max(2, prefetch) * len(ranges))
         self._open = 0
         self._threads: list[threading.Thread] = []
         for index, entry in enumerate(ranges):
@@ -132,13 +129,9 @@ class RangeStreams:
         for thread in self._threads:
             thread.start()
 
-    @property
-    def finished(self) -> bool:
-        return self._open == 0 and self._queue.empty()
-
     def __iter__(self) -> Iterator[RangePage]:
         while self._open:
-            item = self._queue.get()
+            item = self._handoff.get()
             if isinstance(item, BaseException):
                 self.close()
                 raise item
@@ -148,11 +141,7 @@ class RangeStreams:
             yield item
 
     def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            while thread.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get(timeout=0.05)
+        self._handoff.stop(self._threads)
 
     def _produce(self, index: int, stream: PageStream, end: str) -> None:
         limit = parse_timestamp(end)
@@ -163,16 +152,7 @@ class RangeStreams:
                 item = RangePage(
                     index, Page(page.number, inside, page.next_cursor, page.total), done
                 )
-                if not self._put(item) or done:
+                if not self._handoff.put(item) or done:
                     return
-        except BaseException as exc:
-            self._put(exc)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._handoff.put(exc)
