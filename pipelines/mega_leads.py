@@ -17,7 +17,7 @@ from pipelines.dlt_setup import configure_dlt
 configure_dlt()
 
 import dlt  # noqa: E402  (dlt_config must be registered before dlt resolves anything)
-from dlt.common.destination.reference import Destination  # noqa: E402
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: E402
 
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import LeadRun, make_pipeline  # noqa: E402
@@ -27,6 +27,8 @@ from sources.mega.errors import ConfigurationError, MegaError  # noqa: E402
 __all__ = ["RunFailed", "RunResult", "main", "run"]
 
 log = logging.getLogger("mega")
+
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 SOURCE_OPTIONS = (
     "base_url",
@@ -94,7 +96,11 @@ def resolve_destination(destination: Any, dataset_name: str) -> Any:
             "cannot tell its catalog from the schema and the load fails. Pick another file name "
             "(DESTINATION__DUCKDB__CREDENTIALS) or dataset (--dataset)"
         )
-    return Destination.from_reference("duckdb", credentials=path)
+    # DuckDB's buffer pool defaults to 80% of RAM; during a merge into a large table it is most
+    # of the process's memory. Bounded here (DuckDB spills to disk past it).
+    memory_limit = dlt.config.get("destination.duckdb.memory_limit", str) or DUCKDB_MEMORY_LIMIT
+    credentials = DuckDbCredentials(path, global_config={"memory_limit": memory_limit})
+    return dlt.destinations.duckdb(credentials)
 
 
 def build_parser() -> argparse.ArgumentParser:
