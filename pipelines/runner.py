@@ -70,6 +70,8 @@ class LeadRun:
             if self.reconcile:
                 self._reconcile()
             self._check_completeness()
+        except RunFailed:
+            raise  # already explained (a pending load that could not be finished)
         except Exception as exc:
             if isinstance(root_error(exc), ConfigurationError):
                 raise root_error(exc) from None  # nothing ran: no manifest, exit code 2
@@ -96,7 +98,7 @@ class LeadRun:
             log.warning(
                 "discarding data an earlier run did not load; state reverts to the warehouse's"
             )
-            self.pipeline.drop_pending_packages()
+            self.pipeline.abort_packages()
             self.pipeline = self.pipeline.drop()
             self.tracker.pipeline = self.pipeline
             return

@@ -285,8 +285,7 @@ class MegaClient:
             response.headers.get("Retry-After"), self.retry.retry_after_max_s
         )
         if wait is not None and response.status_code == 429:
-            self.pacer.hold_until(wait)
-            self.stats.add(rate_limit_waits=1, rate_limit_wait_s=wait)
+            self.pacer.hold_until(wait)  # the pacer sleeps it, and counts it, before the retry
             return error, 0.0
         return error, wait
 

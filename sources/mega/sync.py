@@ -120,7 +120,7 @@ class SyncSession:
             self._plan_ranges(config, stream_state)
         items = self._open_items(config, stream_state)
         before = self.state_before
-        loaded_at_mark = set(before.get("mark_ids") or ())
+        loaded_at_mark: dict[str, str] = dict(before.get("mark_versions") or {})
         started, pages, rows = time.monotonic(), 0, 0
         in_load: set[str] = set()
         pending: list[dict[str, Any]] = []
@@ -230,7 +230,7 @@ class SyncSession:
             # Everything older than the plan's newest instant is loaded; the ordinary sweep
             # from that instant (inclusive) loads whatever changed meanwhile.
             stream_state["high_water_mark"] = ranges[-1]["end"]
-            stream_state["mark_ids"] = []
+            stream_state["mark_versions"] = {}
             del stream_state["ranges"]
             self._items = None
 
