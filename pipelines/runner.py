@@ -118,6 +118,9 @@ class LeadRun:
     def _sweep(self) -> None:
         refresh: Any = "drop_resources" if self.full_refresh else None
         source = self._source()
+        # The schema restored from the warehouse first: on a new machine the local copy is empty.
+        self.pipeline.sync_destination()
+        self.session.empty_table = bool(refresh) or warehouse.lead_count(self.pipeline) == 0
         if refresh is None:
             self._prepare_lookback()
         while True:

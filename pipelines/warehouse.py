@@ -39,6 +39,14 @@ def live_and_deleted_ids(pipeline: SupportsPipeline) -> tuple[set[str], set[str]
     return live, {row[0] for row in rows if row[1]}
 
 
+def lead_count(pipeline: SupportsPipeline) -> int:
+    """Every row of `leads`, soft-deleted ones too (0 when the table was never made)."""
+    if not lead_table_exists(pipeline):
+        return 0
+    rows = _query(pipeline, "SELECT COUNT(*) FROM {table}")
+    return int(rows[0][0]) if rows else 0
+
+
 def live_count(pipeline: SupportsPipeline) -> int | None:
     if not lead_table_exists(pipeline):
         return 0

@@ -25,8 +25,10 @@ def test_backfill_equals_source_with_documented_query(
 
     assert_matches_source(warehouse, sim)
     assert (result.outcome, result.leads, result.pages) == ("success", 350, 4)
-    sent = list_requests(sim)
-    assert len(sent) == result.requests == 4
+    probe, *sent = list_requests(sim)
+    # Into empty tables, one `limit=1` probe of the newest lead lets the backfill append.
+    assert probe == {**LIST_PARAMS, "sort_dir": "desc", "limit": "1"}
+    assert len(sent) == 4 and result.requests == 5
     assert sent[0] == LIST_PARAMS  # first page: no cursor, no updated_since, never offset
     for query, previous in zip(sent[1:], sent, strict=False):
         assert {k: v for k, v in query.items() if k != "cursor"} == LIST_PARAMS
@@ -118,7 +120,7 @@ def test_leads_updated_while_the_run_pages_end_up_current(
         sim.store.set_custom_field(not_yet_read, "budget", 123.25)
         sim.store.remove_custom_field(already_read, next(iter(order[5]["custom_fields"]), "x"))
 
-    sim.faults.add(faults.callback(edit), after=1)
+    sim.faults.add(faults.callback(edit), after=2)  # after the probe and page 1
 
     result = warehouse.run()
 
@@ -199,7 +201,8 @@ def test_all_null_owner_and_stage_columns_still_exist(
 def test_rejected_saved_cursor_falls_back_to_the_mark(
     warehouse: Warehouse, sim: SimulatorServer
 ) -> None:
-    sim.faults.add(faults.status(500), times=5, after=2)  # 1 try + 4 retries, then give up
+    # After the probe and two pages: 1 try + 4 retries of page 3, then give up.
+    sim.faults.add(faults.status(500), times=5, after=3)
     with pytest.raises(RunFailed, match=r"server error \(500 api_error\).*page 3"):
         warehouse.run(checkpoint_pages=1)
     saved = warehouse.state()

@@ -45,6 +45,22 @@ CUSTOM_FIELDS_HINTS = dlt.mark.make_hints(
     columns={TOMBSTONE: {"name": TOMBSTONE, "data_type": "bool", "hard_delete": True}},
 )
 
+MERGE_HINTS = (LEADS_HINTS, CUSTOM_FIELDS_HINTS)
+# A backfill's leads that are new to empty tables: the same tables, appended (see sync.py).
+APPEND_HINTS = (
+    dlt.mark.make_hints(
+        table_name="leads",
+        write_disposition="append",
+        primary_key="id",
+        columns=LEADS_HINTS["columns"],
+    ),
+    dlt.mark.make_hints(
+        table_name="leads__custom_fields",
+        write_disposition="append",
+        columns=CUSTOM_FIELDS_HINTS["columns"],
+    ),
+)
+
 
 @dlt.source(name="mega", max_table_nesting=0)
 def mega(
@@ -121,12 +137,11 @@ def leads(config: SourceConfig, session: SyncSession) -> Iterator[Any]:
     else:
         batches = session.checkpoint(config, dlt.current.resource_state())
     try:
-        for lead_rows, custom_field_rows in batches:
-            yield dlt.mark.with_hints(lead_rows, LEADS_HINTS, create_table_variant=True)
+        for lead_rows, custom_field_rows, append in batches:
+            lead_hints, field_hints = APPEND_HINTS if append else MERGE_HINTS
+            yield dlt.mark.with_hints(lead_rows, lead_hints, create_table_variant=True)
             if custom_field_rows is not None:
-                yield dlt.mark.with_hints(
-                    custom_field_rows, CUSTOM_FIELDS_HINTS, create_table_variant=True
-                )
+                yield dlt.mark.with_hints(custom_field_rows, field_hints, create_table_variant=True)
     finally:
         if config.checkpoint_pages is None:
             session.close()

@@ -74,11 +74,11 @@ class ReconcilePlan:
             len(self.restored),
         )
 
-    def batches(self) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+    def batches(self) -> Iterator[tuple[pa.Table, pa.Table | None, bool]]:
         """(leads, custom fields or None) tables to merge."""
         if self.restored:
             rows = list(self.restored.values())
-            yield leads_table(rows, "reconcile"), custom_fields_table(rows, "reconcile")
+            yield leads_table(rows, "reconcile"), custom_fields_table(rows, "reconcile"), False
         if not self.vanished:
             return
         loaded_rows = self.read_loaded(self.vanished)
@@ -86,9 +86,9 @@ class ReconcilePlan:
             stamp = pa.array([self.swept_at] * loaded_rows.num_rows, TIMESTAMP)
             index = loaded_rows.schema.get_field_index(DELETED_AT)
             # No custom-field rows: the child merge deletes only the leads present in its load.
-            yield loaded_rows.set_column(index, DELETED_AT, stamp), None
+            yield loaded_rows.set_column(index, DELETED_AT, stamp), None, False
         else:
-            yield _hard_delete_rows(self.vanished, loaded_rows.schema)
+            yield (*_hard_delete_rows(self.vanished, loaded_rows.schema), False)
 
 
 def _hard_delete_rows(ids: list[str], leads_schema: pa.Schema) -> tuple[pa.Table, pa.Table]:

@@ -175,7 +175,9 @@ def _value_text(value: Any) -> str | None:
     return decimal_text(value)
 
 
-def custom_fields_table(leads: list[dict[str, Any]], where: str) -> pa.Table:
+def custom_fields_table(
+    leads: list[dict[str, Any]], where: str, tombstones: bool = True
+) -> pa.Table:
     """One row per (lead, slug); a lead with no custom fields gets one tombstone row, which
     (as dlt's hard_delete) removes the lead's old rows without inserting anything."""
     lead_ids: list[str] = []
@@ -185,7 +187,8 @@ def custom_fields_table(leads: list[dict[str, Any]], where: str) -> pa.Table:
     for lead in leads:
         fields = lead.get("custom_fields")
         if not fields:
-            emptied.append(lead["id"])
+            if tombstones:
+                emptied.append(lead["id"])
             continue
         if type(fields) is not dict:
             raise MalformedResponseError(f"{where}: lead {lead['id']} `custom_fields` not a map")

@@ -23,10 +23,17 @@ from .config import SourceConfig
 from .paging import Page, PageStream
 from .ranges import RangeStreams, plan_ranges
 from .reconcile import ReconcilePlan
-from .shaping import custom_fields_table, format_timestamp, leads_table, parse_timestamp
+from .shaping import (
+    check_page_leads,
+    custom_fields_table,
+    format_timestamp,
+    leads_table,
+    parse_timestamp,
+)
 from .state import (
     advance_mark,
     already_loaded,
+    api_timestamp,
     newest_of,
     start_position,
     stream_state_for,
@@ -34,7 +41,8 @@ from .state import (
 
 log = logging.getLogger("mega")
 
-Batch = tuple[pa.Table, pa.Table | None]
+# (leads rows, custom-field rows or None, append): see `SyncSession.empty_table`.
+Batch = tuple[pa.Table, pa.Table | None, bool]
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,12 @@ class SyncSession:
     max_lateness_s: float = 0.0
     reconcile: ReconcilePlan | None = None
     config: SourceConfig | None = None
+    # Set by the runner when the lead tables hold no rows. A backfill's leads updated before the
+    # sweep began (below the newest `updated_at` seen then) each appear once in it, so their
+    # loads can be appended instead of merged; anything newer goes through merge, later.
+    empty_table: bool = False
+    _append_before: str | None = None
+    _append_checked: bool = False
     _client: MegaClient | None = None
     _stream: PageStream | None = None
     _ranges: RangeStreams | None = None
@@ -124,15 +138,18 @@ class SyncSession:
         started, pages, rows = time.monotonic(), 0, 0
         in_load: set[str] = set()
         pending: list[dict[str, Any]] = []
+        append: bool | None = None  # decided by the load's first page
         for item in items:
             leads = item.page.leads
             if item.range_index is None and loaded_at_mark:
                 mark = before.get("high_water_mark")
                 leads = [x for x in leads if not already_loaded(x, loaded_at_mark, mark)]
             page_ids = {lead["id"] for lead in leads}
-            if in_load and not in_load.isdisjoint(page_ids):
-                items.push_back(item)
+            fits_append = self._appendable(leads)
+            if in_load and (not in_load.isdisjoint(page_ids) or (append and not fits_append)):
+                items.push_back(item)  # it opens the next load
                 break
+            append = fits_append if append is None else append
             if item.range_index is None and self.known_versions is not None:
                 self._measure_lateness(leads, before.get("high_water_mark"))
             in_load |= page_ids
@@ -144,13 +161,13 @@ class SyncSession:
                 self._progress()
             if len(pending) >= settings.YIELD_ROWS:
                 rows += len(pending)
-                yield self._shape(pending, stream_state)
+                yield self._shape(pending, stream_state, bool(append))
                 pending = []
             if self.done or self._items is None or self._budget_spent(config, pages, started):
                 break
         rows += len(pending)
         if pending:
-            yield self._shape(pending, stream_state)
+            yield self._shape(pending, stream_state, bool(append))
         self.checkpoints += 1
         log.info(
             "checkpoint %d: %d pages, %d leads (run total: %d pages, %d leads, %d requests)",
@@ -183,11 +200,39 @@ class SyncSession:
             or time.monotonic() - started >= config.checkpoint_seconds
         )
 
-    def _shape(self, leads: list[dict[str, Any]], stream_state: dict[str, Any]) -> Batch:
+    def _shape(
+        self, leads: list[dict[str, Any]], stream_state: dict[str, Any], append: bool
+    ) -> Batch:
         where = f"pages up to {self.pages}"
         self.leads += len(leads)
         self.state_after = copy.deepcopy(stream_state)
-        return leads_table(leads, where), custom_fields_table(leads, where)
+        # Appended leads are new to the tables: no old custom-field rows to delete.
+        fields = custom_fields_table(leads, where, tombstones=not append)
+        return leads_table(leads, where), fields, append
+
+    def _appendable(self, leads: list[dict[str, Any]]) -> bool:
+        if self._append_before is None:
+            return False
+        if not leads:
+            return True
+        return api_timestamp(max(lead["updated_at"] for lead in leads)) < self._append_before
+
+    def _check_append(self, client: MegaClient, params: dict[str, str], since: str | None) -> None:
+        """The newest `updated_at` as the sweep begins: one `limit=1` request, descending."""
+        self._append_checked = True
+        if not self.empty_table:
+            return
+        probe = {**params, "sort_dir": "desc", "limit": "1"}
+        if since:
+            probe["updated_since"] = since
+        newest = self.client_leads(client, probe)
+        self._append_before = api_timestamp(newest[0]["updated_at"]) if newest else None
+
+    @staticmethod
+    def client_leads(client: MegaClient, params: dict[str, str]) -> list[dict[str, Any]]:
+        body = client.list_leads(params, context="newest lead")
+        leads = body.get("leads")
+        return check_page_leads(leads, "newest lead") if leads is not None else []
 
     def _open_items(self, config: SourceConfig, stream_state: dict[str, Any]) -> _Rewindable:
         if self._items is not None:
@@ -197,6 +242,11 @@ class SyncSession:
             self._ranges = RangeStreams(
                 client, params, stream_state["ranges"], config.prefetch_pages
             )
+            if not self._append_checked:
+                self._append_checked = True
+                self._append_before = (
+                    stream_state["ranges"][-1]["end"] if self.empty_table else None
+                )
             ranged = (_Item(r.range_index, r.page, r.done) for r in self._ranges)
             self._items = _Rewindable(ranged)
             return self._items
@@ -207,6 +257,8 @@ class SyncSession:
             if start.cursor
             else f"updated_since={start.updated_since or 'the beginning'}",
         )
+        if not self._append_checked:
+            self._check_append(client, params, start.updated_since)
         self._stream = PageStream(client, params, start, prefetch=config.prefetch_pages)
         stream = self._stream
         self._items = _Rewindable(_Item(None, p, p.next_cursor is None) for p in stream)
