@@ -292,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duckdb-memory-limit", default=None, help="e.g. 256MB (experiments)")
     parser.add_argument("--profile", default=None, help="write cProfile stats to this file")
     parser.add_argument("--sample", default=None, help="write an all-threads wall-clock profile")
+    parser.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval")
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     work = KINDS[args.kind]
     if args.sample:
         from benchmarks.sampler import Sampler

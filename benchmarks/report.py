@@ -105,9 +105,9 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def case_table(cases: dict[str, Stats]) -> list[str]:
     lines = [
-        "| case | runs | wall s (median) | range | process s | leads | leads/s | peak RSS MB "
-        "| requests | other CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| case | runs | wall s (median) | range | process s | CPU s | leads | leads/s "
+        "| peak RSS MB | requests | other CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, st in cases.items():
         wall, leads = st.med("wall_s"), st.med("leads")
@@ -115,7 +115,8 @@ def case_table(cases: dict[str, Stats]) -> list[str]:
         runs = f"{len(st.ok)}/{len(st.runs)}"
         lines.append(
             f"| {name} | {runs} | {fmt(wall)} | {st.span('wall_s')} | {fmt(st.med('process_s'))} "
-            f"| {fmt(leads, 0)} | {fmt(rate, 0)} | {fmt(st.med('peak_rss_mb'), 0)} "
+            f"| {fmt(st.med('cpu_s'), 1)} | {fmt(leads, 0)} | {fmt(rate, 0)} "
+            f"| {fmt(st.med('peak_rss_mb'), 0)} "
             f"| {fmt(st.med('sim_requests'), 0)} | {fmt(st.med('foreign_cpu_s'), 1)} |"
         )
     return lines
@@ -270,7 +271,8 @@ def render(data: dict[str, Any], analysis: str | None) -> str:
         "Method: each case is a fresh interpreter (`python -m benchmarks.case`); *wall* is timed "
         "inside it around the work only (`run()` / `pipeline.run()` / the paging loop), *process* "
         "is the whole child from the parent (interpreter + imports + work). Peak RSS is the "
-        "child's `ru_maxrss`. Requests are counted by the simulator (`/_sim/stats`). *Other CPU "
+        "child's `ru_maxrss`; *CPU s* its user + system CPU, imports included. Requests are "
+        "counted by the simulator (`/_sim/stats`). *Other CPU "
         "s*: CPU seconds that processes other than the case and the simulator used on the host "
         "meanwhile (the machine is shared; before each case the bench waits up to "
         f"{data['settings'].get('wait_quiet', 0):g} s for them to go quiet). Medians of "
