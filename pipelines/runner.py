@@ -132,9 +132,9 @@ class LeadRun:
             source = self._source()
 
     def _stream_state(self) -> dict[str, Any]:
+        """The stream's committed state; `_sweep` has synced it from the destination."""
         config = self.session.config
         assert config is not None
-        self.pipeline.sync_destination()
         sources = self.pipeline.state.get("sources", {})
         resource = sources.get("mega", {}).get("resources", {}).get("leads", {})
         return stream_state_for(dict(resource), config)

@@ -87,7 +87,6 @@ class PageStream:
         self.client = client
         self.params = dict(params)
         self.start = start
-        self.cursor_fallbacks = 0
         self.first_total: int | None = None
         self._prefetch = prefetch
         self._handoff = Handoff(prefetch)
@@ -175,7 +174,6 @@ class PageStream:
                 exc,
                 self.start.updated_since,
             )
-            self.cursor_fallbacks += 1
             return self._fetch(None, where, resumed=False)
 
 

@@ -16,8 +16,6 @@ PAGE_LIMIT = 100
 SORT_BY = "updated_at"
 SORT_DIR = "asc"
 
-# Timestamps as the API renders them (003 example: "2026-07-01T18:20:00.000Z").
-API_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 # HTTP defaults; every one is a setting of the source (see dlt_config/config.toml).
 CONNECT_TIMEOUT_S = 10.0

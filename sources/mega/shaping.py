@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .errors import MalformedResponseError
 
@@ -218,10 +217,3 @@ def custom_fields_table(
         [pa.array(col, f.type) for col, f in zip(columns, CUSTOM_FIELDS_SCHEMA, strict=True)],
         schema=CUSTOM_FIELDS_SCHEMA,
     )
-
-
-def max_updated_at(table: pa.Table) -> str | None:
-    if table.num_rows == 0:
-        return None
-    newest = pc.max(table.column("updated_at")).as_py()
-    return format_timestamp(newest) if newest is not None else None
