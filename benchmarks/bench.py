@@ -38,7 +38,7 @@ VARIANTS: dict[str, tuple[dict[str, str], int | None, str]] = {
     "parallel2": ({"SOURCES__MEGA__WORKERS": "2"}, None, "backfill with 2 parallel range workers"),
     "parallel4": ({"SOURCES__MEGA__WORKERS": "4"}, None, "backfill with 4 parallel range workers"),
 }
-_SETTING = re.compile(r"^([A-Z_]+)\s*=\s*([0-9.]+)\s*$", re.M)
+_SETTING = re.compile(r"^([A-Z_]+)\s*=\s*([0-9._]+)\s*$", re.M)
 
 
 def connector_defaults() -> dict[str, str]:
@@ -47,7 +47,8 @@ def connector_defaults() -> dict[str, str]:
         text = (PROJECT_DIR / "sources" / "mega" / "settings.py").read_text()
     except OSError:
         return {}
-    wanted = ("CHECKPOINT_PAGES", "CHECKPOINT_SECONDS", "PREFETCH_PAGES", "YIELD_ROWS")
+    wanted = {"CHECKPOINT_PAGES", "CHECKPOINT_SECONDS", "PREFETCH_PAGES", "SHAPE_ROWS"}
+    wanted.add("YIELD_ROWS")
     return {name: value for name, value in _SETTING.findall(text) if name in wanted}
 
 

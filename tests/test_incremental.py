@@ -8,6 +8,7 @@ import pytest
 
 from mega_simulator import ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
+from sources.mega import settings
 from tests.conftest import Warehouse, assert_matches_source, list_requests, make_sim
 
 LIST_PARAMS = {
@@ -86,6 +87,30 @@ def test_updates_new_leads_and_removed_slug_arrive(
     assert not [key for key in warehouse.custom_fields() if key[0] == emptied["id"]]
     assert warehouse.leads()[changed["id"]]["status"] == "won"
     assert len(list_requests(sim)) == 1 + len(at_mark) // 100
+
+
+def test_small_shape_and_yield_sizes_load_the_same_rows(
+    warehouse: Warehouse, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages are shaped every SHAPE_ROWS leads and joined into dlt items of YIELD_ROWS; with
+    # sizes that do not divide the page size, one load holds several joined items.
+    monkeypatch.setattr(settings, "SHAPE_ROWS", 70)
+    monkeypatch.setattr(settings, "YIELD_ROWS", 150)
+    backfill = warehouse.run()
+    store = sim.store
+    changed = [lead["id"] for lead in store.snapshot() if lead["custom_fields"]][:130]
+    for lead_id in changed[:60]:
+        for slug in list(store.get(lead_id)["custom_fields"]):  # type: ignore[index]
+            store.remove_custom_field(lead_id, slug)
+    for lead_id in changed[60:]:
+        store.update(lead_id, status="won")
+
+    update = warehouse.run()
+
+    assert_matches_source(warehouse, sim)
+    assert (backfill.leads, backfill.checkpoints) == (350, 2)
+    assert update.leads == 130
+    assert warehouse.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM mega.leads") == [(350, 350)]
 
 
 def test_more_than_a_page_of_ties_across_page_boundaries(

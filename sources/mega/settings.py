@@ -37,8 +37,11 @@ CHECKPOINT_PAGES = 1000
 CHECKPOINT_SECONDS = 60.0
 # Pages fetched ahead, so fetching goes on while dlt writes and loads the previous ones.
 PREFETCH_PAGES = 10
-# Rows handed to dlt at a time: arrow tables of ~1000 rows are dlt's efficient size.
-YIELD_ROWS = 1000
+# Leads shaped to arrow at a time: keeps the Python dicts waiting for shaping to a few pages.
+SHAPE_ROWS = 1000
+# Leads handed to dlt at a time: dlt spends ~5 ms of schema work per yielded table whatever its
+# size (benchmarks/RESULTS.md), so shaped tables are joined (zero-copy) into ~25k-lead items.
+YIELD_ROWS = 25_000
 PROGRESS_EVERY_PAGES = 100
 DEFAULT_DATASET = "mega"
 # Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.

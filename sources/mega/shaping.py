@@ -7,12 +7,16 @@ types the API sends in ``custom_fields`` (001: values are string | number | bool
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from itertools import accumulate, chain, compress, repeat
+from operator import itemgetter, not_
+from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import MalformedResponseError
 
@@ -58,6 +62,14 @@ _API_SCHEMA = pa.schema(
     ]
 )
 LEAD_FIELDS_FROM_API = [(".".join(path), dtype, path) for _, dtype, path in LEAD_FIELDS]
+_API_STRUCT = pa.struct(list(_API_SCHEMA))
+# Where each warehouse column sits in the converted struct: (top-level child, nested child).
+_API_POSITIONS = [
+    (_API_SCHEMA.get_field_index(path[0]), _API_SCHEMA.field(path[0]).type.get_field_index(path[1]))
+    if len(path) == 2
+    else (_API_SCHEMA.get_field_index(path[0]), -1)
+    for _, _, path in LEAD_FIELDS
+]
 DELETED_AT = "_deleted_at"
 TOMBSTONE = "_tombstone"
 
@@ -130,17 +142,39 @@ def _typed_array(name: str, values: list[Any], dtype: pa.DataType, where: str) -
 
 def leads_table(leads: list[dict[str, Any]], where: str) -> pa.Table:
     try:
-        # Arrow walks the dicts in C++: a third faster than a Python pass per column.
+        arrays = _lead_arrays(leads)
+    except Exception:  # a wrong-typed field: the reference path raises the error to report
+        arrays = None
+    if arrays is None:  # anything unusual: the reference path decides, and names the fault
+        arrays = _reference_lead_arrays(leads, where)
+    count = len(leads)
+    arrays += [pa.nulls(count, TIMESTAMP), pa.nulls(count, pa.bool_())]
+    return pa.Table.from_arrays(arrays, schema=LEADS_SCHEMA)
+
+
+def _lead_arrays(leads: list[dict[str, Any]]) -> list[Any] | None:
+    # Arrow walks the dicts in C++ as one struct array: no Python pass per column. Its child
+    # converters are those `pa.array(column, type)` uses, so it accepts and yields the same.
+    if set(map(type, leads)) != {dict}:
+        return None
+    top = pa.array(leads, _API_STRUCT).flatten()
+    nested = {i: top[i].flatten() for i, inner in _API_POSITIONS if inner >= 0}
+    columns = [top[i] if inner < 0 else nested[i][inner] for i, inner in _API_POSITIONS]
+    return [
+        column.cast(TIMESTAMP) if dtype == TIMESTAMP else column
+        for column, (_, dtype, _) in zip(columns, LEAD_FIELDS, strict=True)
+    ]
+
+
+def _reference_lead_arrays(leads: list[dict[str, Any]], where: str) -> list[Any]:
+    try:
         nested = pa.Table.from_pylist(leads, schema=_API_SCHEMA).flatten()
-        arrays = [
+        return [
             nested.column(name).cast(dtype) if dtype == TIMESTAMP else nested.column(name)
             for name, dtype, _ in LEAD_FIELDS_FROM_API
         ]
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, AttributeError):
-        arrays = _checked_arrays(leads, where)  # slower, but names the field at fault
-    nulls = pa.nulls(len(leads))
-    arrays += [nulls.cast(TIMESTAMP), nulls.cast(pa.bool_())]
-    return pa.Table.from_arrays(arrays, schema=LEADS_SCHEMA)
+        return _checked_arrays(leads, where)  # slower, but names the field at fault
 
 
 def _checked_arrays(leads: list[dict[str, Any]], where: str) -> list[Any]:
@@ -164,6 +198,13 @@ _TYPE_NAMES: dict[type, str] = {
     float: "number",
     type(None): "null",
 }
+# Value kinds as byte codes (`bytes(map(...))` classifies a chunk in one C-level pass), and
+# their `value_type` names indexed by code.
+_STR, _BOOL, _INT, _FLOAT, _NULL = range(5)
+_KIND: dict[type, int] = {str: _STR, bool: _BOOL, int: _INT, float: _FLOAT, type(None): _NULL}
+_KIND_NAMES = pa.array(["string", "boolean", "number", "number", "null"], pa.string())
+# Prebuilt scalars: converting a Python int on every compute call costs more than the kernel.
+_KIND_SCALARS = [pa.scalar(kind, pa.int8()) for kind in range(5)]
 
 
 def _value_text(value: Any) -> str | None:
@@ -179,6 +220,73 @@ def custom_fields_table(
 ) -> pa.Table:
     """One row per (lead, slug); a lead with no custom fields gets one tombstone row, which
     (as dlt's hard_delete) removes the lead's old rows without inserting anything."""
+    try:
+        arrays = _custom_field_arrays(leads, tombstones)
+    except Exception:  # e.g. a non-scalar value, an int beyond int64: the reference handles it
+        arrays = None
+    if arrays is None:  # anything unusual: the reference path decides, and names the fault
+        return _reference_custom_fields_table(leads, where, tombstones)
+    return pa.Table.from_arrays(arrays, schema=CUSTOM_FIELDS_SCHEMA)
+
+
+def _custom_field_arrays(leads: list[dict[str, Any]], tombstones: bool) -> list[Any] | None:
+    """The columns of `_reference_custom_fields_table` for well-formed leads, else None (or
+    an exception). Every pass over the values is a C-level `map`/`chain` or an arrow kernel."""
+    fields: list[Any] = list(map(dict.get, leads, repeat("custom_fields")))
+    if set(map(type, fields)) != {dict}:
+        return None
+    sizes = list(map(len, fields))
+    ids = list(map(itemgetter("id"), leads))
+    slugs = list(chain.from_iterable(fields))
+    values = list(chain.from_iterable(map(dict.values, fields)))
+    count = len(values)
+    emptied = list(compress(ids, map(not_, sizes))) if tombstones else []
+    # A tombstone row is a null value under slug "" (and `_tombstone` set, below).
+    values += repeat(None, len(emptied))
+    slugs += repeat("", len(emptied))
+    rows = len(values)
+    if not rows:
+        return None
+    # A type outside `_KIND` gives None, which `bytes` refuses: not a scalar.
+    codes = bytes(cast("Iterable[int]", map(_KIND.get, map(type, values))))
+    kinds = pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(codes)])
+
+    def only(kind: int, dtype: pa.DataType) -> pa.Array:
+        # The mask makes arrow skip (as nulls) the values of other kinds without looking at them.
+        return pa.array(values, dtype, mask=pc.not_equal(kinds, _KIND_SCALARS[kind]))
+
+    strings, bools = only(_STR, pa.string()), only(_BOOL, pa.bool_())
+    ints, floats = only(_INT, pa.int64()), only(_FLOAT, pa.float64())  # int64 or fall back
+    text = pc.coalesce(strings, ints.cast(pa.string()), bools.cast(pa.string()))
+    if floats.null_count < rows:
+        float_values = floats.drop_null().to_pylist()
+        float_texts = list(map(repr, float_values))
+        joined = "".join(float_texts)
+        # repr is already plain decimal unless it has an exponent (or is inf / nan).
+        if "e" in joined or "n" in joined:
+            float_texts = list(map(decimal_text, float_values))
+        is_float = pc.equal(kinds, _KIND_SCALARS[_FLOAT])
+        text = pc.replace_with_mask(text, is_float, pa.array(float_texts, pa.string()))
+    # Rounds as float(int) does (to nearest); `safe` would refuse ints beyond 2**53.
+    number = pc.coalesce(ints.cast(pa.float64(), safe=False), floats)
+    offsets = array("i", accumulate(sizes, initial=0))  # a buffer: no per-int conversion
+    as_lists = pa.ListArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)]),
+        pa.nulls(count),
+    )
+    lead_of_row = as_lists.value_parent_indices()
+    lead_id = pa.array(ids, pa.string()).take(lead_of_row)
+    tombstone = pa.nulls(count, pa.bool_())
+    if emptied:
+        lead_id = pa.concat_arrays([lead_id, pa.array(emptied, pa.string())])
+        tombstone = pa.concat_arrays([tombstone, pa.repeat(True, len(emptied))])
+    slug = pa.array(slugs, pa.string())
+    return [lead_id, slug, text, _KIND_NAMES.take(kinds), number, bools, tombstone]
+
+
+def _reference_custom_fields_table(
+    leads: list[dict[str, Any]], where: str, tombstones: bool
+) -> pa.Table:
     lead_ids: list[str] = []
     slugs: list[str] = []
     values: list[Any] = []

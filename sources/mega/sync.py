@@ -1,9 +1,10 @@
 """One run's sweep, split into checkpoints: loads whose rows and state dlt commits together.
 
-Pages are shaped to arrow as they arrive and handed to dlt about every thousand rows, so memory
-stays bounded by a few pages, not by the checkpoint. A load never holds two versions of a lead:
-when a page repeats a lead already in the load (it was updated mid-run and moved to the end of
-the sort), the checkpoint ends before that page and the newer version opens the next load.
+Pages are shaped to arrow about every thousand leads and handed to dlt in items of ~25k leads,
+so memory stays bounded by a few tens of megabytes, not by the checkpoint. A load never holds
+two versions of a lead: when a page repeats a lead already in the load (it was updated mid-run
+and moved to the end of the sort), the checkpoint ends before that page and the newer version
+opens the next load.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class SyncSession:
         started, pages, rows = time.monotonic(), 0, 0
         in_load: set[str] = set()
         pending: list[dict[str, Any]] = []
+        shaped: list[Batch] = []
         append: bool | None = None  # decided by the load's first page
         for item in items:
             leads = item.page.leads
@@ -159,15 +161,20 @@ class SyncSession:
             self._record(item, stream_state)
             if self.pages % settings.PROGRESS_EVERY_PAGES == 0:
                 self._progress()
-            if len(pending) >= settings.YIELD_ROWS:
+            if len(pending) >= settings.SHAPE_ROWS:
                 rows += len(pending)
-                yield self._shape(pending, stream_state, bool(append))
+                shaped.append(self._shape(pending, bool(append)))
                 pending = []
+                if sum(len(batch[0]) for batch in shaped) >= settings.YIELD_ROWS:
+                    yield self._joined(shaped, stream_state)
+                    shaped = []
             if self.done or self._items is None or self._budget_spent(config, pages, started):
                 break
         rows += len(pending)
         if pending:
-            yield self._shape(pending, stream_state, bool(append))
+            shaped.append(self._shape(pending, bool(append)))
+        if shaped:
+            yield self._joined(shaped, stream_state)
         self.checkpoints += 1
         log.info(
             "checkpoint %d: %d pages, %d leads (run total: %d pages, %d leads, %d requests)",
@@ -200,15 +207,22 @@ class SyncSession:
             or time.monotonic() - started >= config.checkpoint_seconds
         )
 
-    def _shape(
-        self, leads: list[dict[str, Any]], stream_state: dict[str, Any], append: bool
-    ) -> Batch:
+    def _shape(self, leads: list[dict[str, Any]], append: bool) -> Batch:
         where = f"pages up to {self.pages}"
         self.leads += len(leads)
-        self.state_after = copy.deepcopy(stream_state)
         # Appended leads are new to the tables: no old custom-field rows to delete.
         fields = custom_fields_table(leads, where, tombstones=not append)
         return leads_table(leads, where), fields, append
+
+    def _joined(self, shaped: list[Batch], stream_state: dict[str, Any]) -> Batch:
+        """One item for dlt out of several shaped ones (all of one load, so of one mode)."""
+        self.state_after = copy.deepcopy(stream_state)
+        fields = [batch[1] for batch in shaped if batch[1] is not None]
+        return (
+            pa.concat_tables([batch[0] for batch in shaped]),
+            pa.concat_tables(fields) if fields else None,
+            shaped[0][2],
+        )
 
     def _appendable(self, leads: list[dict[str, Any]]) -> bool:
         if self._append_before is None:
