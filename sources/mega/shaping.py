@@ -46,7 +46,7 @@ LEAD_FIELDS: list[tuple[str, pa.DataType, tuple[str, ...]]] = [
     ("created_at", TIMESTAMP, ("created_at",)),
     ("updated_at", TIMESTAMP, ("updated_at",)),
 ]
-# The same columns as the API nests them; `flatten()` names nested ones `current_stage.id`.
+# The same columns as the API nests them (strings for timestamps), converted in one pass.
 _API_SCHEMA = pa.schema(
     [
         pa.field(path[0], pa.string() if dtype == TIMESTAMP else dtype)
@@ -61,7 +61,6 @@ _API_SCHEMA = pa.schema(
         for outer in ("current_stage", "owner")
     ]
 )
-LEAD_FIELDS_FROM_API = [(".".join(path), dtype, path) for _, dtype, path in LEAD_FIELDS]
 _API_STRUCT = pa.struct(list(_API_SCHEMA))
 # Where each warehouse column sits in the converted struct: (top-level child, nested child).
 _API_POSITIONS = [
@@ -145,8 +144,8 @@ def leads_table(leads: list[dict[str, Any]], where: str) -> pa.Table:
         arrays = _lead_arrays(leads)
     except Exception:  # a wrong-typed field: the reference path raises the error to report
         arrays = None
-    if arrays is None:  # anything unusual: the reference path decides, and names the fault
-        arrays = _reference_lead_arrays(leads, where)
+    if arrays is None:  # anything unusual: the checked path decides, and names the fault
+        arrays = _checked_arrays(leads, where)
     count = len(leads)
     arrays += [pa.nulls(count, TIMESTAMP), pa.nulls(count, pa.bool_())]
     return pa.Table.from_arrays(arrays, schema=LEADS_SCHEMA)
@@ -166,18 +165,9 @@ def _lead_arrays(leads: list[dict[str, Any]]) -> list[Any] | None:
     ]
 
 
-def _reference_lead_arrays(leads: list[dict[str, Any]], where: str) -> list[Any]:
-    try:
-        nested = pa.Table.from_pylist(leads, schema=_API_SCHEMA).flatten()
-        return [
-            nested.column(name).cast(dtype) if dtype == TIMESTAMP else nested.column(name)
-            for name, dtype, _ in LEAD_FIELDS_FROM_API
-        ]
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, AttributeError):
-        return _checked_arrays(leads, where)  # slower, but names the field at fault
-
-
 def _checked_arrays(leads: list[dict[str, Any]], where: str) -> list[Any]:
+    if any(type(lead) is not dict for lead in leads):
+        raise MalformedResponseError(f"{where}: a lead is not an object")
     for outer in ("current_stage", "owner"):
         if any(not isinstance(lead.get(outer) or _EMPTY, Mapping) for lead in leads):
             raise MalformedResponseError(f"{where}: field `{outer}` is not an object or null")
@@ -191,18 +181,13 @@ def decimal_text(number: int | float) -> str:
     return format(Decimal(repr(number)), "f")
 
 
-_TYPE_NAMES: dict[type, str] = {
-    str: "string",
-    bool: "boolean",
-    int: "number",
-    float: "number",
-    type(None): "null",
-}
 # Value kinds as byte codes (`bytes(map(...))` classifies a chunk in one C-level pass), and
 # their `value_type` names indexed by code.
 _STR, _BOOL, _INT, _FLOAT, _NULL = range(5)
 _KIND: dict[type, int] = {str: _STR, bool: _BOOL, int: _INT, float: _FLOAT, type(None): _NULL}
-_KIND_NAMES = pa.array(["string", "boolean", "number", "number", "null"], pa.string())
+_VALUE_TYPES = ["string", "boolean", "number", "number", "null"]
+_KIND_NAMES = pa.array(_VALUE_TYPES, pa.string())
+_TYPE_NAMES: dict[type, str] = {kind: _VALUE_TYPES[code] for kind, code in _KIND.items()}
 # Prebuilt scalars: converting a Python int on every compute call costs more than the kernel.
 _KIND_SCALARS = [pa.scalar(kind, pa.int8()) for kind in range(5)]
 
