@@ -43,6 +43,7 @@ SOURCE_OPTIONS = (
     "lookback",
     "checkpoint_pages",
     "workers",
+    "fetch_process_min_leads",
 )
 
 

@@ -108,7 +108,8 @@ def test_small_shape_and_yield_sizes_load_the_same_rows(
     update = warehouse.run()
 
     assert_matches_source(warehouse, sim)
-    assert (backfill.leads, backfill.checkpoints) == (350, 2)
+    # One load: the first load of a backfill into empty tables appends every lead it reads.
+    assert (backfill.leads, backfill.checkpoints) == (350, 1)
     assert update.leads == 130
     assert warehouse.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM mega.leads") == [(350, 350)]
 

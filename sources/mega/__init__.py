@@ -77,6 +77,7 @@ def mega(
     checkpoint_pages: int = settings.CHECKPOINT_PAGES,
     checkpoint_seconds: float = settings.CHECKPOINT_SECONDS,
     prefetch_pages: int = settings.PREFETCH_PAGES,
+    fetch_process_min_leads: int = settings.FETCH_PROCESS_MIN_LEADS,
     connect_timeout: float = settings.CONNECT_TIMEOUT_S,
     read_timeout: float = settings.READ_TIMEOUT_S,
     max_retries: int = settings.MAX_RETRIES,
@@ -110,6 +111,7 @@ def mega(
         checkpoint_pages=checkpoint_pages if session is not None else None,
         checkpoint_seconds=checkpoint_seconds,
         prefetch_pages=prefetch_pages,
+        fetch_process_min_leads=max(0, fetch_process_min_leads),
         lookback=parse_duration(lookback, "lookback"),
         timeout=httpx.Timeout(
             read_timeout, connect=connect_timeout, write=settings.WRITE_TIMEOUT_S

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -177,6 +177,7 @@ class MegaClient:
         self.stats = stats or (pacer.stats if pacer else ClientStats())
         self.pacer = pacer or RateLimitPacer(stats=self.stats, sleep=sleep)
         self._sleep = sleep
+        self._customer_id = customer_id
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -197,6 +198,33 @@ class MegaClient:
     def close(self) -> None:
         self._http.close()
 
+    def child_spec(self) -> dict[str, Any]:
+        """What a fetch process needs to make the same requests (it holds the token: it goes
+        to the child's stdin only, never to a log)."""
+        timeout = self._http.timeout
+        return {
+            "base_url": self.base_url,
+            "api_token": self._secrets[0],
+            "customer_id": self._customer_id,
+            "timeout": [timeout.connect, timeout.read, timeout.write, timeout.pool],
+            "retry": asdict(self.retry),
+            "rate_limit": [self.pacer.reserve, self.pacer.max_wait_s],
+        }
+
+    @classmethod
+    def from_child_spec(cls, spec: Mapping[str, Any]) -> MegaClient:
+        connect, read, write, pool = spec["timeout"]
+        reserve, max_wait_s = spec["rate_limit"]
+        stats = ClientStats()
+        return cls(
+            spec["base_url"],
+            spec["api_token"],
+            spec["customer_id"],
+            timeout=httpx.Timeout(connect=connect, read=read, write=write, pool=pool),
+            retry=RetryPolicy(**spec["retry"]),
+            pacer=RateLimitPacer(reserve=reserve, max_wait_s=max_wait_s, stats=stats),
+        )
+
     def __enter__(self) -> MegaClient:
         return self
 
@@ -204,8 +232,14 @@ class MegaClient:
         self.close()
 
     def list_leads(self, params: Mapping[str, str], context: str = "") -> dict[str, Any]:
+        return self.list_leads_raw(params, context)[0]
+
+    def list_leads_raw(
+        self, params: Mapping[str, str], context: str = ""
+    ) -> tuple[dict[str, Any], bytes]:
+        """The decoded page and the bytes it came from."""
         response = self.request("GET", settings.LEADS_PATH, params=params, context=context)
-        return self.decode_object(response, context)
+        return self.decode_object(response, context), response.content
 
     def create_lead(
         self, payload: Mapping[str, Any], idempotency_key: str | None = None

@@ -114,6 +114,7 @@ class SourceConfig:
     checkpoint_pages: int | None = settings.CHECKPOINT_PAGES
     checkpoint_seconds: float = settings.CHECKPOINT_SECONDS
     prefetch_pages: int = settings.PREFETCH_PAGES
+    fetch_process_min_leads: int = settings.FETCH_PROCESS_MIN_LEADS
     lookback: timedelta = timedelta(0)
     timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(settings.READ_TIMEOUT_S))
     retry: RetryPolicy = field(default_factory=RetryPolicy)

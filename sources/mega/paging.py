@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .client import MegaClient
@@ -29,12 +29,15 @@ class Page:
     leads: list[dict[str, Any]]
     next_cursor: str | None
     total: int | None
+    raw: bytes | None = field(default=None, repr=False)  # the JSON body, when asked to keep it
 
 
 @dataclass(frozen=True)
 class StartPosition:
     cursor: str | None
     updated_since: str | None
+    # A cursor saved by an earlier run may have expired; one handed on within this run has not.
+    cursor_saved: bool = True
 
 
 _DONE = object()
@@ -83,10 +86,14 @@ class PageStream:
         params: Mapping[str, str],
         start: StartPosition,
         prefetch: int = 2,
+        first_number: int = 1,
+        keep_raw: bool = False,
     ) -> None:
         self.client = client
         self.params = dict(params)
         self.start = start
+        self.first_number = first_number
+        self.keep_raw = keep_raw
         self.first_total: int | None = None
         self._prefetch = prefetch
         self._handoff = Handoff(prefetch)
@@ -136,13 +143,14 @@ class PageStream:
             self._handoff.put(exc)
 
     def _fetch_all(self) -> Generator[Page, None, None]:
-        cursor, number = self.start.cursor, 0
+        cursor, number = self.start.cursor, self.first_number - 1
         seen: set[str] = set()
         while True:
             number += 1
             where = f"page {number}"
-            body = self._fetch(cursor, where, resumed=number == 1 and cursor is not None)
-            page = _parse_page(body, number, where)
+            resumed = number == self.first_number and cursor is not None and self.start.cursor_saved
+            body, raw = self._fetch(cursor, where, resumed=resumed)
+            page = parse_page(body, number, where, raw if self.keep_raw else None)
             if self.first_total is None:
                 self.first_total = page.total
             if page.next_cursor is not None:
@@ -156,14 +164,14 @@ class PageStream:
                 return
             cursor = page.next_cursor
 
-    def _fetch(self, cursor: str | None, where: str, resumed: bool) -> dict[str, Any]:
+    def _fetch(self, cursor: str | None, where: str, resumed: bool) -> tuple[dict[str, Any], bytes]:
         params = dict(self.params)
         if cursor is not None:
             params["cursor"] = cursor
         elif self.start.updated_since:
             params["updated_since"] = self.start.updated_since
         try:
-            return self.client.list_leads(params, context=where)
+            return self.client.list_leads_raw(params, context=where)
         except InvalidRequestError as exc:
             if not resumed:
                 raise
@@ -177,7 +185,7 @@ class PageStream:
             return self._fetch(None, where, resumed=False)
 
 
-def _parse_page(body: dict[str, Any], number: int, where: str) -> Page:
+def parse_page(body: dict[str, Any], number: int, where: str, raw: bytes | None = None) -> Page:
     for key in ("leads", "next_cursor"):
         if key not in body:
             raise MalformedResponseError(f"{where}: the answer has no `{key}`")
@@ -190,4 +198,5 @@ def _parse_page(body: dict[str, Any], number: int, where: str) -> Page:
         leads=check_page_leads(body["leads"], where),
         next_cursor=next_cursor,
         total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+        raw=raw,
     )

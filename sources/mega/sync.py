@@ -21,7 +21,8 @@ import pyarrow as pa
 from . import settings
 from .client import ClientStats, MegaClient, RateLimitPacer
 from .config import SourceConfig
-from .paging import Page, PageStream
+from .fetch_process import SweepStream
+from .paging import Page
 from .ranges import RangeStreams, plan_ranges
 from .reconcile import ReconcilePlan
 from .shaping import (
@@ -95,12 +96,14 @@ class SyncSession:
     config: SourceConfig | None = None
     # Set by the runner when the lead tables hold no rows. A backfill's leads updated before the
     # sweep began (below the newest `updated_at` seen then) each appear once in it, so their
-    # loads can be appended instead of merged; anything newer goes through merge, later.
+    # loads can be appended instead of merged. So can every lead of the run's first load (it
+    # holds each lead once, and nothing was loaded before it); newer leads of later loads may
+    # repeat an appended one, so they are merged.
     empty_table: bool = False
     _append_before: str | None = None
     _append_checked: bool = False
     _client: MegaClient | None = None
-    _stream: PageStream | None = None
+    _stream: SweepStream | None = None
     _ranges: RangeStreams | None = None
     _items: _Rewindable | None = None
 
@@ -227,7 +230,7 @@ class SyncSession:
     def _appendable(self, leads: list[dict[str, Any]]) -> bool:
         if self._append_before is None:
             return False
-        if not leads:
+        if not leads or self.checkpoints == 0:
             return True
         return api_timestamp(max(lead["updated_at"] for lead in leads)) < self._append_before
 
@@ -273,7 +276,14 @@ class SyncSession:
         )
         if not self._append_checked:
             self._check_append(client, params, start.updated_since)
-        self._stream = PageStream(client, params, start, prefetch=config.prefetch_pages)
+        self._stream = SweepStream(
+            client,
+            params,
+            start,
+            prefetch=config.prefetch_pages,
+            child_min_leads=config.fetch_process_min_leads,
+            child_buffer_pages=settings.FETCH_PROCESS_BUFFER_PAGES,
+        )
         stream = self._stream
         self._items = _Rewindable(_Item(None, p, p.next_cursor is None) for p in stream)
         return self._items
