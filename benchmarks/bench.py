@@ -31,6 +31,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 # name -> (extra env, checkpoint_pages, what it changes); the baseline is the plain connector.
 VARIANTS: dict[str, tuple[dict[str, str], int | None, str]] = {
     "default": ({}, None, "the connector's defaults, run alongside the variants"),
+    "inprocess": (
+        {"SOURCES__MEGA__FETCH_PROCESS_MIN_LEADS": "0"},
+        None,
+        "pages fetched by a thread of the run's process, not by a child process",
+    ),
     "prefetch0": ({"SOURCES__MEGA__PREFETCH_PAGES": "0"}, None, "no prefetch thread"),
     "prefetch2": ({"SOURCES__MEGA__PREFETCH_PAGES": "2"}, None, "2 pages fetched ahead"),
     "ckpt100": ({}, 100, "a checkpoint (dlt load) every 100 pages"),
@@ -47,8 +52,14 @@ def connector_defaults() -> dict[str, str]:
         text = (PROJECT_DIR / "sources" / "mega" / "settings.py").read_text()
     except OSError:
         return {}
-    wanted = {"CHECKPOINT_PAGES", "CHECKPOINT_SECONDS", "PREFETCH_PAGES", "SHAPE_ROWS"}
-    wanted.add("YIELD_ROWS")
+    wanted = {
+        "CHECKPOINT_PAGES",
+        "CHECKPOINT_SECONDS",
+        "PREFETCH_PAGES",
+        "SHAPE_ROWS",
+        "YIELD_ROWS",
+        "FETCH_PROCESS_MIN_LEADS",
+    }
     return {name: value for name, value in _SETTING.findall(text) if name in wanted}
 
 

@@ -8,6 +8,7 @@ truth (no duplicate rows) with no more requests than the pages left plus one che
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -584,6 +585,28 @@ def test_every_run_writes_one_manifest_row_equal_to_its_result(
     assert last["high_water_mark_after"] == newest_mark
     assert last["error"] is None
     assert_exact(warehouse, sim)
+
+
+def test_manifest_rows_after_the_first_are_inserted_and_a_new_column_still_lands(
+    warehouse: Warehouse, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = warehouse.run()  # makes `_mega_runs` through dlt
+    sim.store.update(sim.store.ids()[0], status="won")
+    second = warehouse.run()  # an SQL insert into it
+    manifest_row = RunResult.manifest_row
+    monkeypatch.setattr(
+        RunResult, "manifest_row", lambda self: {**manifest_row(self), "new_column": "x"}
+    )
+    third = warehouse.run()  # a column the table lacks: dlt loads the row and adds it
+
+    assert manifest(warehouse) == [as_row(result) for result in (first, second, third)]
+    load_ids = warehouse.query(
+        "SELECT r._dlt_load_id, r.load_ids, r.new_column FROM mega._mega_runs r ORDER BY started_at"
+    )
+    # The inserted row carries its run's last load id; dlt's rows their own load's.
+    assert load_ids[1][0] == json.loads(load_ids[1][1])[-1]
+    assert [row[2] for row in load_ids] == [None, None, "x"]
+    assert len({row[0] for row in load_ids}) == 3
 
 
 def test_manifest_counts_retries_and_rate_limit_waits(tmp_path: Path, clock: ManualClock) -> None:

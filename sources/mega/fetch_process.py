@@ -76,6 +76,10 @@ class SweepStream:
     def __iter__(self) -> Iterator[Page]:
         return self._pages
 
+    def ready(self) -> bool:
+        """Whether the next page is already here (if not, the caller has time to spare)."""
+        return self._rest is None or self._rest.ready()
+
     def close(self) -> None:
         if self._rest is not None:
             self._rest.close()
@@ -156,6 +160,9 @@ class ChildPageStream:
         if kind == _ERROR:
             raise _error_from(message)
         raise StopIteration
+
+    def ready(self) -> bool:
+        return self._finished or self._handoff.ready()
 
     def close(self) -> None:
         if self._proc.poll() is None:

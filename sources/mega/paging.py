@@ -67,6 +67,9 @@ class Handoff:
     def get(self) -> object:
         return self._queue.get()
 
+    def ready(self) -> bool:
+        return not self._queue.empty()
+
     def stop(self, threads: list[threading.Thread]) -> None:
         self._stop.set()
         for thread in threads:
@@ -116,6 +119,10 @@ class PageStream:
             raise item
         assert isinstance(item, Page)
         return item
+
+    def ready(self) -> bool:
+        """A page is waiting; without prefetch, pages are only fetched when asked for."""
+        return self._prefetch <= 0 or self.finished or self._handoff.ready()
 
     def close(self) -> None:
         self._handoff.stop([self._thread] if self._thread else [])

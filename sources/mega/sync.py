@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,9 +57,14 @@ class _Item:
 class _Rewindable:
     """An iterator that can take back the one item a checkpoint decided not to load."""
 
-    def __init__(self, items: Iterator[_Item]) -> None:
+    def __init__(self, items: Iterator[_Item], ready: Callable[[], bool] | None = None) -> None:
         self._items = items
         self._back: _Item | None = None
+        self._ready = ready
+
+    def ready(self) -> bool:
+        """The next item is at hand (unknown counts as at hand)."""
+        return self._back is not None or self._ready is None or self._ready()
 
     def push_back(self, item: _Item) -> None:
         self._back = item
@@ -168,7 +173,10 @@ class SyncSession:
                 rows += len(pending)
                 shaped.append(self._shape(pending, bool(append)))
                 pending = []
-                if sum(len(batch[0]) for batch in shaped) >= settings.YIELD_ROWS:
+                # Waiting for the next page anyway (a slow API): hand dlt what is shaped now,
+                # so that little is left to write after the last page.
+                idle = not items.ready()
+                if idle or sum(len(batch[0]) for batch in shaped) >= settings.YIELD_ROWS:
                     yield self._joined(shaped, stream_state)
                     shaped = []
             if self.done or self._items is None or self._budget_spent(config, pages, started):
@@ -285,7 +293,9 @@ class SyncSession:
             child_buffer_pages=settings.FETCH_PROCESS_BUFFER_PAGES,
         )
         stream = self._stream
-        self._items = _Rewindable(_Item(None, p, p.next_cursor is None) for p in stream)
+        self._items = _Rewindable(
+            (_Item(None, p, p.next_cursor is None) for p in stream), ready=stream.ready
+        )
         return self._items
 
     def _record(self, item: _Item, stream_state: dict[str, Any]) -> None:
