@@ -42,9 +42,11 @@ def cpu_s() -> float:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak plus its children's (the connector's fetch process): the two peaks
+    need not coincide, so this is an upper bound of the job's memory."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)
+    return round((own + children) / 1024, 1)
 
 
 def floor(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from .client import MegaClient
 from .errors import InvalidRequestError, MalformedResponseError
-from .shaping import check_page_leads
 
 log = logging.getLogger("mega")
 
@@ -207,3 +206,20 @@ def parse_page(body: dict[str, Any], number: int, where: str, raw: bytes | None 
         total=total if isinstance(total, int) and not isinstance(total, bool) else None,
         raw=raw,
     )
+
+
+def check_page_leads(leads: Any, where: str) -> list[dict[str, Any]]:
+    """The cheap per-page checks: a list of objects, each with a string id and updated_at."""
+    if not isinstance(leads, list):
+        raise MalformedResponseError(f"{where}: `leads` is {type(leads).__name__}, not a list")
+    for position, lead in enumerate(leads):
+        if not isinstance(lead, dict):
+            raise MalformedResponseError(f"{where}: lead #{position} is not an object")
+        lead_id, updated_at = lead.get("id"), lead.get("updated_at")
+        if not isinstance(lead_id, str) or not lead_id:
+            raise MalformedResponseError(f"{where}: lead #{position} has no string `id`")
+        if not isinstance(updated_at, str) or not updated_at:
+            raise MalformedResponseError(
+                f"{where}: lead {lead_id} has no string `updated_at` (got {updated_at!r})"
+            )
+    return leads

@@ -100,23 +100,6 @@ def parse_timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def check_page_leads(leads: Any, where: str) -> list[dict[str, Any]]:
-    """The cheap per-page checks: a list of objects, each with a string id and updated_at."""
-    if not isinstance(leads, list):
-        raise MalformedResponseError(f"{where}: `leads` is {type(leads).__name__}, not a list")
-    for position, lead in enumerate(leads):
-        if not isinstance(lead, dict):
-            raise MalformedResponseError(f"{where}: lead #{position} is not an object")
-        lead_id, updated_at = lead.get("id"), lead.get("updated_at")
-        if not isinstance(lead_id, str) or not lead_id:
-            raise MalformedResponseError(f"{where}: lead #{position} has no string `id`")
-        if not isinstance(updated_at, str) or not updated_at:
-            raise MalformedResponseError(
-                f"{where}: lead {lead_id} has no string `updated_at` (got {updated_at!r})"
-            )
-    return leads
-
-
 def _column(leads: list[dict[str, Any]], path: tuple[str, ...]) -> list[Any]:
     if len(path) == 1:
         key = path[0]

@@ -22,11 +22,10 @@ from . import settings
 from .client import ClientStats, MegaClient, RateLimitPacer
 from .config import SourceConfig
 from .fetch_process import SweepStream
-from .paging import Page
+from .paging import Page, check_page_leads
 from .ranges import RangeStreams, plan_ranges
 from .reconcile import ReconcilePlan
 from .shaping import (
-    check_page_leads,
     custom_fields_table,
     format_timestamp,
     leads_table,
