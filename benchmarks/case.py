@@ -24,6 +24,8 @@ import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
+from benchmarks.memory import JobMemory  # noqa: E402
+
 LEADS_PATH = "/api/agents/crm/leads"
 LIST_PARAMS = {
     "sort_by": "updated_at",
@@ -42,11 +44,8 @@ def cpu_s() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak plus its children's (the connector's fetch process): the two peaks
-    need not coincide, so this is an upper bound of the job's memory."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round((own + children) / 1024, 1)
+    """This process's own peak (the whole job's, fetch process included: ``JobMemory``)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def floor(args: argparse.Namespace) -> dict[str, Any]:
@@ -299,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     work = KINDS[args.kind]
+    memory = JobMemory().start()
     if args.sample:
         from benchmarks.sampler import Sampler
 
@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         profiler.dump_stats(args.profile)
     else:
         out = work(args)
-    out["peak_rss_mb"] = peak_rss_mb()
+    memory.stop()
+    out["peak_rss_mb"] = memory.peak_mb()
     out["cpu_s"] = cpu_s()
     print(MARKER + json.dumps(out, default=str), flush=True)
     return 0
