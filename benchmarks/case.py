@@ -19,6 +19,7 @@ import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -158,24 +159,21 @@ def table_counts(path: str, dataset: str, table: str) -> dict[str, int]:
 
 def connector(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
-    import dlt
 
-    from pipelines.mega_leads import run
+    from pipelines.mega_leads import resolve_destination, run
 
     steps, each = instrument_steps()
     import_s = time.perf_counter() - t0
     options: dict[str, Any] = {}
     if args.checkpoint_pages:
         options["checkpoint_pages"] = args.checkpoint_pages
-    credentials: Any = args.duckdb
+    # DuckDB as the CLI and the demo get it: the connector's defaults (a 256 MB buffer pool).
+    os.environ["DESTINATION__DUCKDB__CREDENTIALS"] = args.duckdb
     if args.duckdb_memory_limit:
-        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-        credentials = DuckDbCredentials(args.duckdb)
-        credentials.global_config = {"memory_limit": args.duckdb_memory_limit}
+        os.environ["DESTINATION__DUCKDB__MEMORY_LIMIT"] = args.duckdb_memory_limit
     t = time.perf_counter()
     result = run(
-        destination=dlt.destinations.duckdb(credentials),
+        destination=resolve_destination(None, "mega"),
         dataset_name="mega",
         pipelines_dir=args.pipelines_dir,
         base_url=args.url,
