@@ -15,8 +15,9 @@ import pytest
 
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from pipelines.result import RunFailed
+from sources.mega import fetch_process
 from sources.mega.client import MegaClient
-from sources.mega.errors import TransportError
+from sources.mega.errors import FetchProcessError
 from sources.mega.fetch_process import ChildPageStream
 from sources.mega.paging import StartPosition
 from tests.conftest import Warehouse, list_requests, make_sim
@@ -121,6 +122,25 @@ def test_failure_in_the_child_is_one_typed_line_and_rerun_is_exact(
         assert_exact(warehouse, sim)
 
 
+def test_a_child_that_cannot_start_leaves_the_sweep_to_this_process(
+    tmp_path: Path,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As when the interpreter cannot run a child (an embedded Python, a broken environment).
+    monkeypatch.setattr(fetch_process, "_BOOTSTRAP", "import sys; sys.exit(3)")
+    with make_sim(clock, 350) as sim:
+        warehouse = Warehouse(tmp_path, sim)
+        with caplog.at_level(logging.INFO, logger="mega"):
+            result = warehouse.run(fetch_process_min_leads=1)
+        assert "the fetch process did not start" in caplog.text
+        assert "exit code 3" in caplog.text
+        assert result.outcome == "success"
+        assert result.requests == len(list_requests(sim)) == PROBE + 4
+        assert_exact(warehouse, sim)
+
+
 def _child_stream(sim_url: str, cursor: str) -> ChildPageStream:
     client = MegaClient(sim_url, DEFAULT_TOKEN, DEFAULT_CUSTOMER_ID)
     params = {"sort_by": "updated_at", "sort_dir": "asc", "limit": "100"}
@@ -143,7 +163,7 @@ def test_a_child_that_dies_is_a_transport_error_and_close_leaves_no_process(
         assert (page.number, len(page.leads)) == (2, 100)
         process.kill()
         process.wait()
-        with pytest.raises(TransportError, match=r"fetch process died \(exit code -9\)"):
+        with pytest.raises(FetchProcessError, match=r"fetch process died \(exit code -9\)"):
             for _ in range(10):  # pages already in the pipe come first
                 next(stream)
         stream.close()

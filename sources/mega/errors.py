@@ -73,6 +73,10 @@ class TransportError(MegaError):
     """Connect/read failures or timeouts that outlived the retry budget."""
 
 
+class FetchProcessError(MegaError):
+    """The child process that fetches a long sweep stopped without an answer (fetch_process.py)."""
+
+
 class MalformedResponseError(MegaError):
     """A 2xx answer that is not a page of the documented shape."""
 

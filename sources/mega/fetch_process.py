@@ -97,15 +97,35 @@ class SweepStream:
         due = (first.total or 0) - len(first.leads)
         if 0 < self._child_min_leads < due:
             log.info("%d leads due: fetching in a child process", due)
-            self.in_child = True
-            self._rest = ChildPageStream(
+            yield from self._child_pages(rest)
+        else:
+            yield from self._thread_pages(rest)
+
+    def _thread_pages(self, rest: StartPosition) -> Iterator[Page]:
+        self._rest = PageStream(
+            self._client, self._params, rest, prefetch=self._prefetch, first_number=2
+        )
+        return self._rest
+
+    def _child_pages(self, rest: StartPosition) -> Generator[Page, None, None]:
+        """The child's pages; if it cannot start (say, an embedded interpreter), this process
+        fetches them: nothing was read from the child, so nothing is read twice."""
+        try:
+            child = ChildPageStream(
                 self._client, self._params, rest, self._child_buffer_pages, first_number=2
             )
-        else:
-            self._rest = PageStream(
-                self._client, self._params, rest, prefetch=self._prefetch, first_number=2
-            )
-        yield from self._rest
+            self._rest = child
+            first = next(child, None)
+        except (OSError, errors.FetchProcessError) as exc:
+            log.warning("the fetch process did not start (%s): fetching in this process", exc)
+            if self._rest is not None:
+                self._rest.close()
+            yield from self._thread_pages(rest)
+            return
+        self.in_child = True
+        if first is not None:
+            yield first
+            yield from child
 
 
 class ChildPageStream:
@@ -201,7 +221,7 @@ class ChildPageStream:
             if not self._handoff.put((kind, message, raw)) or kind != _PAGE:
                 return
         code = self._proc.wait()
-        died = {"kind": "TransportError", "args": [f"the fetch process died (exit code {code})"]}
+        died = {"kind": "FetchProcessError", "args": [f"the fetch process died (exit code {code})"]}
         self._handoff.put((_ERROR, died, b""))
 
 
