@@ -45,7 +45,8 @@ def cpu_s() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's own peak (the whole job's, fetch process included: ``JobMemory``)."""
+    """This process's own peak, after each dlt step (the job's, with the fetch process, is
+    ``JobMemory``'s)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 

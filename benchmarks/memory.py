@@ -2,8 +2,9 @@
 
 ``ru_maxrss`` of children cannot be added up: a child started by (v)fork carries its parent's
 resident size until it execs, and Linux keeps that as the child's peak. So the live resident
-sizes of the process tree are sampled and summed at each instant; the peak is the larger of
-that sum and this process's own ``ru_maxrss`` (which catches spikes between samples).
+sizes of the process tree are sampled and summed at each instant (skipping children caught
+before their exec); the peak is the larger of that sum and this process's own ``ru_maxrss``
+(which catches spikes between samples).
 """
 
 from __future__ import annotations
@@ -38,12 +39,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def tree_rss_kb(pid: int) -> int:
+    """Resident size of ``pid`` and its descendants. A child that has not exec'd yet still
+    shows its parent's memory (and command line): it is not counted twice."""
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
         total += _rss_kb(current)
-        todo += _children(current)
+        parent_cmdline = _cmdline(current)
+        todo += [child for child in _children(current) if _cmdline(child) != parent_cmdline]
     return total
 
 

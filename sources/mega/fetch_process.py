@@ -69,7 +69,6 @@ class SweepStream:
         self._child_min_leads = child_min_leads
         self._child_buffer_pages = child_buffer_pages
         self.first_total: int | None = None
-        self.in_child = False
         self._rest: PageStream | ChildPageStream | None = None
         self._pages = self._all_pages()
 
@@ -122,7 +121,6 @@ class SweepStream:
                 self._rest.close()
             yield from self._thread_pages(rest)
             return
-        self.in_child = True
         if first is not None:
             yield first
             yield from child
@@ -221,7 +219,10 @@ class ChildPageStream:
             if not self._handoff.put((kind, message, raw)) or kind != _PAGE:
                 return
         code = self._proc.wait()
-        died = {"kind": "FetchProcessError", "args": [f"the fetch process died (exit code {code})"]}
+        died = {
+            "kind": errors.FetchProcessError.__name__,
+            "args": [f"the fetch process died (exit code {code})"],
+        }
         self._handoff.put((_ERROR, died, b""))
 
 
