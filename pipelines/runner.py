@@ -145,6 +145,8 @@ class LeadRun:
     def _sweep(self) -> None:
         refresh: Any = "drop_resources" if self.full_refresh else None
         source = self._source()
+        if self._backfill_likely():
+            self.session.start_fetch_process()
         # The schema restored from the warehouse first: on a new machine the local copy is empty.
         self.pipeline.sync_destination()
         self.session.empty_table = bool(refresh) or warehouse.lead_count(self.pipeline) == 0
@@ -159,6 +161,14 @@ class LeadRun:
                 return
             source = self._source()
 
+    def _backfill_likely(self) -> bool:
+        """No mark in the local state (a first run, or a new machine), a sweep left half-way,
+        or a full refresh: a long sweep is likely, and its fetch process can start right away."""
+        if self.full_refresh:
+            return True
+        state = self._stream_state()
+        return not state.get("high_water_mark") or bool(state.get("cursor"))
+
     def _with_manifest_table(self, source: Any) -> None:
         schema = self.pipeline.schemas.get(SCHEMA) if SCHEMA in self.pipeline.schemas else None
         if schema is not None and MANIFEST_TABLE in schema.tables:
@@ -171,7 +181,7 @@ class LeadRun:
         )
 
     def _stream_state(self) -> dict[str, Any]:
-        """The stream's committed state; `_sweep` has synced it from the destination."""
+        """The stream's committed state, once `_sweep` has synced it from the destination."""
         config = self.session.config
         assert config is not None
         sources = self.pipeline.state.get("sources", {})

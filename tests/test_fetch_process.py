@@ -8,18 +8,22 @@ same one-line typed error with its requests counted, and a rerun must be exact.
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from pipelines.result import RunFailed
-from sources.mega import fetch_process
+from sources.mega import fetch_process, sync
 from sources.mega.client import MegaClient
 from sources.mega.errors import FetchProcessError
 from sources.mega.fetch_process import ChildPageStream
-from sources.mega.paging import StartPosition
+from sources.mega.paging import StartPosition, peek_cursor
 from tests.conftest import Warehouse, list_requests, make_sim
 from tests.test_failures import (
     ATTEMPTS,
@@ -134,7 +138,7 @@ def test_a_child_that_cannot_start_leaves_the_sweep_to_this_process(
         warehouse = Warehouse(tmp_path, sim)
         with caplog.at_level(logging.INFO, logger="mega"):
             result = warehouse.run(fetch_process_min_leads=1)
-        assert "the fetch process did not start" in caplog.text
+        assert "the fetch process failed before its first page" in caplog.text
         assert "exit code 3" in caplog.text
         assert result.outcome == "success"
         assert result.requests == len(list_requests(sim)) == PROBE + 4
@@ -172,3 +176,156 @@ def test_a_child_that_dies_is_a_transport_error_and_close_leaves_no_process(
         next(stream)
         stream.close()  # a run that stops early (e.g. a failed load) ends the child
         assert stream._proc.poll() is not None
+
+
+# --- the child peeks `next_cursor` instead of decoding the page
+
+CURSOR = "eyJzb3J0X2J5IjoidXBkYXRlZF9hdCJ9"
+UNSURE = (False, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "peeked"),
+    [
+        (b'{"leads":[],"next_cursor":"' + CURSOR.encode() + b'"}', (True, CURSOR)),
+        (b'{"next_cursor" : null , "leads":[{"id":"a"}]}', (True, None)),
+        (b'{"leads":[],"total":3,"next_cursor":\n "a-b_c+/="}', (True, "a-b_c+/=")),
+        # A custom field slug of the same name: two keys, so the page is decoded instead.
+        (b'{"leads":[{"custom_fields":{"next_cursor":"x"}}],"next_cursor":"y"}', UNSURE),
+        # Only a value spells it: the key is missing, for the decode to report.
+        (b'{"leads":[{"contact_name":"next_cursor"}]}', UNSURE),
+        (b'{"leads":[]}', UNSURE),
+        (b'{"leads":[],"next_cursor":""}', UNSURE),  # not a cursor: the decode says why
+        (b'{"leads":[],"next_cursor":"a\\/b"}', UNSURE),  # an escape: decoded
+        (b'{"leads":[],"next_cursor":17}', UNSURE),
+        (b"<html>next_cursor</html>", UNSURE),
+    ],
+)
+def test_peek_cursor_is_sure_only_where_it_cannot_be_wrong(
+    body: bytes, peeked: tuple[bool, str | None]
+) -> None:
+    assert peek_cursor(body) == peeked
+
+
+_TEXT = st.text(alphabet=st.sampled_from([*'next_cursor"\\: {}[],', "é", "\n"]), max_size=14)
+_VALUE = st.one_of(
+    _TEXT, st.none(), st.integers(-(2**63), 2**63 - 1), st.dictionaries(_TEXT, _TEXT, max_size=3)
+)
+_LEAD = st.dictionaries(st.one_of(st.just("next_cursor"), _TEXT), _VALUE, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    leads=st.lists(_LEAD, max_size=4),
+    cursor=st.one_of(st.none(), st.text(alphabet="abcXYZ019+/=_-", min_size=1, max_size=20)),
+    cursor_first=st.booleans(),
+)
+def test_a_peeked_cursor_is_the_decoded_one(
+    leads: list[dict[str, Any]], cursor: str | None, cursor_first: bool
+) -> None:
+    pairs: list[tuple[str, Any]] = [("leads", leads), ("next_cursor", cursor)]
+    body = orjson.dumps(dict(pairs[::-1] if cursor_first else pairs))
+    sure, peeked = peek_cursor(body)
+    assert (sure, peeked) == UNSURE or peeked == orjson.loads(body)["next_cursor"]
+
+
+def _moved_to_last_page_with_slug(sim: Any, value: str) -> None:
+    """One lead gets a custom field named `next_cursor` (which moves it to the last page)."""
+    lead_id = sim.store.ids()[0]
+    sim.store.set_custom_field(lead_id, "next_cursor", value)
+
+
+def test_a_slug_named_next_cursor_loads_exactly_through_the_child(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    with make_sim(clock, 350) as sim:
+        _moved_to_last_page_with_slug(sim, CURSOR)
+        warehouse = Warehouse(tmp_path, sim)
+        result = warehouse.run(fetch_process_min_leads=1)
+        assert result.outcome == "success"
+        assert result.requests == len(list_requests(sim)) == PROBE + 4
+        assert_exact(warehouse, sim)
+        slug = warehouse.query(
+            "SELECT value FROM mega.leads__custom_fields WHERE slug = 'next_cursor'"
+        )
+        assert slug == [(CURSOR,)]
+
+
+def test_a_page_missing_its_cursor_fails_before_the_childs_guess_is_used(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # Page 4's only `"next_cursor"` is a lead's slug: the child follows it, this process
+    # decodes the page, finds the real key missing and stops the run there.
+    with make_sim(clock, 350) as sim:
+        _moved_to_last_page_with_slug(sim, CURSOR)
+        warehouse = Warehouse(tmp_path, sim)
+        sim.faults.add(faults.missing_key("next_cursor"), times=None, after=PROBE + 3)
+        with pytest.raises(RunFailed) as failed:
+            warehouse.run(fetch_process_min_leads=1, checkpoint_pages=1)
+        message = one_line_error(failed.value)
+        assert "page 4" in message and "no `next_cursor`" in message
+        assert set(warehouse.leads()) == first_pages_ids(sim, 3)
+        assert_state_not_ahead(warehouse, sim)
+
+        sim.faults.clear()
+        assert warehouse.run(fetch_process_min_leads=1).outcome == "success"
+        assert_exact(warehouse, sim)
+
+
+def test_a_child_that_follows_a_cursor_the_page_does_not_hold_is_stopped(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A child whose peek goes wrong after its first page (page 2): page 3 is refused.
+    wrong_peek = (
+        "import itertools, _mega_fetch.paging as p; calls = itertools.count(); "
+        "peek = p.peek_cursor; "
+        "p.peek_cursor = lambda raw: peek(raw) if next(calls) == 0 else (True, 'eyJ3cm9uZyI6MX0'); "
+    )
+    start = "from _mega_fetch.fetch_process"
+    bootstrap = fetch_process._BOOTSTRAP.replace(start, wrong_peek + start)
+    monkeypatch.setattr(fetch_process, "_BOOTSTRAP", bootstrap)
+    with make_sim(clock, 350) as sim:
+        warehouse = Warehouse(tmp_path, sim)
+        with pytest.raises(RunFailed) as failed:
+            warehouse.run(fetch_process_min_leads=1, checkpoint_pages=1)
+        message = one_line_error(failed.value)
+        assert "page 3" in message and "fetch process read `next_cursor`" in message
+        assert set(warehouse.leads()) == first_pages_ids(sim, 2)
+        assert_state_not_ahead(warehouse, sim)
+
+
+# --- a fetch process started while the run sets up
+
+
+def test_a_backfill_starts_its_fetch_process_ahead_and_a_scheduled_run_does_not(
+    tmp_path: Path,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spawned: list[subprocess.Popen[bytes]] = []
+
+    def spawn() -> subprocess.Popen[bytes]:
+        spawned.append(fetch_process.spawn_fetch_process())
+        return spawned[-1]
+
+    monkeypatch.setattr(sync, "spawn_fetch_process", spawn)
+    with make_sim(clock, 350) as sim:
+        warehouse = Warehouse(tmp_path, sim)
+        with caplog.at_level(logging.INFO, logger="mega"):
+            warehouse.run(fetch_process_min_leads=1)
+        assert len(spawned) == 1 and CHILD_LOG in caplog.text  # the one started ahead
+        assert spawned[0].poll() == 0
+
+        sim.store.touch(5, seed=3)
+        warehouse.run(fetch_process_min_leads=1)
+        assert len(spawned) == 1  # a mark in the state: a short run, nothing started ahead
+
+        # A backfill too small for the child: the one started ahead is ended, unused.
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="mega"):
+            result = warehouse.run(full_refresh=True)
+        assert len(spawned) == 2 and CHILD_LOG not in caplog.text
+        assert spawned[1].poll() is not None
+        assert result.requests == PROBE + 4
+        assert_exact(warehouse, sim)

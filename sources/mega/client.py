@@ -142,6 +142,19 @@ def retry_after_seconds(value: str | None, cap: float) -> float | None:
     return min(max(seconds, 0.0), cap)
 
 
+def json_object(content: bytes, context: str, described: str = "") -> dict[str, Any]:
+    """A JSON object body, decoded; else a one-line MalformedResponseError."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedResponseError(
+            f"{context}: the body is not JSON ({described}{len(content)} bytes): {exc}"
+        ) from None
+    if not isinstance(body, dict):
+        raise MalformedResponseError(f"{context}: the body is JSON but not an object")
+    return body
+
+
 def check_base_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -232,14 +245,11 @@ class MegaClient:
         self.close()
 
     def list_leads(self, params: Mapping[str, str], context: str = "") -> dict[str, Any]:
-        return self.list_leads_raw(params, context)[0]
+        return self.decode_object(self.list_leads_response(params, context), context)
 
-    def list_leads_raw(
-        self, params: Mapping[str, str], context: str = ""
-    ) -> tuple[dict[str, Any], bytes]:
-        """The decoded page and the bytes it came from."""
-        response = self.request("GET", settings.LEADS_PATH, params=params, context=context)
-        return self.decode_object(response, context), response.content
+    def list_leads_response(self, params: Mapping[str, str], context: str = "") -> httpx.Response:
+        """A page, not yet decoded (see ``decode_object``)."""
+        return self.request("GET", settings.LEADS_PATH, params=params, context=context)
 
     def create_lead(
         self, payload: Mapping[str, Any], idempotency_key: str | None = None
@@ -254,17 +264,8 @@ class MegaClient:
         return body["lead"]
 
     def decode_object(self, response: httpx.Response, context: str) -> dict[str, Any]:
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            ctype = response.headers.get("content-type", "?")
-            raise MalformedResponseError(
-                f"{context}: the body is not JSON (content-type {ctype}, "
-                f"{len(response.content)} bytes): {exc}"
-            ) from None
-        if not isinstance(body, dict):
-            raise MalformedResponseError(f"{context}: the body is JSON but not an object")
-        return body
+        ctype = response.headers.get("content-type", "?")
+        return json_object(response.content, context, f"content-type {ctype}, ")
 
     def request(
         self,

@@ -4,9 +4,12 @@ Measured (benchmarks/RESULTS.md): a backfill in one interpreter is bound by its 
 JSON decoding take ~1.7 CPU-s per 100k leads, and the fetch thread and the thread shaping rows
 for dlt wait on each other. A sweep that the first page's `total` says is long therefore has its
 requests made by a child process with its own GIL, which streams each page's raw JSON body back
-over a pipe; this process only decodes and shapes. A reader thread buffers the bodies, so the
-child keeps fetching while dlt loads a checkpoint. Short sweeps (every scheduled run) stay in
-process: starting the child costs ~0.35 s.
+over a pipe; this process only decodes and shapes. The child does not decode a page: it peeks
+`next_cursor` off the body (``paging.peek_cursor``), and this process checks that the cursor it
+decodes is the one the child followed. A reader thread buffers the bodies, so the child keeps
+fetching while dlt loads a checkpoint. Short sweeps (every scheduled run) stay in process:
+starting the child costs ~0.3 s, which a backfill hides by starting it while the run sets up
+(``spawn_fetch_process``).
 
 The child imports only the HTTP modules of this package (not dlt), the token reaches it on
 stdin (never argv or the environment), and whatever goes wrong there comes back as the same
@@ -33,7 +36,7 @@ except ImportError:  # Windows: pipes keep their default size
 import orjson
 
 from . import errors
-from .client import MegaClient
+from .client import MegaClient, json_object
 from .errors import MegaError
 from .paging import Handoff, Page, PageStream, StartPosition, parse_page
 
@@ -43,12 +46,40 @@ _HEADER = struct.Struct("!cI")  # frame kind, payload length
 _PAGE, _LOG, _ERROR, _DONE = b"P", b"L", b"E", b"D"
 _PIPE_BYTES = 1 << 20  # Linux's default cap for an unprivileged process (fs.pipe-max-size)
 # Run in the child: a bare package named after this directory, so that importing the HTTP
-# modules does not run the package's __init__ (which imports dlt: +0.5 s).
+# modules does not run the package's __init__ (which imports dlt: +0.5 s). httpx imports its
+# command-line client (click, rich: +50 ms) when it can; the child has no use for it.
 _BOOTSTRAP = (
     "import sys, types; pkg = types.ModuleType('_mega_fetch'); pkg.__path__ = [sys.argv[1]]; "
-    "sys.modules['_mega_fetch'] = pkg; from _mega_fetch.fetch_process import child_main; "
-    "sys.exit(child_main())"
+    "sys.modules['_mega_fetch'] = pkg; sys.modules['httpx._main'] = None; "
+    "from _mega_fetch.fetch_process import child_main; sys.exit(child_main())"
 )
+
+
+def spawn_fetch_process() -> subprocess.Popen[bytes]:
+    """A fetch process, started: it imports, then waits for its task on stdin. Starting one
+    while the run sets up hides its start-up; ``discard_fetch_process`` if it is not needed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BOOTSTRAP, os.path.dirname(os.path.abspath(__file__))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    _widen_pipe(proc.stdout)
+    return proc
+
+
+def discard_fetch_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 class SweepStream:
@@ -63,11 +94,13 @@ class SweepStream:
         prefetch: int,
         child_min_leads: int,
         child_buffer_pages: int,
+        spawned: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self._client, self._params, self._start = client, dict(params), start
         self._prefetch = prefetch
         self._child_min_leads = child_min_leads
         self._child_buffer_pages = child_buffer_pages
+        self._spawned = spawned  # a fetch process started ahead, waiting for its task
         self.first_total: int | None = None
         self._rest: PageStream | ChildPageStream | None = None
         self._pages = self._all_pages()
@@ -83,6 +116,12 @@ class SweepStream:
         if self._rest is not None:
             self._rest.close()
         self._pages.close()
+        self._discard_spawned()
+
+    def _discard_spawned(self) -> None:
+        if self._spawned is not None:
+            discard_fetch_process(self._spawned)
+            self._spawned = None
 
     def _all_pages(self) -> Generator[Page, None, None]:
         head = PageStream(self._client, self._params, self._start, prefetch=0)
@@ -101,22 +140,33 @@ class SweepStream:
             yield from self._thread_pages(rest)
 
     def _thread_pages(self, rest: StartPosition) -> Iterator[Page]:
+        self._discard_spawned()
         self._rest = PageStream(
             self._client, self._params, rest, prefetch=self._prefetch, first_number=2
         )
         return self._rest
 
     def _child_pages(self, rest: StartPosition) -> Generator[Page, None, None]:
-        """The child's pages; if it cannot start (say, an embedded interpreter), this process
-        fetches them: nothing was read from the child, so nothing is read twice."""
+        """The child's pages; if it fails before its first page (say, it cannot start in an
+        embedded interpreter), this process fetches them: nothing was read from the child, so
+        nothing is read twice."""
         try:
+            spawned, self._spawned = self._spawned, None
             child = ChildPageStream(
-                self._client, self._params, rest, self._child_buffer_pages, first_number=2
+                self._client,
+                self._params,
+                rest,
+                self._child_buffer_pages,
+                first_number=2,
+                spawned=spawned,
             )
             self._rest = child
             first = next(child, None)
         except (OSError, errors.FetchProcessError) as exc:
-            log.warning("the fetch process did not start (%s): fetching in this process", exc)
+            log.warning(
+                "the fetch process failed before its first page (%s): fetching in this process",
+                exc,
+            )
             if self._rest is not None:
                 self._rest.close()
             yield from self._thread_pages(rest)
@@ -136,17 +186,13 @@ class ChildPageStream:
         start: StartPosition,
         buffer_pages: int,
         first_number: int,
+        spawned: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self._stats = client.stats
         self._counted: dict[str, float] = {}
         self._handoff = Handoff(buffer_pages)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, os.path.dirname(os.path.abspath(__file__))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
+        self._proc = spawned if spawned is not None else spawn_fetch_process()
         assert self._proc.stdin is not None and self._proc.stdout is not None
-        _widen_pipe(self._proc.stdout)
         spec = client.child_spec() | {
             "params": dict(params),
             "cursor": start.cursor,
@@ -172,12 +218,23 @@ class ChildPageStream:
         assert isinstance(frame, tuple)
         kind, message, raw = frame
         if kind == _PAGE:
-            number = message["number"]
-            return parse_page(orjson.loads(raw), number, f"page {number}")
+            return self._page(message, raw)
         self._finished = True
         if kind == _ERROR:
             raise _error_from(message)
         raise StopIteration
+
+    def _page(self, message: dict[str, Any], raw: bytes) -> Page:
+        number = message["number"]
+        where = f"page {number}"
+        page = parse_page(json_object(raw, where), number, where)
+        if page.next_cursor != message["next_cursor"]:
+            self._finished = True
+            raise errors.FetchProcessError(
+                f"{where}: the fetch process read `next_cursor` {message['next_cursor']!r:.40} "
+                f"where the page has {page.next_cursor!r:.40}"
+            )
+        return page
 
     def ready(self) -> bool:
         return self._finished or self._handoff.ready()
@@ -186,13 +243,7 @@ class ChildPageStream:
         if self._proc.poll() is None:
             self._proc.terminate()
         self._handoff.stop([self._reader])
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        assert self._proc.stdout is not None
-        self._proc.stdout.close()
+        discard_fetch_process(self._proc)
 
     def _count(self, snapshot: dict[str, float]) -> None:
         deltas = {key: value - self._counted.get(key, 0) for key, value in snapshot.items()}
@@ -282,15 +333,22 @@ def child_main() -> int:
     logger.addHandler(_ForwardLogs(frames))
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    spec: dict[str, Any] = orjson.loads(sys.stdin.buffer.read())
+    task = sys.stdin.buffer.read()
+    if not task:  # started ahead and not needed
+        return 0
+    spec: dict[str, Any] = orjson.loads(task)
     client = MegaClient.from_child_spec(spec)
     try:
         start = StartPosition(spec["cursor"], spec["updated_since"], cursor_saved=False)
         stream = PageStream(
-            client, spec["params"], start, 0, first_number=spec["first_number"], keep_raw=True
+            client, spec["params"], start, 0, first_number=spec["first_number"], raw_pages=True
         )
         for page in stream:
-            message = {"number": page.number, "stats": client.stats.snapshot()}
+            message = {
+                "number": page.number,
+                "next_cursor": page.next_cursor,
+                "stats": client.stats.snapshot(),
+            }
             frames.send(_PAGE, message, page.raw or b"")
         frames.send(_DONE, {"stats": client.stats.snapshot()})
     except BrokenPipeError:  # the run stopped reading: it has what it needs, or it failed
@@ -313,4 +371,10 @@ def _described(exc: Exception, token: str) -> dict[str, Any]:
     return {"kind": "MegaError", "args": [text]}
 
 
-__all__ = ["ChildPageStream", "SweepStream", "child_main"]
+__all__ = [
+    "ChildPageStream",
+    "SweepStream",
+    "child_main",
+    "discard_fetch_process",
+    "spawn_fetch_process",
+]

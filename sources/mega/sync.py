@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import pyarrow as pa
 from . import settings
 from .client import ClientStats, MegaClient, RateLimitPacer
 from .config import SourceConfig
-from .fetch_process import SweepStream
+from .fetch_process import SweepStream, discard_fetch_process, spawn_fetch_process
 from .paging import Page, check_page_leads
 from .ranges import RangeStreams, plan_ranges
 from .reconcile import ReconcilePlan
@@ -110,11 +111,30 @@ class SyncSession:
     _stream: SweepStream | None = None
     _ranges: RangeStreams | None = None
     _items: _Rewindable | None = None
+    _spawned: subprocess.Popen[bytes] | None = None
 
     def close(self) -> None:
         for closable in (self._stream, self._ranges, self._client):
             if closable is not None:
                 closable.close()
+        self.close_spawned()
+
+    def close_spawned(self) -> None:
+        if self._spawned is not None:
+            discard_fetch_process(self._spawned)
+            self._spawned = None
+
+    def start_fetch_process(self) -> None:
+        """Start the fetch process now, for a sweep that is likely long (a backfill): it then
+        imports while the run sets up instead of after the first page."""
+        config = self.config
+        if config is None or config.fetch_process_min_leads <= 0 or config.workers > 1:
+            return
+        if self._spawned is None and self._items is None:
+            try:
+                self._spawned = spawn_fetch_process()
+            except OSError as exc:  # the sweep will fall back to a thread, and say so
+                log.debug("fetch process not started ahead: %s", exc)
 
     def client(self, config: SourceConfig) -> MegaClient:
         if self._client is None:
@@ -263,6 +283,7 @@ class SyncSession:
             return self._items
         client, params = self.client(config), config.list_params()
         if stream_state.get("ranges"):
+            self.close_spawned()
             self._ranges = RangeStreams(
                 client, params, stream_state["ranges"], config.prefetch_pages
             )
@@ -290,7 +311,9 @@ class SyncSession:
             prefetch=config.prefetch_pages,
             child_min_leads=config.fetch_process_min_leads,
             child_buffer_pages=settings.FETCH_PROCESS_BUFFER_PAGES,
+            spawned=self._spawned,
         )
+        self._spawned = None
         stream = self._stream
         self._items = _Rewindable(
             (_Item(None, p, p.next_cursor is None) for p in stream), ready=stream.ready
