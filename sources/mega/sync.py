@@ -205,6 +205,9 @@ class SyncSession:
             shaped.append(self._shape(pending, bool(append)))
         if shaped:
             yield self._joined(shaped, stream_state)
+        # The checkpoint's arrow buffers are written and freed; arrow's allocator (mimalloc)
+        # would keep their pages through the load, which is the run's peak (−30 MB at 100k).
+        pa.default_memory_pool().release_unused()
         self.checkpoints += 1
         log.info(
             "checkpoint %d: %d pages, %d leads (run total: %d pages, %d leads, %d requests)",
