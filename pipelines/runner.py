@@ -58,9 +58,11 @@ def manifest_stub(row: dict[str, Any]) -> pa.Table:
     `_mega_runs` then, and the run's row can go in by SQL at the end (no extra dlt run)."""
     fields = []
     for name, value in row.items():
-        declared = MANIFEST_COLUMNS.get(name, {}).get("data_type")
+        hints = MANIFEST_COLUMNS.get(name, {})
+        declared = hints.get("data_type")
         kind = _ARROW_TYPES[declared] if declared else pa.array([value]).type
-        fields.append(pa.field(name, kind))
+        # As declared: a differing hint makes dlt warn on every first load.
+        fields.append(pa.field(name, kind, hints.get("nullable", True)))
     # dlt adds these to rows loaded from dicts (its fallback for the manifest row).
     fields += [
         pa.field("_dlt_load_id", pa.string(), False),

@@ -47,18 +47,15 @@ CUSTOM_FIELDS_HINTS = dlt.mark.make_hints(
 
 MERGE_HINTS = (LEADS_HINTS, CUSTOM_FIELDS_HINTS)
 # A backfill's leads that are new to empty tables: the same tables, appended (see sync.py).
+# Without the merge-only hints (dlt warns that append ignores them); every merge sets them.
 APPEND_HINTS = (
     dlt.mark.make_hints(
         table_name="leads",
         write_disposition="append",
         primary_key="id",
-        columns=LEADS_HINTS["columns"],
+        columns={"updated_at": {"name": "updated_at", "data_type": "timestamp"}},
     ),
-    dlt.mark.make_hints(
-        table_name="leads__custom_fields",
-        write_disposition="append",
-        columns=CUSTOM_FIELDS_HINTS["columns"],
-    ),
+    dlt.mark.make_hints(table_name="leads__custom_fields", write_disposition="append"),
 )
 
 
