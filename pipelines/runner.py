@@ -13,6 +13,8 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+from dlt.common.destination import DestinationCapabilitiesContext
+from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
 from pipelines import warehouse
 from pipelines.result import RunFailed, RunResult, RunTracker, explain, root_error
@@ -44,13 +46,8 @@ MANIFEST_COLUMNS: dict[str, Any] = {
 }
 
 
-_ARROW_TYPES = {
-    "text": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "double": pa.float64(),
-    "bigint": pa.int64(),
-    "bool": pa.bool_(),
-}
+# dlt's own type mapping for the declared columns (timestamps in microseconds, UTC).
+_CAPS = DestinationCapabilitiesContext.generic_capabilities()
 
 
 def manifest_stub(row: dict[str, Any]) -> pa.Table:
@@ -59,8 +56,7 @@ def manifest_stub(row: dict[str, Any]) -> pa.Table:
     fields = []
     for name, value in row.items():
         hints = MANIFEST_COLUMNS.get(name, {})
-        declared = hints.get("data_type")
-        kind = _ARROW_TYPES[declared] if declared else pa.array([value]).type
+        kind = get_py_arrow_datatype(hints, _CAPS, "UTC") if hints else pa.array([value]).type
         # As declared: a differing hint makes dlt warn on every first load.
         fields.append(pa.field(name, kind, hints.get("nullable", True)))
     # dlt adds these to rows loaded from dicts (its fallback for the manifest row).
