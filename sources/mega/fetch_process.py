@@ -240,6 +240,7 @@ class ChildPageStream:
         return self._finished or self._handoff.ready()
 
     def close(self) -> None:
+        # Ended first: the reader thread may be blocked reading the child's pipe.
         if self._proc.poll() is None:
             self._proc.terminate()
         self._handoff.stop([self._reader])
