@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from mega_simulator import ManualClock, SimulatorServer, faults
@@ -112,6 +114,38 @@ def test_small_shape_and_yield_sizes_load_the_same_rows(
     assert (backfill.leads, backfill.checkpoints) == (350, 1)
     assert update.leads == 130
     assert warehouse.query("SELECT COUNT(*), COUNT(DISTINCT id) FROM mega.leads") == [(350, 350)]
+
+
+def test_custom_field_rows_reach_dlt_in_whole_row_groups(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every page is shaped and handed to dlt on its own; custom-field rows beyond a whole row
+    # group wait for the load's next item, and the last page's item leaves some that only the
+    # load's closing item (with no leads) carries. A later merge load (tombstones) does the same.
+    monkeypatch.setattr(settings, "SHAPE_ROWS", 100)
+    monkeypatch.setattr(settings, "YIELD_ROWS", 100)
+    monkeypatch.setattr(settings, "DUCKDB_ROW_GROUP", 250)
+    # dlt writes an item as it comes (it buffers items of fewer rows than this, 5000 by default).
+    monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "1")
+    with make_sim(clock, 300) as sim:
+        warehouse = Warehouse(tmp_path, sim)
+        warehouse.run()
+        with_fields = [lead for lead in sim.store.snapshot() if lead["custom_fields"]]
+        for lead in with_fields[:120]:
+            sim.store.remove_custom_field(lead["id"], next(iter(lead["custom_fields"])))
+        update = warehouse.run()
+        assert_matches_source(warehouse, sim)
+
+    assert update.leads == 120
+    loaded = (tmp_path / "pipelines" / "mega_leads" / "load" / "loaded").glob("*/completed_jobs")
+    field_files = [
+        pq.ParquetFile(f) for d in loaded for f in d.glob("leads__custom_fields.*.parquet")
+    ]
+    assert len(field_files) == 2  # the backfill's load and the update's
+    assert max(parquet.num_row_groups for parquet in field_files) > 2
+    for parquet in field_files:
+        groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+        assert all(rows % 250 == 0 for rows in groups[:-1]), groups
 
 
 def test_more_than_a_page_of_ties_across_page_boundaries(

@@ -27,6 +27,7 @@ from .paging import Page, check_page_leads
 from .ranges import RangeStreams, plan_ranges
 from .reconcile import ReconcilePlan
 from .shaping import (
+    LEADS_SCHEMA,
     custom_fields_table,
     format_timestamp,
     leads_table,
@@ -167,6 +168,7 @@ class SyncSession:
         in_load: set[str] = set()
         pending: list[dict[str, Any]] = []
         shaped: list[Batch] = []
+        carried: pa.Table | None = None  # custom-field rows short of a whole row group
         append: bool | None = None  # decided by the load's first page
         for item in items:
             leads = item.page.leads
@@ -196,15 +198,16 @@ class SyncSession:
                 # so that little is left to write after the last page.
                 idle = not items.ready()
                 if idle or sum(len(batch[0]) for batch in shaped) >= settings.YIELD_ROWS:
-                    yield self._joined(shaped, stream_state)
+                    batch, carried = self._joined(shaped, stream_state, carried, bool(append))
+                    yield batch
                     shaped = []
             if self.done or self._items is None or self._budget_spent(config, pages, started):
                 break
         rows += len(pending)
         if pending:
             shaped.append(self._shape(pending, bool(append)))
-        if shaped:
-            yield self._joined(shaped, stream_state)
+        if shaped or carried is not None:
+            yield self._joined(shaped, stream_state, carried, bool(append), final=True)[0]
         # The checkpoint's arrow buffers are written and freed; arrow's allocator (mimalloc)
         # would keep their pages through the load, which is the run's peak (−30 MB at 100k).
         pa.default_memory_pool().release_unused()
@@ -247,15 +250,31 @@ class SyncSession:
         fields = custom_fields_table(leads, where, tombstones=not append)
         return leads_table(leads, where), fields, append
 
-    def _joined(self, shaped: list[Batch], stream_state: dict[str, Any]) -> Batch:
-        """One item for dlt out of several shaped ones (all of one load, so of one mode)."""
+    def _joined(
+        self,
+        shaped: list[Batch],
+        stream_state: dict[str, Any],
+        carried: pa.Table | None,
+        append: bool,
+        final: bool = False,
+    ) -> tuple[Batch, pa.Table | None]:
+        """One item for dlt out of several shaped ones (all of one load, of mode ``append``), and
+        the custom-field rows it carries to the load's next item. dlt writes each item's table as
+        parquet row groups; whole DuckDB row groups load without a merge of partial ones. The
+        load's last item (``final``) takes every row left."""
         self.state_after = copy.deepcopy(stream_state)
         fields = [batch[1] for batch in shaped if batch[1] is not None]
-        return (
-            pa.concat_tables([batch[0] for batch in shaped]),
-            pa.concat_tables(fields) if fields else None,
-            shaped[0][2],
-        )
+        if carried is not None:
+            fields.insert(0, carried)
+        joined = pa.concat_tables(fields) if fields else None
+        carried = None
+        if joined is not None and not final:
+            whole = len(joined) - len(joined) % settings.DUCKDB_ROW_GROUP
+            joined, carried = joined.slice(0, whole), joined.slice(whole)
+        # No shaped leads when only carried rows are left (the previous item ended the pages).
+        leads = pa.concat_tables([b[0] for b in shaped]) if shaped else LEADS_SCHEMA.empty_table()
+        batch = (leads, joined if joined is not None and len(joined) else None, append)
+        return batch, carried if carried is not None and len(carried) else None
 
     def _appendable(self, leads: list[dict[str, Any]]) -> bool:
         if self._append_before is None:
