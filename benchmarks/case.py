@@ -169,7 +169,7 @@ def connector(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if args.checkpoint_pages:
         options["checkpoint_pages"] = args.checkpoint_pages
-    # DuckDB as the CLI and the demo get it: the connector's defaults (a 256 MB buffer pool).
+    # DuckDB as the CLI and the demo get it: the connector's defaults (a 128 MB buffer pool).
     os.environ["DESTINATION__DUCKDB__CREDENTIALS"] = args.duckdb
     if args.duckdb_memory_limit:
         os.environ["DESTINATION__DUCKDB__MEMORY_LIMIT"] = args.duckdb_memory_limit

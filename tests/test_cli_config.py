@@ -11,8 +11,9 @@ import dlt
 import pytest
 
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
-from pipelines.mega_leads import run
+from pipelines.mega_leads import resolve_destination, run
 from pipelines.result import RunFailed
+from sources.mega import settings
 from sources.mega.errors import ConfigurationError
 from tests.conftest import Warehouse, assert_matches_source, list_requests
 
@@ -220,3 +221,17 @@ def test_any_dlt_destination_is_accepted(tmp_path: Path, sim: SimulatorServer) -
         customer_id=DEFAULT_CUSTOMER_ID,
     )
     assert (result.destination, result.dataset_name, result.leads) == ("duckdb", "crm", 350)
+
+
+def test_default_duckdb_settings_and_their_override(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
+    default = resolve_destination(None, "mega")
+    parquet = default.capabilities().parquet_format
+    assert (parquet.compression, parquet.row_group_size) == ("none", settings.DUCKDB_ROW_GROUP)
+    assert default.config_params["credentials"].global_config == {"memory_limit": "128MB"}
+
+    monkeypatch.setenv("DESTINATION__DUCKDB__MEMORY_LIMIT", "1GB")
+    overridden = resolve_destination("duckdb", "mega")
+    assert overridden.config_params["credentials"].global_config == {"memory_limit": "1GB"}
