@@ -230,8 +230,16 @@ def test_default_duckdb_settings_and_their_override(
     default = resolve_destination(None, "mega")
     parquet = default.capabilities().parquet_format
     assert (parquet.compression, parquet.row_group_size) == ("none", settings.DUCKDB_ROW_GROUP)
-    assert default.config_params["credentials"].global_config == {"memory_limit": "128MB"}
+    threads = max(1, (os.cpu_count() or 2) // 2)
+    assert default.config_params["credentials"].global_config == {
+        "memory_limit": "128MB",
+        "threads": threads,
+    }
 
     monkeypatch.setenv("DESTINATION__DUCKDB__MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("DESTINATION__DUCKDB__THREADS", "3")
     overridden = resolve_destination("duckdb", "mega")
-    assert overridden.config_params["credentials"].global_config == {"memory_limit": "1GB"}
+    assert overridden.config_params["credentials"].global_config == {
+        "memory_limit": "1GB",
+        "threads": 3,
+    }
