@@ -48,6 +48,10 @@ log = logging.getLogger("mega")
 Batch = tuple[pa.Table, pa.Table | None, bool]
 
 
+def _rows_or_none(table: pa.Table | None) -> pa.Table | None:
+    return table if table is not None and len(table) else None
+
+
 @dataclass(frozen=True)
 class _Item:
     range_index: int | None  # None: the sequential sweep
@@ -263,18 +267,16 @@ class SyncSession:
         parquet row groups; whole DuckDB row groups load without a merge of partial ones. The
         load's last item (``final``) takes every row left."""
         self.state_after = copy.deepcopy(stream_state)
-        fields = [batch[1] for batch in shaped if batch[1] is not None]
-        if carried is not None:
-            fields.insert(0, carried)
+        fields = [carried] if carried is not None else []
+        fields += [batch[1] for batch in shaped if batch[1] is not None]
         joined = pa.concat_tables(fields) if fields else None
-        carried = None
+        rest = None
         if joined is not None and not final:
             whole = len(joined) - len(joined) % settings.DUCKDB_ROW_GROUP
-            joined, carried = joined.slice(0, whole), joined.slice(whole)
+            joined, rest = joined.slice(0, whole), joined.slice(whole)
         # No shaped leads when only carried rows are left (the previous item ended the pages).
         leads = pa.concat_tables([b[0] for b in shaped]) if shaped else LEADS_SCHEMA.empty_table()
-        batch = (leads, joined if joined is not None and len(joined) else None, append)
-        return batch, carried if carried is not None and len(carried) else None
+        return (leads, _rows_or_none(joined), append), _rows_or_none(rest)
 
     def _appendable(self, leads: list[dict[str, Any]]) -> bool:
         if self._append_before is None:
