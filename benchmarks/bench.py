@@ -36,6 +36,11 @@ VARIANTS: dict[str, tuple[dict[str, str], int | None, str]] = {
         None,
         "pages fetched by a thread of the run's process, not by a child process",
     ),
+    "dlt_checkpoint": (
+        {"DESTINATION__DUCKDB__CHECKPOINT_THRESHOLD": "1GB"},
+        None,
+        "DuckDB checkpoints when a load's last connection closes (dlt's 1 GB threshold)",
+    ),
     "prefetch0": ({"SOURCES__MEGA__PREFETCH_PAGES": "0"}, None, "no prefetch thread"),
     "prefetch2": ({"SOURCES__MEGA__PREFETCH_PAGES": "2"}, None, "2 pages fetched ahead"),
     "ckpt100": ({}, 100, "a checkpoint (dlt load) every 100 pages"),
@@ -184,6 +189,10 @@ class Bench:
                 since = ["--updated-since", str(floor.get("last_updated_at"))]
                 self.case(sim, section, "floor_incremental", "floor", r, since)
                 self.case(sim, section, "connector_incremental", "connector", r, paths)
+                # One lead changed: a run's fixed cost when it loads (one merge), against which
+                # the 1% run's cost beyond it is what grows with the changes.
+                sim.touch(1, seed=1000 * block + 100 + r)
+                self.case(sim, section, "connector_incremental_1", "connector", r, paths)
                 self.case(sim, section, "connector_nochange", "connector", r, paths)
                 shutil.rmtree(Path(db).parent, ignore_errors=True)
             if size <= self.args.skip_rest_api_above:
