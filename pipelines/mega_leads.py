@@ -119,7 +119,10 @@ def resolve_destination(destination: Any, dataset_name: str) -> Any:
     # DuckDB's buffer pool defaults to 80% of RAM; during a merge into a large table it is most
     # of the process's memory. Bounded here (DuckDB spills to disk past it). 128 MB against
     # 256 MB: peak RSS 345 → 320 MB (100k leads), 421 → 383 MB (1M), no slower (RESULTS.md).
-    memory_limit = dlt.config.get("destination.duckdb.memory_limit", str) or DUCKDB_MEMORY_LIMIT
+    memory_limit = duckdb_size(
+        dlt.config.get("destination.duckdb.memory_limit", str) or DUCKDB_MEMORY_LIMIT,
+        "memory_limit",
+    )
     # DuckDB runs a statement on every core, but a backfill's loads run beside the fetch process
     # (still paging) and dlt loads the tables' files in parallel jobs, each a statement. 2 cores,
     # 1M leads, paired runs: 1 thread 24.2-30.2 s against 2 threads 25.7-33.1 s (RESULTS.md).

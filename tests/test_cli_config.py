@@ -283,3 +283,16 @@ def test_duckdb_connections_get_the_connectors_settings_over_dlts(
     monkeypatch.setenv("DESTINATION__DUCKDB__CHECKPOINT_THRESHOLD", "16MB'; DROP TABLE x; --")
     with pytest.raises(ConfigurationError, match="checkpoint_threshold must be a size"):
         resolve_destination(None, "mega")
+
+
+def test_a_bad_duckdb_memory_limit_is_a_config_error_not_a_connection_error(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    env = cli_env(sim, tmp_path) | {"DESTINATION__DUCKDB__MEMORY_LIMIT": "lots"}
+    done = cli([], env)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "mega-leads: error: memory_limit must be a size such as '16MB' or '1GB', got 'lots' "
+        "(setting DESTINATION__DUCKDB__MEMORY_LIMIT)"
+    )
+    assert sim.requests == []
