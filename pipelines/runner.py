@@ -17,6 +17,7 @@ from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
 from pipelines import warehouse
+from pipelines.gc_tuning import fewer_gc_passes
 from pipelines.result import RunFailed, RunResult, RunTracker, explain, root_error
 from sources.mega import SyncSession, mega
 from sources.mega.errors import ConfigurationError
@@ -89,6 +90,10 @@ class LeadRun:
         self.tracker = RunTracker(pipeline, self.session)
 
     def execute(self) -> RunResult:
+        with fewer_gc_passes():
+            return self._execute()
+
+    def _execute(self) -> RunResult:
         try:
             self._recover_pending()
             self._sweep()
