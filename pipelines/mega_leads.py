@@ -129,7 +129,7 @@ def resolve_destination(destination: Any, dataset_name: str) -> Any:
     threads = dlt.config.get("destination.duckdb.threads", int) or default_duckdb_threads()
     # dlt raises DuckDB's checkpoint threshold to 1 GB, so each load's data is checkpointed when
     # its last connection closes, after every job. DuckDB's own 16 MB checkpoints it as the jobs
-    # commit: the load of a 100k-lead backfill 0.545 → 0.465 s (medians of 10 paired runs), of
+    # commit: the load of a 100k-lead backfill 0.57 → 0.48 s (medians of 15 paired runs), of
     # a 1M one 5.7-6.9 → 4.5-6.8 s (4 pairs), for +15 MB peak RSS at 1M (RESULTS.md). Set by a
     # statement, as dlt applies its own global config after ours.
     threshold = duckdb_size(
