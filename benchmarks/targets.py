@@ -93,8 +93,8 @@ def size_targets(size: str, cases: dict[str, Stats]) -> list[Target]:
 
 
 def paired_ratios(cases: dict[str, Stats]) -> list[float]:
-    """(backfill − no-change) / floor within each repeat: the three ran minutes apart, so a
-    machine that drifts over the whole bench moves them together."""
+    """(backfill − no-change) / floor within each repeat: the three ran seconds apart, so a
+    host that drifts over the whole bench moves them together."""
 
     def walls(case: str) -> dict[int, float]:
         st = cases.get(case)

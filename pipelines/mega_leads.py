@@ -94,13 +94,16 @@ def default_duckdb_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def duckdb_size(value: str, setting: str) -> str:
-    if not _DUCKDB_SIZE.match(value.strip()):
+def duckdb_size_setting(setting: str, default: str) -> str:
+    """A size setting of ``[destination.duckdb]``, checked before DuckDB would refuse it with an
+    error dlt reports as a failed connection."""
+    value = (dlt.config.get(f"destination.duckdb.{setting}", str) or default).strip()
+    if not _DUCKDB_SIZE.match(value):
         raise ConfigurationError(
             f"{setting} must be a size such as '16MB' or '1GB', got {value!r} "
             f"(setting DESTINATION__DUCKDB__{setting.upper()})"
         )
-    return value.strip()
+    return value
 
 
 def resolve_destination(destination: Any, dataset_name: str) -> Any:
@@ -119,10 +122,7 @@ def resolve_destination(destination: Any, dataset_name: str) -> Any:
     # DuckDB's buffer pool defaults to 80% of RAM; during a merge into a large table it is most
     # of the process's memory. Bounded here (DuckDB spills to disk past it). 128 MB against
     # 256 MB: peak RSS 345 → 320 MB (100k leads), 421 → 383 MB (1M), no slower (RESULTS.md).
-    memory_limit = duckdb_size(
-        dlt.config.get("destination.duckdb.memory_limit", str) or DUCKDB_MEMORY_LIMIT,
-        "memory_limit",
-    )
+    memory_limit = duckdb_size_setting("memory_limit", DUCKDB_MEMORY_LIMIT)
     # DuckDB runs a statement on every core, but a backfill's loads run beside the fetch process
     # (still paging) and dlt loads the tables' files in parallel jobs, each a statement. 2 cores,
     # 1M leads, paired runs: 1 thread 24.2-30.2 s against 2 threads 25.7-33.1 s (RESULTS.md).
@@ -132,11 +132,7 @@ def resolve_destination(destination: Any, dataset_name: str) -> Any:
     # commit: the load of a 100k-lead backfill 0.57 → 0.48 s (medians of 15 paired runs), of
     # a 1M one 5.7-6.9 → 4.5-6.8 s (4 pairs), for +15 MB peak RSS at 1M (RESULTS.md). Set by a
     # statement, as dlt applies its own global config after ours.
-    threshold = duckdb_size(
-        dlt.config.get("destination.duckdb.checkpoint_threshold", str)
-        or DUCKDB_CHECKPOINT_THRESHOLD,
-        "checkpoint_threshold",
-    )
+    threshold = duckdb_size_setting("checkpoint_threshold", DUCKDB_CHECKPOINT_THRESHOLD)
     credentials = DuckDbCredentials(
         path,
         global_config={"memory_limit": memory_limit, "threads": threads},
