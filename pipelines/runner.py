@@ -90,7 +90,7 @@ class LeadRun:
         self.tracker = RunTracker(pipeline, self.session)
 
     def execute(self) -> RunResult:
-        with fewer_gc_passes():
+        with fewer_gc_passes(), warehouse.duckdb_held_open(self.pipeline):
             return self._execute()
 
     def _execute(self) -> RunResult:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from mega_simulator import (
     SimulatorServer,
     faults,
 )
+from pipelines import warehouse as warehouse_module
 from pipelines.result import RunFailed, RunResult
 from tests.conftest import Warehouse, assert_matches_source, list_requests, make_sim, ts
 
@@ -412,7 +414,11 @@ def test_cli_failure_is_one_line_nonzero_and_rerun_completes(
 
 LOCKER = (
     "import sys, time, duckdb\n"
-    "con = duckdb.connect(sys.argv[1])\n"
+    "try:\n"
+    "    con = duckdb.connect(sys.argv[1])\n"
+    "except duckdb.IOException:\n"
+    "    print('refused', flush=True)\n"
+    "    sys.exit(0)\n"
     "print('locked', flush=True)\n"
     "time.sleep(300)\n"
 )
@@ -424,13 +430,18 @@ class FileLocker:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.proc: subprocess.Popen[str] | None = None
+        self.outcomes: list[str] = []
 
-    def acquire(self) -> None:
+    def try_acquire(self) -> bool:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", LOCKER, str(self.path)], stdout=subprocess.PIPE, text=True
         )
         assert self.proc.stdout is not None
-        assert self.proc.stdout.readline().strip() == "locked"
+        self.outcomes.append(self.proc.stdout.readline().strip())
+        return self.outcomes[-1] == "locked"
+
+    def acquire(self) -> None:
+        assert self.try_acquire(), self.outcomes
 
     def release(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -445,11 +456,31 @@ def locker(warehouse: Warehouse) -> Iterator[FileLocker]:
     holder.release()
 
 
+def test_the_run_holds_the_duckdb_file_so_another_process_cannot_break_its_loads(
+    warehouse: Warehouse, sim: SimulatorServer, locker: FileLocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process that opens the file mid-run is refused, not the run's next load; the
+    file is free again once the run ends."""
+    monkeypatch.setenv("SOURCES__MEGA__PREFETCH_PAGES", "0")
+    sim.faults.add(faults.callback(lambda store: locker.try_acquire()), after=PROBE + 2)
+
+    result = warehouse.run(checkpoint_pages=1)
+
+    assert locker.outcomes == ["refused"]
+    assert (result.checkpoints, result.leads) == (4, 350)
+    assert_exact(warehouse, sim)
+    locker.acquire()
+
+
 def fail_third_load(
     warehouse: Warehouse, sim: SimulatorServer, locker: FileLocker, monkeypatch: pytest.MonkeyPatch
 ) -> RunFailed:
-    """No prefetch, so the third page is requested only after checkpoints 1 and 2 are loaded;
-    the file gets locked while page 3 is served, so the load of checkpoint 3 fails."""
+    """A load that fails after two checkpoints committed: the DuckDB file taken by another
+    process between checkpoints. The run's own hold on the file prevents exactly that
+    (`warehouse.duckdb_held_open`), so it is switched off here: this is how a load fails on any
+    destination that goes away mid-run. No prefetch, so the third page is requested only after
+    checkpoints 1 and 2 are loaded; the file gets locked while page 3 is served."""
+    monkeypatch.setattr(warehouse_module, "duckdb_held_open", lambda pipeline: nullcontext())
     monkeypatch.setenv("SOURCES__MEGA__PREFETCH_PAGES", "0")
     sim.faults.add(faults.callback(lambda store: locker.acquire()), after=PROBE + 2)
     with pytest.raises(RunFailed) as failed:
