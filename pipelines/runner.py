@@ -152,6 +152,9 @@ class LeadRun:
             self.session.start_fetch_process()
         # The schema restored from the warehouse first: on a new machine the local copy is empty.
         self.pipeline.sync_destination()
+        # dlt's `run` restores the state again unless this flag says it was done: a second
+        # round of config resolution and state queries for the same answer (~0.05 s a run).
+        self.pipeline._state_restored = True
         self.session.empty_table = bool(refresh) or warehouse.lead_count(self.pipeline) == 0
         if refresh is None:
             self._prepare_lookback()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from dlt.pipeline.pipeline import Pipeline
 
 from mega_simulator import ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
@@ -58,6 +61,34 @@ def test_no_change_rerun_is_cheap_and_changes_nothing(
     assert (warehouse.leads(), warehouse.custom_fields(), warehouse.state()) == before
     assert result.leads == 0 and result.load_ids == []
     assert result.high_water_mark_after == result.high_water_mark_before
+
+
+def test_a_run_restores_state_from_the_warehouse_once(
+    warehouse: Warehouse, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each restore is a round of dlt config resolution and state queries; dlt's `run` would
+    repeat the runner's own, and every checkpoint is a `run`. On a new machine (no local
+    state) the one restore is what keeps the next run incremental."""
+    restores: list[str] = []
+    original = Pipeline._sync_destination
+
+    def counted(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        restores.append(self.pipeline_name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "_sync_destination", counted)
+    result = warehouse.run(checkpoint_pages=1)
+    assert result.checkpoints == 4
+    assert restores == ["mega_leads"]
+
+    shutil.rmtree(warehouse.pipelines_dir)
+    sim.store.touch(1, seed=3)
+    sim.clear_requests()
+    restores.clear()
+    result = warehouse.run(checkpoint_pages=1)
+    assert restores == ["mega_leads"]
+    assert result.leads == 1 and len(list_requests(sim)) == 1
+    assert_matches_source(warehouse, sim)
 
 
 def test_updates_new_leads_and_removed_slug_arrive(
