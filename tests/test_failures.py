@@ -479,12 +479,15 @@ def fail_third_load(
     process between checkpoints. The run's own hold on the file prevents exactly that
     (`warehouse.duckdb_held_open`), so it is switched off here: this is how a load fails on any
     destination that goes away mid-run. No prefetch, so the third page is requested only after
-    checkpoints 1 and 2 are loaded; the file gets locked while page 3 is served."""
+    checkpoints 1 and 2 are loaded; the file gets locked while page 3 is served. Later runs
+    hold the file again."""
+    held_open = warehouse_module.duckdb_held_open
     monkeypatch.setattr(warehouse_module, "duckdb_held_open", lambda pipeline: nullcontext())
     monkeypatch.setenv("SOURCES__MEGA__PREFETCH_PAGES", "0")
     sim.faults.add(faults.callback(lambda store: locker.acquire()), after=PROBE + 2)
     with pytest.raises(RunFailed) as failed:
         warehouse.run(checkpoint_pages=1)
+    monkeypatch.setattr(warehouse_module, "duckdb_held_open", held_open)
     one_line_error(failed.value)
     assert len(list_requests(sim)) == PROBE + 3
     return failed.value
@@ -498,7 +501,8 @@ def test_load_failing_on_a_locked_duckdb_file_is_finished_by_the_next_run(
 ) -> None:
     fail_third_load(warehouse, sim, locker, monkeypatch)
 
-    # Still locked: the next run fails cleanly, says why, and asks the API for nothing.
+    # Still locked when the next run starts, so it cannot hold the file: it fails cleanly,
+    # says why, and asks the API for nothing.
     with pytest.raises(RunFailed) as still_locked:
         warehouse.run(checkpoint_pages=1)
     message = one_line_error(still_locked.value)
