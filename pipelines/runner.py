@@ -153,7 +153,8 @@ class LeadRun:
         # The schema restored from the warehouse first: on a new machine the local copy is empty.
         self.pipeline.sync_destination()
         # dlt's `run` restores the state again unless this flag says it was done: a second
-        # round of config resolution and state queries for the same answer (~0.05 s a run).
+        # round of config resolution and state queries for the same answer (no-change run:
+        # 0.56 → 0.42 s, medians of 5 pairs).
         self.pipeline._state_restored = True
         self.session.empty_table = bool(refresh) or warehouse.lead_count(self.pipeline) == 0
         if refresh is None:

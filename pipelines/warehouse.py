@@ -1,4 +1,5 @@
-"""Reads of the loaded dataset that a run needs: lead ids for reconcile, versions for lookback.
+"""Reads of the loaded dataset that a run needs: lead ids for reconcile, versions for lookback;
+and, on DuckDB, the connection that keeps the database open for the run.
 
 Through dlt's ``sql_client``, so any SQL destination works; reads happen only when the feature
 that needs them is on (reconcile, lookback > 0).

@@ -66,9 +66,9 @@ def test_no_change_rerun_is_cheap_and_changes_nothing(
 def test_a_run_restores_state_from_the_warehouse_once(
     warehouse: Warehouse, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each restore is a round of dlt config resolution and state queries; dlt's `run` would
-    repeat the runner's own, and every checkpoint is a `run`. On a new machine (no local
-    state) the one restore is what keeps the next run incremental."""
+    """Each restore is a round of dlt config resolution and state queries; dlt's first `run`
+    of a pipeline object would repeat the runner's own. On a new machine (no local state) the
+    one restore is what keeps the next run incremental."""
     restores: list[str] = []
     original = Pipeline._sync_destination
 
