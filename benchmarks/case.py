@@ -162,7 +162,8 @@ def table_counts(path: str, dataset: str, table: str) -> dict[str, int]:
 def connector(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
 
-    from pipelines.mega_leads import resolve_destination, run
+    from pipelines.mega_leads import run
+    from pipelines.warehouses import resolve_destination
 
     steps, each = instrument_steps()
     import_s = time.perf_counter() - t0

@@ -19,6 +19,7 @@ from dlt.common.libs.pyarrow import get_py_arrow_datatype
 from pipelines import warehouse
 from pipelines.gc_tuning import fewer_gc_passes
 from pipelines.result import RunFailed, RunResult, RunTracker, explain, root_error
+from pipelines.warehouses import duckdb as duckdb_warehouse
 from sources.mega import SyncSession, mega
 from sources.mega.errors import ConfigurationError
 from sources.mega.reconcile import DELETE_MODES, ReconcilePlan
@@ -90,7 +91,7 @@ class LeadRun:
         self.tracker = RunTracker(pipeline, self.session)
 
     def execute(self) -> RunResult:
-        with fewer_gc_passes(), warehouse.duckdb_held_open(self.pipeline):
+        with fewer_gc_passes(), duckdb_warehouse.duckdb_held_open(self.pipeline):
             return self._execute()
 
     def _execute(self) -> RunResult:

@@ -1,5 +1,4 @@
-"""Reads of the loaded dataset that a run needs: lead ids for reconcile, versions for lookback;
-and, on DuckDB, the connection that keeps the database open for the run.
+"""Reads of the loaded dataset that a run needs: lead ids for reconcile, versions for lookback.
 
 Through dlt's ``sql_client``, so any SQL destination works; reads happen only when the feature
 that needs them is on (reconcile, lookback > 0).
@@ -8,8 +7,6 @@ that needs them is on (reconcile, lookback > 0).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,31 +20,6 @@ LEADS = "leads"
 SCHEMA = "mega"
 
 log = logging.getLogger("mega")
-
-
-@contextmanager
-def duckdb_held_open(pipeline: Any) -> Iterator[None]:
-    """DuckDB: the database kept open for a whole run. dlt opens the file and closes it again
-    around each step (the sync, each load's set-up, its copy jobs, its merge, its completion,
-    the manifest: ~8 times in a one-load run, 12-40 ms each, plus a checkpoint at each close);
-    while this connection is open, DuckDB hands each of those the instance already open. If it
-    cannot be opened (say, another process holds the file), the run goes on without it and dlt
-    reports the problem where it always has."""
-    if getattr(pipeline.destination, "destination_type", None) != "dlt.destinations.duckdb":
-        yield
-        return
-    try:
-        # No schema of its own: dlt's ad hoc one when the pipeline has none yet.
-        client = pipeline.sql_client()
-        client.open_connection()
-    except Exception as exc:
-        log.debug("DuckDB not held open for the run: %s", exc)
-        yield
-        return
-    try:
-        yield
-    finally:
-        client.close_connection()
 
 
 def _query(pipeline: Any, sql_template: str, *args: Any) -> list[tuple[Any, ...]]:

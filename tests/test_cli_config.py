@@ -12,8 +12,9 @@ import dlt
 import pytest
 
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
-from pipelines.mega_leads import resolve_destination, run
+from pipelines.mega_leads import run
 from pipelines.result import RunFailed
+from pipelines.warehouses import resolve_destination
 from sources.mega import settings
 from sources.mega.errors import ConfigurationError
 from tests.conftest import Warehouse, assert_matches_source, list_requests

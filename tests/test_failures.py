@@ -31,8 +31,8 @@ from mega_simulator import (
     SimulatorServer,
     faults,
 )
-from pipelines import warehouse as warehouse_module
 from pipelines.result import RunFailed, RunResult
+from pipelines.warehouses import duckdb as warehouse_module
 from tests.conftest import Warehouse, assert_matches_source, list_requests, make_sim, ts
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -81,6 +81,14 @@ class MalformedResponseError(MegaError):
     """A 2xx answer that is not a page of the documented shape."""
 
 
+class DestinationError(MegaError):
+    """The warehouse cannot be opened or written (a locked or missing file, a full disk …)."""
+
+
+class Interrupted(MegaError):
+    """The run was stopped by Ctrl-C or SIGTERM; what it had received is committed first."""
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,
