@@ -156,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except RunFailed as exc:
         print(f"mega-leads: error: {exc}", file=sys.stderr)
-        return 1
+        # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
+        return 130 if exc.result.outcome == "interrupted" else 1
     except MegaError as exc:
         print(f"mega-leads: error: {exc}", file=sys.stderr)
         return 2

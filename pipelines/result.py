@@ -12,7 +12,7 @@ from typing import Any
 from dlt.common.pipeline import LoadInfo
 
 from sources.mega import SyncSession
-from sources.mega.errors import MegaError, one_line
+from sources.mega.errors import MegaError
 
 
 @dataclass
@@ -166,26 +166,3 @@ class RunTracker:
             load_ids=list(self.load_ids),
             error=error,
         )
-
-
-def root_error(exc: BaseException) -> BaseException:
-    """Our own error if one is in the chain (dlt wraps what a resource raises), else the deepest."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    deepest = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, MegaError) and not isinstance(current, RunFailed):
-            return current
-        seen.add(id(current))
-        deepest = current
-        nested = getattr(current, "exception", None)
-        current = nested if isinstance(nested, BaseException) else current.__cause__
-    return deepest
-
-
-def explain(exc: BaseException) -> str:
-    """The most specific one-line reason."""
-    root = root_error(exc)
-    if isinstance(root, MegaError):
-        return str(root)
-    return one_line(f"{type(root).__name__}: {root}")

@@ -17,8 +17,9 @@ from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
 from pipelines import warehouse
+from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
-from pipelines.result import RunFailed, RunResult, RunTracker, explain, root_error
+from pipelines.result import RunFailed, RunResult, RunTracker
 from pipelines.warehouses import duckdb as duckdb_warehouse
 from sources.mega import SyncSession, mega
 from sources.mega.errors import ConfigurationError
