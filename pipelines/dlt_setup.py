@@ -10,22 +10,31 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import tomlkit
+from tomlkit.exceptions import ParseError
+
+from sources.mega.errors import ConfigurationError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+CONFIG_DIR_VARIABLE = "MEGA_DLT_CONFIG_DIR"
 _registered: set[str] = set()
 
 
 def config_dir() -> Path:
-    """``MEGA_DLT_CONFIG_DIR`` if set, else ``dlt_config/`` of this project."""
-    return Path(os.environ.get("MEGA_DLT_CONFIG_DIR") or PROJECT_DIR / "dlt_config")
+    """``MEGA_DLT_CONFIG_DIR`` if set, else ``dlt_config/`` of this project; absolute."""
+    return Path(os.environ.get(CONFIG_DIR_VARIABLE) or PROJECT_DIR / "dlt_config").resolve()
 
 
 def configure_dlt() -> None:
+    """Register the folder's toml files with dlt. Never raises: this runs when the entrypoint is
+    imported, and a broken file must fail the run with one line (``check_config``), not the
+    import with a traceback."""
     from dlt.common.configuration.container import Container
     from dlt.common.configuration.providers import SettingsTomlProvider
     from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 
     folder = str(config_dir())
-    if folder in _registered:
+    if folder in _registered or _config_problem() is not None:
         return
     providers = Container()[PluggableRunContext].providers
     for file_name, secret in (("config.toml", False), ("secrets.toml", True)):
@@ -33,3 +42,30 @@ def configure_dlt() -> None:
         if name not in providers:
             providers.add_provider(SettingsTomlProvider(name, secret, file_name, [folder]))
     _registered.add(folder)
+
+
+def check_config() -> None:
+    """Raise the configuration folder's problem, if it has one; else make sure it is read."""
+    problem = _config_problem()
+    if problem is not None:
+        raise problem
+    configure_dlt()
+
+
+def _config_problem() -> ConfigurationError | None:
+    folder = config_dir()
+    if not folder.is_dir():
+        return ConfigurationError(
+            f"the settings folder {folder} does not exist (environment variable "
+            f"{CONFIG_DIR_VARIABLE}); point it at a folder holding config.toml / secrets.toml"
+        )
+    for file_name in ("config.toml", "secrets.toml"):
+        path = folder / file_name
+        try:
+            # tomlkit: the parser dlt reads these files with, so both agree on what is valid.
+            tomlkit.parse(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (ParseError, UnicodeDecodeError, OSError) as exc:
+            return ConfigurationError(f"{path} cannot be read as TOML: {exc}")
+    return None

@@ -7,41 +7,36 @@ Python: ``from pipelines.mega_leads import run`` → ``RunResult``; raises ``Run
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.dlt_setup import configure_dlt
+from pipelines.dlt_setup import check_config, config_dir, configure_dlt
 
 configure_dlt()
 
 # dlt_config must be registered before dlt resolves anything.
+from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException  # noqa: E402
+from dlt.common.destination import Destination  # noqa: E402
+from dlt.common.destination.exceptions import UnknownDestinationModule  # noqa: E402
+
+from pipelines.failures import NoTracebacks  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import LeadRun, make_pipeline  # noqa: E402
 from pipelines.warehouses import resolve_destination  # noqa: E402
-from sources.mega import settings  # noqa: E402
+from sources.mega import mega, settings  # noqa: E402
+from sources.mega.config import setting_name  # noqa: E402
 from sources.mega.errors import ConfigurationError, MegaError  # noqa: E402
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
 
 log = logging.getLogger("mega")
 
-SOURCE_OPTIONS = (
-    "base_url",
-    "api_token",
-    "customer_id",
-    "status",
-    "stage_id",
-    "lead_line",
-    "search",
-    "created_since",
-    "initial_updated_since",
-    "lookback",
-    "checkpoint_pages",
-    "workers",
-    "fetch_process_min_leads",
-)
+# Every setting the source reads from dlt config is accepted by `run()` too (the runner's own
+# `session` excepted).
+SOURCE_OPTIONS = tuple(name for name in inspect.signature(mega).parameters if name != "session")
 
 
 def run(
@@ -63,13 +58,12 @@ def run(
     ``reconcile`` sweeps every lead id at the source afterwards and marks the loaded leads that
     vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
-    unknown = set(source_options) - set(SOURCE_OPTIONS)
-    if unknown:
-        raise ConfigurationError(f"unknown source option(s): {', '.join(sorted(unknown))}")
-    options = {key: value for key, value in source_options.items() if value is not None}
-    pipeline = make_pipeline(
-        pipeline_name, resolve_destination(destination, dataset_name), dataset_name, pipelines_dir
-    )
+    try:
+        options = checked_source_options(source_options)
+        resolved = resolve_named_destination(destination, dataset_name)
+    except ConfigurationError as exc:
+        raise located(exc) from None
+    pipeline = make_pipeline(pipeline_name, resolved, dataset_name, pipelines_dir)
     job = LeadRun(
         pipeline,
         options,
@@ -79,6 +73,49 @@ def run(
         discard_pending=discard_pending,
     )
     return job.execute()
+
+
+def checked_source_options(source_options: dict[str, Any]) -> dict[str, Any]:
+    """The options given, after every source setting (given or from dlt config) was checked:
+    a bad one stops the run here, before a request is sent or a file is made."""
+    check_config()
+    unknown = set(source_options) - set(SOURCE_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown source option(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(SOURCE_OPTIONS)}"
+        )
+    options = {key: value for key, value in source_options.items() if value is not None}
+    try:
+        mega(**options)  # resolves and validates the settings; the source itself is not used
+    except ConfigValueCannotBeCoercedException as exc:
+        raise ConfigurationError(
+            f"{exc.field_name} must be {_KIND.get(exc.hint, 'a valid value')}, got "
+            f"{exc.field_value!r} (setting {setting_name(exc.field_name)})"
+        ) from None
+    return options
+
+
+_KIND: dict[Any, str] = {int: "a whole number", float: "a number"}
+
+
+def resolve_named_destination(destination: Any, dataset_name: str) -> Any:
+    """The destination, or one line naming an unknown one (dlt's own text is a page long)."""
+    try:
+        resolved = resolve_destination(destination, dataset_name)
+        return Destination.from_reference(resolved) if isinstance(resolved, str) else resolved
+    except UnknownDestinationModule:
+        raise ConfigurationError(
+            f"unknown destination {destination!r}: use a dlt destination name such as duckdb, "
+            "postgres, sqlalchemy or filesystem (--destination)"
+        ) from None
+
+
+def located(exc: ConfigurationError) -> ConfigurationError:
+    """A missing setting's message completed with the file it belongs in, in the folder read."""
+    if exc.toml_file is None:
+        return exc
+    return ConfigurationError(f"{exc} in {config_dir() / exc.toml_file}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="mega-leads: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("dlt").setLevel(logging.ERROR)
+    dlt_log = logging.getLogger("dlt")
+    dlt_log.setLevel(logging.WARNING)
+    dlt_log.addFilter(NoTracebacks())
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         result = run(

@@ -99,7 +99,7 @@ def test_cli_names_the_missing_setting(sim: SimulatorServer, tmp_path: Path) -> 
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "mega-leads: error: missing api_token: set SOURCES__MEGA__API_TOKEN or `api_token` "
-        "under [sources.mega] in dlt_config/secrets.toml"
+        f"under [sources.mega] in {PROJECT / 'dlt_config' / 'secrets.toml'}"
     )
     assert sim.requests == []
 
@@ -209,7 +209,13 @@ def test_duckdb_file_named_like_the_dataset_is_refused(
 ) -> None:
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "mega.duckdb"))
     with pytest.raises(ConfigurationError, match="named like the dataset 'mega'"):
-        run(dataset_name="mega", base_url=sim.url, pipelines_dir=str(tmp_path))
+        run(
+            dataset_name="mega",
+            base_url=sim.url,
+            api_token=DEFAULT_TOKEN,
+            customer_id=DEFAULT_CUSTOMER_ID,
+            pipelines_dir=str(tmp_path),
+        )
 
 
 def test_any_dlt_destination_is_accepted(tmp_path: Path, sim: SimulatorServer) -> None:

@@ -9,16 +9,15 @@ checkpoints in ``sync.py``, row shaping in ``shaping.py``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import dlt
-import httpx
 from dlt.sources import DltResource
 
 from . import settings
-from .client import RetryPolicy
-from .config import Filters, SourceConfig, normalize_timestamp, parse_duration, require
+from .config import Filters, SourceConfig, build_config, normalize_timestamp
 from .shaping import TOMBSTONE
 from .sync import SyncSession
 
@@ -91,10 +90,10 @@ def mega(
 
     ``session`` (a ``SyncSession``) lets a runner spread one sweep over several loads, one per
     checkpoint; without it a single load reads everything that changed."""
-    config = SourceConfig(
+    config = build_config(
         base_url=base_url,
-        api_token=require(api_token, "api_token", secret=True),
-        customer_id=require(customer_id, "customer_id"),
+        api_token=api_token,
+        customer_id=customer_id,
         filters=Filters(
             status=status or None,
             stage_id=stage_id or None,
@@ -105,24 +104,23 @@ def mega(
                 initial_updated_since, "initial_updated_since"
             ),
         ),
-        checkpoint_pages=checkpoint_pages if session is not None else None,
+        lookback=lookback,
+        checkpoint_pages=checkpoint_pages,
         checkpoint_seconds=checkpoint_seconds,
         prefetch_pages=prefetch_pages,
-        fetch_process_min_leads=max(0, fetch_process_min_leads),
-        lookback=parse_duration(lookback, "lookback"),
-        timeout=httpx.Timeout(
-            read_timeout, connect=connect_timeout, write=settings.WRITE_TIMEOUT_S
-        ),
-        retry=RetryPolicy(
-            max_retries=max_retries,
-            backoff_base_s=backoff_base,
-            backoff_max_s=backoff_max,
-            retry_after_max_s=retry_after_max,
-            max_retry_time_s=max_retry_time,
-        ),
-        rate_limit_reserve=max(rate_limit_reserve, workers),
-        workers=max(1, workers),
+        fetch_process_min_leads=fetch_process_min_leads,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_retries=max_retries,
+        backoff_base=backoff_base,
+        backoff_max=backoff_max,
+        retry_after_max=retry_after_max,
+        max_retry_time=max_retry_time,
+        rate_limit_reserve=rate_limit_reserve,
+        workers=workers,
     )
+    if session is None:  # no runner to spread the sweep over loads: one load reads it all
+        config = dataclasses.replace(config, checkpoint_pages=None)
     session = session if session is not None else SyncSession()
     session.config = config
     return leads(config, session)

@@ -5,18 +5,64 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 import httpx
 
 from . import settings
-from .client import RetryPolicy
+from .client import RetryPolicy, check_base_url
 from .errors import ConfigurationError
 from .shaping import format_timestamp, parse_timestamp
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def setting_name(name: str) -> str:
+    """The environment variable of a source setting (dlt's layout of ``[sources.mega] name``)."""
+    return f"SOURCES__MEGA__{name.upper()}"
+
+
+def whole_number(value: object, name: str, low: int, high: int | None = None) -> int:
+    """An integer setting within [low, high]; digit strings count (env vars, CLI, Python)."""
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value)
+    if number is None or number < low or (high is not None and number > high):
+        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ConfigurationError(
+            f"{name} must be a whole number {allowed}, got {value!r} (setting {setting_name(name)})"
+        )
+    return number
+
+
+def seconds(value: object, name: str, zero_ok: bool = False) -> float:
+    """A number of seconds: greater than 0 (or at least 0 where ``zero_ok``)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != number or number < 0 or (number == 0 and not zero_ok):
+        allowed = "0 or more" if zero_ok else "greater than 0"
+        raise ConfigurationError(
+            f"{name} must be a number of seconds {allowed}, got {value!r} "
+            f"(setting {setting_name(name)})"
+        )
+    return number
+
+
+def customer_uuid(value: str) -> str:
+    """001 declares `x-customer-id` as `format: uuid`: a typo fails here, not as a 401 later."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"customer_id must be a UUID like 00000000-0000-4000-8000-000000000001, got "
+            f"{value!r} (setting SOURCES__MEGA__CUSTOMER_ID)"
+        ) from None
+    return value
 
 
 def parse_duration(value: str | float | int | None, setting: str) -> timedelta:
@@ -135,8 +181,64 @@ class SourceConfig:
 def require(value: str | None, name: str, secret: bool = False) -> str:
     if value:
         return value
-    where = "dlt_config/secrets.toml" if secret else "dlt_config/config.toml"
     raise ConfigurationError(
-        f"missing {name}: set SOURCES__MEGA__{name.upper()} or `{name}` under [sources.mega] "
-        f"in {where}"
+        f"missing {name}: set {setting_name(name)} or `{name}` under [sources.mega]",
+        toml_file="secrets.toml" if secret else "config.toml",
+    )
+
+
+MAX_WORKERS = 32
+
+
+def build_config(
+    *,
+    base_url: str,
+    api_token: str | None,
+    customer_id: str | None,
+    filters: Filters,
+    lookback: object,
+    checkpoint_pages: object,
+    checkpoint_seconds: object,
+    prefetch_pages: object,
+    fetch_process_min_leads: object,
+    connect_timeout: object,
+    read_timeout: object,
+    max_retries: object,
+    backoff_base: object,
+    backoff_max: object,
+    retry_after_max: object,
+    max_retry_time: object,
+    rate_limit_reserve: object,
+    workers: object,
+) -> SourceConfig:
+    """Every source setting checked once, before any request: each error names the setting,
+    its environment variable and what is allowed."""
+    worker_count = whole_number(workers, "workers", 1, MAX_WORKERS)
+    return SourceConfig(
+        base_url=check_base_url(str(base_url or "")),
+        api_token=require(api_token, "api_token", secret=True),
+        customer_id=customer_uuid(require(customer_id, "customer_id")),
+        filters=filters,
+        checkpoint_pages=whole_number(checkpoint_pages, "checkpoint_pages", 1),
+        checkpoint_seconds=seconds(checkpoint_seconds, "checkpoint_seconds"),
+        prefetch_pages=whole_number(prefetch_pages, "prefetch_pages", 1, 1000),
+        fetch_process_min_leads=whole_number(fetch_process_min_leads, "fetch_process_min_leads", 0),
+        lookback=parse_duration(lookback, "lookback"),  # type: ignore[arg-type]
+        timeout=httpx.Timeout(
+            seconds(read_timeout, "read_timeout"),
+            connect=seconds(connect_timeout, "connect_timeout"),
+            write=settings.WRITE_TIMEOUT_S,
+        ),
+        retry=RetryPolicy(
+            max_retries=whole_number(max_retries, "max_retries", 0, 100),
+            backoff_base_s=seconds(backoff_base, "backoff_base", zero_ok=True),
+            backoff_max_s=seconds(backoff_max, "backoff_max", zero_ok=True),
+            retry_after_max_s=seconds(retry_after_max, "retry_after_max", zero_ok=True),
+            max_retry_time_s=seconds(max_retry_time, "max_retry_time", zero_ok=True),
+        ),
+        # Each worker may have a request in flight when the quota runs low.
+        rate_limit_reserve=max(
+            whole_number(rate_limit_reserve, "rate_limit_reserve", 0), worker_count
+        ),
+        workers=worker_count,
     )

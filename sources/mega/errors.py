@@ -25,7 +25,12 @@ class MegaError(Exception):
 
 
 class ConfigurationError(MegaError):
-    """A setting is missing or invalid; the message names it and where to put it."""
+    """A setting is missing or invalid; the message names it and where to put it. ``toml_file``
+    names the file it belongs in; the caller, who knows which folder dlt reads, completes it."""
+
+    def __init__(self, message: str, toml_file: str | None = None) -> None:
+        super().__init__(message)
+        self.toml_file = toml_file
 
 
 class ApiError(MegaError):
