@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import dlt
 import pytest
@@ -14,8 +13,6 @@ import pytest
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed
-from pipelines.warehouses import resolve_destination
-from sources.mega import settings
 from sources.mega.errors import ConfigurationError
 from tests.conftest import Warehouse, assert_matches_source, list_requests
 
@@ -229,67 +226,6 @@ def test_any_dlt_destination_is_accepted(tmp_path: Path, sim: SimulatorServer) -
         customer_id=DEFAULT_CUSTOMER_ID,
     )
     assert (result.destination, result.dataset_name, result.leads) == ("duckdb", "crm", 350)
-
-
-def test_default_duckdb_settings_and_their_override(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
-    default = resolve_destination(None, "mega")
-    parquet = default.capabilities().parquet_format
-    assert (parquet.compression, parquet.row_group_size) == ("none", settings.DUCKDB_ROW_GROUP)
-    threads = max(1, (os.cpu_count() or 2) // 2)
-    assert default.config_params["credentials"].global_config == {
-        "memory_limit": "128MB",
-        "threads": threads,
-    }
-
-    monkeypatch.setenv("DESTINATION__DUCKDB__MEMORY_LIMIT", "1GB")
-    monkeypatch.setenv("DESTINATION__DUCKDB__THREADS", "3")
-    overridden = resolve_destination("duckdb", "mega")
-    assert overridden.config_params["credentials"].global_config == {
-        "memory_limit": "1GB",
-        "threads": 3,
-    }
-
-
-def _duckdb_settings(destination: Any, tmp_path: Path) -> tuple[str, str, int]:
-    """The settings DuckDB itself reports on a connection the pipeline opens (the statements
-    and global config as dlt applies them, dlt's own included)."""
-    pipeline = dlt.pipeline(
-        "settings_probe",
-        destination=destination,
-        dataset_name="mega",
-        pipelines_dir=str(tmp_path / "p"),
-    )
-    with pipeline.sql_client() as client:
-        rows = client.execute_sql(
-            "SELECT current_setting('checkpoint_threshold'), current_setting('memory_limit'), "
-            "current_setting('threads')"
-        )
-    assert rows is not None
-    threshold, memory, threads = rows[0]
-    return str(threshold), str(memory), int(threads)
-
-
-def test_duckdb_connections_get_the_connectors_settings_over_dlts(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
-    threads = max(1, (os.cpu_count() or 2) // 2)
-    # DuckDB's own 16 MB (dlt would set 1 GB, shown as 953.6 MiB); 128 MB shows as 122.0 MiB.
-    assert _duckdb_settings(resolve_destination(None, "mega"), tmp_path) == (
-        "15.2 MiB",
-        "122.0 MiB",
-        threads,
-    )
-
-    monkeypatch.setenv("DESTINATION__DUCKDB__CHECKPOINT_THRESHOLD", "1GB")
-    assert _duckdb_settings(resolve_destination(None, "mega"), tmp_path)[0] == "953.6 MiB"
-
-    monkeypatch.setenv("DESTINATION__DUCKDB__CHECKPOINT_THRESHOLD", "16MB'; DROP TABLE x; --")
-    with pytest.raises(ConfigurationError, match="checkpoint_threshold must be a size"):
-        resolve_destination(None, "mega")
 
 
 def test_a_bad_duckdb_memory_limit_is_a_config_error_not_a_connection_error(

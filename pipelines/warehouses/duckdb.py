@@ -1,27 +1,44 @@
 """The default warehouse: a DuckDB file. Everything DuckDB-specific lives here: the file's name,
-its size and thread settings, the load-file format, and the connection held open for a run."""
+its size, thread and storage settings, the load-file format, and the connection held open for a
+run (which also creates the file and says clearly why it cannot be opened)."""
 
 from __future__ import annotations
 
+import argparse
+import functools
 import logging
 import os
 import re
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from sources.mega import settings
-from sources.mega.errors import ConfigurationError
+from sources.mega.errors import ConfigurationError, DestinationError, one_line
 
 log = logging.getLogger("mega")
 
 DUCKDB_MEMORY_LIMIT = "128MB"
 DUCKDB_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's own default
+# DuckDB 2.0 writes a storage format DuckDB 1.x (its CLI from the registry, BI tools that bundle
+# it) refuses. v1.4.0 (format 67): read by DuckDB 1.4 LTS and 1.5; 100k-lead backfill, 5 runs
+# each, load medians 0.458 s against 0.453 s, file 14.2 MB both. v1.0.0: 0.80 s, 16.0-16.8 MB.
+DUCKDB_STORAGE_VERSION = "v1.4.0"
 _DUCKDB_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+_NOT_WRITABLE = ("Permission denied", "Operation not permitted", "Read-only file system")
+
+
+def _setting(name: str) -> str:
+    return dlt.config.get(f"destination.duckdb.{name}", str) or ""
 
 
 def default_duckdb_threads() -> int:
@@ -32,7 +49,7 @@ def default_duckdb_threads() -> int:
 def duckdb_size_setting(setting: str, default: str) -> str:
     """A size setting of ``[destination.duckdb]``, checked before DuckDB would refuse it with an
     error dlt reports as a failed connection."""
-    value = (dlt.config.get(f"destination.duckdb.{setting}", str) or default).strip()
+    value = (_setting(setting) or default).strip()
     if not _DUCKDB_SIZE.match(value):
         raise ConfigurationError(
             f"{setting} must be a size such as '16MB' or '1GB', got {value!r} "
@@ -41,17 +58,65 @@ def duckdb_size_setting(setting: str, default: str) -> str:
     return value
 
 
-def duckdb_destination(dataset_name: str) -> Any:
-    """The DuckDB destination, in a file that cannot clash with the dataset name."""
-    configured = dlt.config.get("destination.duckdb.credentials", str)
-    path = configured or settings.DEFAULT_DUCKDB_FILE
-    stem = path.rsplit("/", 1)[-1].removesuffix(".duckdb")
-    if stem == dataset_name:
+def duckdb_threads_setting() -> int:
+    """``threads``: read as text so that 'two' or '-1' is one line, not dlt's traceback."""
+    value = _setting("threads").strip()
+    if not value:
+        return default_duckdb_threads()
+    if not value.isdigit() or int(value) < 1:
         raise ConfigurationError(
-            f"the DuckDB file {path!r} is named like the dataset {dataset_name!r}; DuckDB then "
-            "cannot tell its catalog from the schema and the load fails. Pick another file name "
-            "(DESTINATION__DUCKDB__CREDENTIALS) or dataset (--dataset)"
+            f"threads must be a whole number of at least 1, got {value!r} "
+            "(setting DESTINATION__DUCKDB__THREADS)"
         )
+    return int(value)
+
+
+def duckdb_storage_version() -> str:
+    """``storage_version``: the oldest DuckDB that must open the file."""
+    value = _setting("storage_version").strip() or DUCKDB_STORAGE_VERSION
+    if not _known_storage_version(value):
+        raise ConfigurationError(
+            f"storage_version must be a DuckDB release such as 'v1.0.0' or 'latest', got "
+            f"{value!r} (setting DESTINATION__DUCKDB__STORAGE_VERSION)"
+        )
+    return value
+
+
+@functools.lru_cache(maxsize=8)
+def _known_storage_version(value: str) -> bool:
+    """Asked of DuckDB itself, in memory (14 ms, so once a process): exactly what it accepts."""
+    try:
+        duckdb.connect(":memory:", config={"storage_compatibility_version": value}).close()
+    except duckdb.Error:
+        return False
+    return True
+
+
+def catalog_name(path: str) -> str:
+    """The catalog DuckDB names after a file: its name up to the first dot ('.a.b' → 'a')."""
+    parts = [part for part in os.path.basename(path).split(".") if part]
+    return parts[0] if parts else ""
+
+
+def check_file_and_dataset(path: str, dataset_name: str) -> None:
+    """A DuckDB file whose catalog is named like the dataset's schema breaks dlt's load (a Binder
+    error, and a pending package). Compared as DuckDB does: without case, after dlt normalises
+    the dataset name ('My Data' → my_data)."""
+    schema = dlt.Schema(settings.DEFAULT_DATASET).naming.normalize_table_identifier(dataset_name)
+    if catalog_name(path).lower() == schema.lower():
+        raise ConfigurationError(
+            f"the DuckDB file {path!r} is named like the dataset {dataset_name!r} (schema "
+            f"{schema!r}); DuckDB then cannot tell its catalog from the schema and the load "
+            "fails. Pick another file name (DESTINATION__DUCKDB__CREDENTIALS) or dataset "
+            "(--dataset)"
+        )
+
+
+def duckdb_destination(dataset_name: str) -> Any:
+    """The DuckDB destination, in a file that cannot clash with the dataset name. Every setting
+    is checked here; nothing is opened or created (that waits for the run: duckdb_held_open)."""
+    path = _setting("credentials") or settings.DEFAULT_DUCKDB_FILE
+    check_file_and_dataset(path, dataset_name)
     # DuckDB's buffer pool defaults to 80% of RAM; during a merge into a large table it is most
     # of the process's memory. Bounded here (DuckDB spills to disk past it). 128 MB against
     # 256 MB: peak RSS 345 → 320 MB (100k leads), 421 → 383 MB (1M), no slower (RESULTS.md).
@@ -59,13 +124,14 @@ def duckdb_destination(dataset_name: str) -> Any:
     # DuckDB runs a statement on every core, but a backfill's loads run beside the fetch process
     # (still paging) and dlt loads the tables' files in parallel jobs, each a statement. 2 cores,
     # 1M leads, paired runs: 1 thread 24.2-30.2 s against 2 threads 25.7-33.1 s (RESULTS.md).
-    threads = dlt.config.get("destination.duckdb.threads", int) or default_duckdb_threads()
+    threads = duckdb_threads_setting()
     # dlt raises DuckDB's checkpoint threshold to 1 GB, so each load's data is checkpointed when
     # its last connection closes, after every job. DuckDB's own 16 MB checkpoints it as the jobs
     # commit: the load of a 100k-lead backfill 0.57 → 0.48 s (medians of 15 paired runs), of
     # a 1M one 5.7-6.9 → 4.5-6.8 s (4 pairs), for +15 MB peak RSS at 1M (RESULTS.md). Set by a
     # statement, as dlt applies its own global config after ours.
     threshold = duckdb_size_setting("checkpoint_threshold", DUCKDB_CHECKPOINT_THRESHOLD)
+    duckdb_storage_version()  # checked now; used when the run creates the file
     credentials = DuckDbCredentials(
         path,
         global_config={"memory_limit": memory_limit, "threads": threads},
@@ -81,26 +147,171 @@ def duckdb_destination(dataset_name: str) -> Any:
     return dlt.destinations.duckdb(credentials, parquet_format=parquet_format)
 
 
+def _duckdb_reason(exc: BaseException) -> str:
+    """DuckDB's own words from the chain dlt wraps them in (its wrapper's text hides them)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    reason = f"{type(exc).__name__}: {exc}"
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (duckdb.Error, OSError)):
+            reason = str(current)
+        current = current.__cause__ or current.__context__
+    # DuckDB appends a paragraph and a docs link to some reasons: the first sentence is the cause.
+    return one_line(reason.split("\n\n")[0].split(". See also")[0], limit=200)
+
+
+def _what_to_do(path: Path, reason: str) -> str:
+    other = "set DESTINATION__DUCKDB__CREDENTIALS to another file"
+    holder = _LOCK_HOLDER.search(reason)
+    if holder or "lock" in reason.lower():
+        pid = f" (PID {holder.group(1)})" if holder else ""
+        return f"another process has it open{pid}: stop it or wait for it, then run again"
+    if not path.parent.is_dir():
+        return f"its folder {path.parent} does not exist: create it, or {other}"
+    if path.is_dir():
+        return "that path is a directory: set DESTINATION__DUCKDB__CREDENTIALS to a file"
+    if any(cause in reason for cause in _NOT_WRITABLE):
+        return f"make the file and its folder writable (DuckDB writes a .wal beside it), or {other}"
+    return other
+
+
+def cannot_open(path: Path, exc: BaseException) -> DestinationError:
+    reason = _duckdb_reason(exc)
+    return DestinationError(
+        f"the DuckDB file {path} cannot be opened ({reason}); {_what_to_do(path, reason)}"
+    )
+
+
+def _create_file(path: Path, storage_version: str) -> None:
+    """Only a file's creation sets its storage format; DuckDB keeps it when it writes later."""
+    if not path.exists():
+        duckdb.connect(str(path), config={"storage_compatibility_version": storage_version}).close()
+
+
+def _check_folder_writable(path: Path) -> None:
+    """DuckDB opens a file in a read-only folder, then fails the first commit (its .wal file
+    goes beside it): that would be after the API was read. A file created and removed tells."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise DestinationError(
+            f"the DuckDB file {path} cannot be written: its folder {path.parent} does not take "
+            f"new files ({exc.strerror}) and DuckDB writes a .wal file there; make the folder "
+            "writable or set DESTINATION__DUCKDB__CREDENTIALS to a file in another folder"
+        ) from None
+
+
+def _warn_if_unreadable_by_duckdb_1(client: Any, path: Path, storage_version: str) -> None:
+    """A file an earlier version made in DuckDB 2's format stays in it: say how to convert it."""
+    if not storage_version.startswith(("v0.", "v1.")):
+        return  # the user chose a newer format
+    try:
+        rows = client.execute_sql(
+            "SELECT tags['storage_version'] FROM duckdb_databases() "
+            "WHERE database_name = current_database()"
+        )
+    except Exception as exc:  # only a hint: never the reason a run fails
+        log.debug("storage version of %s not read: %s", path, exc)
+        return
+    found = str(rows[0][0]) if rows and rows[0][0] else ""
+    if found and not found.startswith(("v0.", "v1.")):
+        log.warning(
+            "the DuckDB file %s is in DuckDB's %s storage format, which DuckDB 1.x (its CLI, BI "
+            "tools) cannot open; convert it once, when no run is going: "
+            "python -m pipelines.warehouses.duckdb convert %s",
+            path,
+            found,
+            path,
+        )
+
+
 @contextmanager
 def duckdb_held_open(pipeline: Any) -> Iterator[None]:
     """DuckDB: the database kept open for a whole run. dlt opens the file and closes it again
     around each step (the sync, each load's set-up, its copy jobs, its merge, its completion,
     the manifest: ~8 times in a one-load run, 12-40 ms each, plus a checkpoint at each close);
-    while this connection is open, DuckDB hands each of those the instance already open. If it
-    cannot be opened (say, another process holds the file), the run goes on without it and dlt
-    reports the problem where it always has."""
+    while this connection is open, DuckDB hands each of those the instance already open. A file
+    that cannot be opened or written (locked, read-only, a directory, no folder) stops the run
+    here, before any request, with DestinationError naming the path, DuckDB's reason and the
+    way out."""
     if getattr(pipeline.destination, "destination_type", None) != "dlt.destinations.duckdb":
         yield
         return
+    # No schema of its own: dlt's ad hoc one when the pipeline has none yet.
+    client = pipeline.sql_client()
+    database = client.credentials.database
+    if not isinstance(database, str) or database.startswith(":"):
+        yield  # a connection the caller passed in: theirs to manage
+        return
+    path = Path(database)
+    storage_version = duckdb_storage_version()
     try:
-        # No schema of its own: dlt's ad hoc one when the pipeline has none yet.
-        client = pipeline.sql_client()
+        _create_file(path, storage_version)
+    except Exception as exc:
+        raise cannot_open(path, exc) from exc
+    _check_folder_writable(path)
+    try:
         client.open_connection()
     except Exception as exc:
-        log.debug("DuckDB not held open for the run: %s", exc)
-        yield
-        return
+        error = cannot_open(path, exc)
+        if pipeline.has_pending_data:  # what the run after the fix will do first
+            error = DestinationError(f"{error}; the data pending from an earlier run loads then")
+        raise error from exc
     try:
+        _warn_if_unreadable_by_duckdb_1(client, path, storage_version)
         yield
     finally:
         client.close_connection()
+
+
+def convert(path: Path, storage_version: str) -> Path:
+    """Rewrite ``path`` in ``storage_version``'s format; the old file is kept as ``<name>.bak``,
+    which is returned. Fails (nothing changed) while a run has the file open."""
+    if not path.is_file():
+        raise OSError(f"{path} is not a DuckDB file")
+    new, backup = path.with_name(path.name + ".converting"), path.with_name(path.name + ".bak")
+    if backup.exists():
+        raise OSError(f"{backup} exists: move it away first (an earlier conversion's original)")
+    new.unlink(missing_ok=True)
+    # A clean close checkpoints: no .wal is left to be replayed onto the new file.
+    duckdb.connect(str(path)).close()
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_sql_text(path)} AS source (READ_ONLY)")
+        con.execute(f"ATTACH {_sql_text(new)} AS target (STORAGE_VERSION '{storage_version}')")
+        con.execute("COPY FROM DATABASE source TO target")
+    finally:
+        con.close()
+    os.replace(path, backup)
+    os.replace(new, path)
+    return backup
+
+
+def _sql_text(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipelines.warehouses.duckdb convert FILE``: a DuckDB 2 file made readable by
+    DuckDB 1.x (the CLI, BI tools), in the format of ``storage_version``."""
+    from pipelines.dlt_setup import configure_dlt
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.warehouses.duckdb")
+    parser.add_argument("command", choices=["convert"])
+    parser.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    configure_dlt()
+    try:
+        version = duckdb_storage_version()
+        backup = convert(args.file.resolve(), version)
+    except (ConfigurationError, duckdb.Error, OSError) as exc:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: converted to storage version {version}; the old file is {backup}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
