@@ -50,6 +50,8 @@ class RunResult:
     load_ids: list[str] = field(default_factory=list)
     error: str | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Where the rows went ("duckdb /path/leads.duckdb"); the manifest sits there already.
+    location: str = ""
 
     @property
     def high_water_mark_before(self) -> str | None:
@@ -71,7 +73,8 @@ class RunResult:
 
     def manifest_row(self) -> dict[str, Any]:
         """The row written to `_mega_runs`: flat, state as JSON text."""
-        row = {k: v for k, v in asdict(self).items() if k not in ("state_before", "state_after")}
+        skipped = ("state_before", "state_after", "location")
+        row = {k: v for k, v in asdict(self).items() if k not in skipped}
         row["rows"] = json.dumps(self.rows, sort_keys=True)
         row["filters"] = json.dumps(self.filters, sort_keys=True)
         row["load_ids"] = json.dumps(self.load_ids)
@@ -87,10 +90,13 @@ class RunResult:
             extra += f"; reconcile: {self.deleted} deleted, {self.restored} restored"
         if self.lookback_rereads:
             extra += f"; lookback re-read {self.lookback_rereads}, {self.late_changes} late"
+        if self.recovered_pending:
+            extra += "; an earlier run's pending load was finished first"
         if self.complete is not None:
             extra += f"; API total {self.api_total} vs warehouse {self.warehouse_count}"
+        into = f" into {self.location or self.destination}, dataset {self.dataset_name}"
         return (
-            f"{self.outcome}: {self.leads} leads in {self.pages} pages, "
+            f"{self.outcome}: {self.leads} leads in {self.pages} pages{into}, "
             f"{self.requests} requests ({self.retries} retries, {self.rate_limit_waits} "
             f"rate-limit waits), {self.checkpoints} checkpoints in {self.duration_s:.1f} s; "
             f"rows loaded: {rows or 'none'}; high-water mark {self.high_water_mark_before} "
@@ -117,6 +123,9 @@ class RunTracker:
         self.api_total: int | None = None
         self.warehouse_count: int | None = None
         self.recovered_pending = False
+        # Rows per table of an earlier run's package that this run loaded (see runner).
+        self.recovered_rows: dict[str, int] = {}
+        self._location: str | None = None
 
     def loaded(self, info: LoadInfo) -> None:
         self.load_ids.extend(info.loads_ids)
@@ -128,12 +137,29 @@ class RunTracker:
             if not table.startswith("_"):
                 self.rows[table] = self.rows.get(table, 0) + count
 
-    def finish(self, error: str | None = None) -> RunResult:
+    def location(self) -> str:
+        """The destination and, for a file or a database, its name (never credentials)."""
+        if self._location is None:
+            destination = self.pipeline.destination
+            name = str(destination.destination_name) if destination else ""
+            try:
+                credentials = self.pipeline.destination_client().config.credentials
+                database = getattr(credentials, "database", None)
+            except Exception:  # no credentials resolvable: the name is all there is
+                database = None
+            self._location = f"{name} {database}" if database else name
+        return self._location
+
+    def finish(self, error: str | None = None, interrupted: bool = False) -> RunResult:
         session = self.session
         stats = session.stats.snapshot()
         config, plan = session.config, session.reconcile
+        rows = dict(self.rows)
+        for table, count in self.recovered_rows.items():
+            rows[table] = rows.get(table, 0) + count
+        outcome = "interrupted" if interrupted else "failed" if error else "success"
         return RunResult(
-            outcome="failed" if error else "success",
+            outcome=outcome,
             pipeline_name=self.pipeline.pipeline_name,
             dataset_name=self.pipeline.dataset_name,
             destination=str(self.pipeline.destination.destination_name)
@@ -143,13 +169,13 @@ class RunTracker:
             finished_at=datetime.now(timezone.utc),
             duration_s=round(time.monotonic() - self._t0, 3),
             pages=self.session.pages,
-            leads=self.session.leads,
+            leads=self.session.leads + self.recovered_rows.get("leads", 0),
             requests=int(stats["requests"]),
             retries=int(stats["retries"]),
             rate_limit_waits=int(stats["rate_limit_waits"]),
             rate_limit_wait_s=float(stats["rate_limit_wait_s"]),
             checkpoints=self.session.checkpoints,
-            rows=dict(self.rows),
+            rows=rows,
             state_before=self.session.state_before,
             state_after=self.session.state_after,
             api_total=self.api_total,
@@ -165,4 +191,5 @@ class RunTracker:
             recovered_pending=self.recovered_pending,
             load_ids=list(self.load_ids),
             error=error,
+            location=self.location(),
         )

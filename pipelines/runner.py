@@ -2,27 +2,35 @@
 
 Each checkpoint is its own ``pipeline.run``: dlt commits a load's data and the resource state in
 one package, so a run killed at any page resumes from its last checkpoint (dlt-hub/dlt#215).
+A run that stops otherwise (retries spent, 401, a malformed page, Ctrl-C, SIGTERM) commits the
+pages it received first; only a SIGKILL or a power loss costs up to one checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.parquet as pq
 from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
 from pipelines import warehouse
 from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
+from pipelines.progress import Progress
 from pipelines.result import RunFailed, RunResult, RunTracker
 from pipelines.warehouses import duckdb as duckdb_warehouse
 from sources.mega import SyncSession, mega
-from sources.mega.errors import ConfigurationError
+from sources.mega.errors import ConfigurationError, DestinationError, Interrupted
 from sources.mega.reconcile import DELETE_MODES, ReconcilePlan
 from sources.mega.shaping import parse_timestamp
 from sources.mega.sync import stream_state_for
@@ -70,6 +78,35 @@ def manifest_stub(row: dict[str, Any]) -> pa.Table:
     return pa.schema(fields).empty_table()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[bool]:
+    """While the run executes, Ctrl-C and SIGTERM set ``stop`` instead of raising inside dlt
+    (which would leave a half-written package); a second one ends the process at once. Yields
+    whether the handlers were installed: signals reach only the main thread, and a run in
+    another thread (an orchestrator's) leaves the process's handlers alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    try:
+        yield True
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
 class LeadRun:
     def __init__(
         self,
@@ -88,18 +125,42 @@ class LeadRun:
         self.reconcile = reconcile
         self.delete_mode = delete_mode
         self.discard_pending = discard_pending
-        self.session = SyncSession()
+        self.session = SyncSession(progress=Progress())
         self.tracker = RunTracker(pipeline, self.session)
+        self.handles_signals = False
 
     def execute(self) -> RunResult:
-        with fewer_gc_passes(), duckdb_warehouse.duckdb_held_open(self.pipeline):
-            return self._execute()
+        with stop_on_signals(self.session.stop) as handled:
+            self.handles_signals = handled
+            try:
+                with fewer_gc_passes(), duckdb_warehouse.duckdb_held_open(self.pipeline):
+                    return self._execute()
+            except DestinationError as exc:  # the warehouse cannot be opened: nothing ran
+                raise RunFailed(str(exc), self.tracker.finish(error=str(exc))) from None
+
+    def _explain(self, exc: BaseException) -> str:
+        """The reason, naming the place that filled up when the disk is full."""
+        places = [self.pipeline.working_dir, duckdb_warehouse.duckdb_file(self.pipeline)]
+        return explain(exc, [place for place in places if place])
+
+    def _own_signals(self) -> None:
+        """dlt's normalize and load steps install their own Ctrl-C handlers, which cancel the
+        package midway; with ours installed, the step finishes and the run stops after it."""
+        if self.handles_signals:
+            self.pipeline.config.runtime.intercept_signals = False
+
+    def _raise_if_stopped(self) -> None:
+        if self.session.stop.is_set():
+            raise Interrupted("interrupted")
 
     def _execute(self) -> RunResult:
         try:
+            self._own_signals()
             self._recover_pending()
+            self._raise_if_stopped()
             self._sweep()
             if self.reconcile:
+                self._raise_if_stopped()
                 self._reconcile()
             self._check_completeness()
         except RunFailed:
@@ -107,10 +168,12 @@ class LeadRun:
         except Exception as exc:
             if isinstance(root_error(exc), ConfigurationError):
                 raise root_error(exc) from None  # nothing ran: no manifest, exit code 2
-            reason = explain(exc)
-            result = self.tracker.finish(error=reason)
+            # Whatever failed once Ctrl-C came (say, the fetch process ended) is the interrupt.
+            interrupted = self.session.stop.is_set() or isinstance(root_error(exc), Interrupted)
+            reason = self._interrupted_reason() if interrupted else self._explain(exc)
+            result = self.tracker.finish(error=reason, interrupted=interrupted)
             self._write_manifest(result)
-            raise RunFailed(reason, result) from exc
+            raise RunFailed(reason, result) from (None if interrupted else exc)
         finally:
             self.session.close()
         result = self.tracker.finish()
@@ -133,19 +196,25 @@ class LeadRun:
             self.pipeline.abort_packages()
             self.pipeline = self.pipeline.drop()
             self.tracker.pipeline = self.pipeline
+            self._own_signals()
             return
         log.warning("an earlier run left data that was not loaded: loading it first")
         try:
             if self.pipeline.list_extracted_load_packages():
                 self.pipeline.normalize()
-            self.pipeline.load()
+            rows = pending_rows(self.pipeline)
+            info = self.pipeline.load()
         except Exception as exc:
             raise RunFailed(
                 f"data of an earlier run is still pending and could not be loaded "
-                f"({explain(exc)}); fix the destination and run again, or use --discard-pending",
+                f"({self._explain(exc)}); fix the destination and run again, "
+                "or use --discard-pending",
                 self.tracker.finish(error="pending load"),
             ) from exc
         self.tracker.recovered_pending = True
+        if info is not None:
+            self.tracker.load_ids.extend(info.loads_ids)
+            self.tracker.recovered_rows = rows
 
     def _sweep(self) -> None:
         refresh: Any = "drop_resources" if self.full_refresh else None
@@ -162,13 +231,27 @@ class LeadRun:
         if refresh is None:
             self._prepare_lookback()
         while True:
+            self._raise_if_stopped()
             self._with_manifest_table(source)
             info = self.pipeline.run(source, refresh=refresh)
             self.tracker.loaded(info)
+            self.session.committed_pages = self.session.pages
             refresh = None
+            if self.session.failure is not None:
+                raise self.session.failure  # the pages received before it are committed
             if self.session.done:
                 return
             source = self._source()
+
+    def _interrupted_reason(self) -> str:
+        session = self.session
+        committed = session.committed_pages
+        done = f"committed up to page {committed}" if committed else "nothing committed"
+        if session.done:
+            where = "after the sweep" if not self.reconcile else "during the reconcile"
+        else:
+            where = f"at page {session.pages + 1}"
+        return f"interrupted {where}; {done}; run again to resume"
 
     def _backfill_likely(self) -> bool:
         """No mark in the local state (a first run, or a new machine), a sweep left half-way,
@@ -221,10 +304,14 @@ class LeadRun:
         """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
         plan = self.session.reconcile
         config = self.session.config
+        before = self.session.state_before or {}
+        # Only a sweep that began at the first lead has the API's total for every lead: a
+        # resumed one (a cursor, or parallel ranges left half-way) counts only what was left.
         full_sweep = plan is not None or (
             config is not None
-            and not (self.session.state_before or {}).get("high_water_mark")
-            and not (self.session.state_before or {}).get("cursor")
+            and not before.get("high_water_mark")
+            and not before.get("cursor")
+            and not before.get("ranges")
             and not config.filters.describe()
         )
         if not full_sweep:
@@ -250,7 +337,25 @@ class LeadRun:
         try:
             self.pipeline.run(resource, schema=schema or dlt.Schema(SCHEMA))
         except Exception as exc:  # the run's own outcome matters more than its log row
-            log.warning("run manifest not written: %s", explain(exc))
+            log.warning("run manifest not written: %s", self._explain(exc))
+
+
+def pending_rows(pipeline: Any) -> dict[str, int]:
+    """Rows per lead table in the packages waiting to be loaded, read off their parquet
+    files' footers (a recovered package's counts were never reported); other formats are not
+    counted."""
+    counts: dict[str, int] = {}
+    for load_id in pipeline.list_normalized_load_packages():
+        for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
+            table = job.job_file_info.table_name
+            if table.startswith("_") or job.job_file_info.file_format != "parquet":
+                continue
+            try:
+                rows = pq.read_metadata(job.file_path).num_rows
+            except (OSError, pa.ArrowException):
+                continue
+            counts[table] = counts.get(table, 0) + rows
+    return counts
 
 
 def make_pipeline(

@@ -46,7 +46,7 @@ def refused(sim: SimulatorServer, tmp_path: Path, *args: str, **env: str) -> str
         ("CHECKPOINT_PAGES", "0", "checkpoint_pages must be a whole number of at least 1, got 0"),
         ("CHECKPOINT_PAGES", "ten", "checkpoint_pages must be a whole number, got 'ten'"),
         ("CHECKPOINT_SECONDS", "0", "checkpoint_seconds must be a number of seconds greater"),
-        ("PREFETCH_PAGES", "0", "prefetch_pages must be a whole number from 1 to 1000, got 0"),
+        ("PREFETCH_PAGES", "-1", "prefetch_pages must be a whole number from 0 to 1000, got -1"),
         ("MAX_RETRIES", "-1", "max_retries must be a whole number from 0 to 100, got -1"),
         ("RATE_LIMIT_RESERVE", "-3", "rate_limit_reserve must be a whole number of at least 0"),
         ("READ_TIMEOUT", "0", "read_timeout must be a number of seconds greater than 0"),

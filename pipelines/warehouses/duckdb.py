@@ -227,6 +227,14 @@ def _warn_if_unreadable_by_duckdb_1(client: Any, path: Path, storage_version: st
         )
 
 
+def duckdb_file(pipeline: Any) -> Path | None:
+    """The DuckDB file a pipeline loads into; None for another destination or an in-memory one."""
+    if getattr(pipeline.destination, "destination_type", None) != "dlt.destinations.duckdb":
+        return None
+    database = pipeline.sql_client().credentials.database
+    return Path(database) if isinstance(database, str) and not database.startswith(":") else None
+
+
 @contextmanager
 def duckdb_held_open(pipeline: Any) -> Iterator[None]:
     """DuckDB: the database kept open for a whole run. dlt opens the file and closes it again

@@ -221,7 +221,7 @@ def build_config(
         filters=filters,
         checkpoint_pages=whole_number(checkpoint_pages, "checkpoint_pages", 1),
         checkpoint_seconds=seconds(checkpoint_seconds, "checkpoint_seconds"),
-        prefetch_pages=whole_number(prefetch_pages, "prefetch_pages", 1, 1000),
+        prefetch_pages=whole_number(prefetch_pages, "prefetch_pages", 0, 1000),
         fetch_process_min_leads=whole_number(fetch_process_min_leads, "fetch_process_min_leads", 0),
         lookback=parse_duration(lookback, "lookback"),  # type: ignore[arg-type]
         timeout=httpx.Timeout(

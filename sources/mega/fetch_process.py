@@ -62,6 +62,9 @@ def spawn_fetch_process() -> subprocess.Popen[bytes]:
         [sys.executable, "-c", _BOOTSTRAP, os.path.dirname(os.path.abspath(__file__))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        # Its own session: a terminal's Ctrl-C goes to the run, which decides, and ends the
+        # child when it closes the sweep (no KeyboardInterrupt traceback from the child).
+        start_new_session=True,
     )
     assert proc.stdout is not None
     _widen_pipe(proc.stdout)
@@ -95,8 +98,10 @@ class SweepStream:
         child_min_leads: int,
         child_buffer_pages: int,
         spawned: subprocess.Popen[bytes] | None = None,
+        interrupt: threading.Event | None = None,
     ) -> None:
         self._client, self._params, self._start = client, dict(params), start
+        self._interrupt = interrupt
         self._prefetch = prefetch
         self._child_min_leads = child_min_leads
         self._child_buffer_pages = child_buffer_pages
@@ -124,7 +129,9 @@ class SweepStream:
             self._spawned = None
 
     def _all_pages(self) -> Generator[Page, None, None]:
-        head = PageStream(self._client, self._params, self._start, prefetch=0)
+        head = PageStream(
+            self._client, self._params, self._start, prefetch=0, interrupt=self._interrupt
+        )
         first = next(iter(head))
         head.close()
         self.first_total = first.total
@@ -134,7 +141,7 @@ class SweepStream:
         rest = StartPosition(first.next_cursor, self._start.updated_since, cursor_saved=False)
         due = (first.total or 0) - len(first.leads)
         if 0 < self._child_min_leads < due:
-            log.info("%d leads due: fetching in a child process", due)
+            log.info("%d leads due: fetching in a child process", first.total)
             yield from self._child_pages(rest)
         else:
             yield from self._thread_pages(rest)
@@ -142,7 +149,12 @@ class SweepStream:
     def _thread_pages(self, rest: StartPosition) -> Iterator[Page]:
         self._discard_spawned()
         self._rest = PageStream(
-            self._client, self._params, rest, prefetch=self._prefetch, first_number=2
+            self._client,
+            self._params,
+            rest,
+            prefetch=self._prefetch,
+            first_number=2,
+            interrupt=self._interrupt,
         )
         return self._rest
 
@@ -159,6 +171,7 @@ class SweepStream:
                 self._child_buffer_pages,
                 first_number=2,
                 spawned=spawned,
+                interrupt=self._interrupt,
             )
             self._rest = child
             first = next(child, None)
@@ -187,10 +200,11 @@ class ChildPageStream:
         buffer_pages: int,
         first_number: int,
         spawned: subprocess.Popen[bytes] | None = None,
+        interrupt: threading.Event | None = None,
     ) -> None:
         self._stats = client.stats
         self._counted: dict[str, float] = {}
-        self._handoff = Handoff(buffer_pages)
+        self._handoff = Handoff(buffer_pages, interrupt)
         self._proc = spawned if spawned is not None else spawn_fetch_process()
         assert self._proc.stdin is not None and self._proc.stdout is not None
         spec = client.child_spec() | {

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from .client import MegaClient
-from .errors import InvalidRequestError, MalformedResponseError
+from .errors import Interrupted, InvalidRequestError, MalformedResponseError
 
 log = logging.getLogger("mega")
 
@@ -47,11 +47,13 @@ _DONE = object()
 
 class Handoff:
     """A bounded queue from fetching threads to the consumer, which can be stopped: producers
-    then give up instead of blocking on a full queue forever."""
+    then give up instead of blocking on a full queue forever. ``interrupt`` (the run's Ctrl-C
+    flag) makes a consumer waiting for an item raise ``Interrupted`` instead of waiting on."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, interrupt: threading.Event | None = None) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(size, 1))
         self._stop = threading.Event()
+        self._interrupt = interrupt
 
     @property
     def stopped(self) -> bool:
@@ -67,7 +69,15 @@ class Handoff:
         return False
 
     def get(self) -> object:
-        return self._queue.get()
+        if self._interrupt is None:
+            return self._queue.get()
+        # Polled: a signal handler can set the flag but cannot wake a blocked queue.
+        while True:
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._interrupt.is_set():
+                    raise Interrupted("interrupted while waiting for a page") from None
 
     def ready(self) -> bool:
         return not self._queue.empty()
@@ -96,6 +106,7 @@ class PageStream:
         prefetch: int = 2,
         first_number: int = 1,
         raw_pages: bool = False,
+        interrupt: threading.Event | None = None,
     ) -> None:
         self.client = client
         self.params = dict(params)
@@ -104,7 +115,7 @@ class PageStream:
         self.raw_pages = raw_pages
         self.first_total: int | None = None
         self._prefetch = prefetch
-        self._handoff = Handoff(prefetch)
+        self._handoff = Handoff(prefetch, interrupt)
         self._thread: threading.Thread | None = None
         self._pages = self._fetch_all()
         self.finished = False

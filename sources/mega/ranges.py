@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .client import MegaClient
-from .errors import MalformedResponseError
+from .errors import Interrupted, MalformedResponseError
 from .paging import Handoff, Page, PageStream, StartPosition
 from .shaping import format_timestamp, parse_timestamp
 
@@ -30,12 +30,13 @@ log = logging.getLogger("mega")
 
 # Fewer pages than this per worker and splitting costs more probes than it saves.
 MIN_PAGES_PER_WORKER = 20
+PLANNING = "planning the parallel ranges"  # the context of the probes' errors
 
 
 def _probe(client: MegaClient, params: Mapping[str, str], **extra: str) -> dict[str, Any]:
-    body = client.list_leads({**params, **extra, "limit": "1"}, context="range probe")
+    body = client.list_leads({**params, **extra, "limit": "1"}, context=PLANNING)
     if not isinstance(body.get("total"), int) or not isinstance(body.get("leads"), list):
-        raise MalformedResponseError("range probe: the answer has no integer `total` / `leads`")
+        raise MalformedResponseError(f"{PLANNING}: the answer has no integer `total` / `leads`")
     return body
 
 
@@ -49,6 +50,7 @@ def plan_ranges(
     start: str | None,
     workers: int,
     page_size: int,
+    interrupt: threading.Event | None = None,
 ) -> tuple[int, list[dict[str, Any]] | None]:
     """(total, ranges ``{"start", "end", "cursor", "done"}`` or None when not worth it)."""
     since = {"updated_since": start} if start else {}
@@ -61,8 +63,11 @@ def plan_ranges(
     newest = parse_timestamp(last["leads"][0]["updated_at"])
     targets = [total * (workers - index) // workers for index in range(1, workers)]
     tolerance = max(1, total // (20 * workers))
+    stop = interrupt or threading.Event()
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-        cuts = list(pool.map(lambda t: _bisect(client, params, low, newest, t, tolerance), targets))
+        cuts = list(
+            pool.map(lambda t: _bisect(client, params, (low, newest), t, tolerance, stop), targets)
+        )
     bounds = [start, *sorted({format_timestamp(cut) for cut in cuts}), format_timestamp(newest)]
     ranges = [
         {"start": lo, "end": hi, "cursor": None, "done": False}
@@ -76,13 +81,16 @@ def plan_ranges(
 def _bisect(
     client: MegaClient,
     params: Mapping[str, str],
-    low: datetime,
-    high: datetime,
+    bounds: tuple[datetime, datetime],
     target: int,
     tolerance: int,
+    stop: threading.Event,
 ) -> datetime:
     """The instant with about ``target`` leads at/after it (5% of a range is close enough)."""
+    low, high = bounds
     while high - low > timedelta(milliseconds=1):
+        if stop.is_set():  # a few dozen probes: not worth finishing after Ctrl-C
+            raise Interrupted(f"interrupted while {PLANNING}")
         middle = low + (high - low) / 2
         middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
         count = count_since(client, params, middle)
@@ -111,8 +119,9 @@ class RangeStreams:
         params: Mapping[str, str],
         ranges: list[dict[str, Any]],
         prefetch: int,
+        interrupt: threading.Event | None = None,
     ) -> None:
-        self._handoff = Handoff(max(2, prefetch) * len(ranges))
+        self._handoff = Handoff(max(2, prefetch) * len(ranges), interrupt)
         self._open = 0
         self._threads: list[threading.Thread] = []
         for index, entry in enumerate(ranges):

@@ -10,6 +10,7 @@ from that dataset.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,9 +51,17 @@ class ReconcilePlan:
     total: int | None = None
     pages: int = 0
 
-    def sweep(self, client: MegaClient, config: SourceConfig) -> None:
+    def sweep(
+        self, client: MegaClient, config: SourceConfig, interrupt: threading.Event | None = None
+    ) -> None:
         start = StartPosition(cursor=None, updated_since=config.filters.initial_updated_since)
-        stream = PageStream(client, config.list_params(), start, prefetch=config.prefetch_pages)
+        stream = PageStream(
+            client,
+            config.list_params(),
+            start,
+            prefetch=config.prefetch_pages,
+            interrupt=interrupt,
+        )
         try:
             for page in stream:
                 self.pages += 1

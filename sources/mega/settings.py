@@ -51,7 +51,6 @@ YIELD_ROWS = 25_000
 # to the checkpoint's next item: DuckDB then appends each parquet row group as one of its own
 # instead of merging partial ones (1M leads: 27.7 → 24.3 s, 40.5 → 35.6 CPU-s; RESULTS.md).
 DUCKDB_ROW_GROUP = 122_880
-PROGRESS_EVERY_PAGES = 100
 DEFAULT_DATASET = "mega"
 # Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.
 DEFAULT_DUCKDB_FILE = "mega_leads.duckdb"
