@@ -163,7 +163,7 @@ def connector(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     from pipelines.mega_leads import run
-    from pipelines.warehouses import resolve_destination
+    from pipelines.warehouses import resolve_warehouse
 
     steps, each = instrument_steps()
     import_s = time.perf_counter() - t0
@@ -176,7 +176,7 @@ def connector(args: argparse.Namespace) -> dict[str, Any]:
         os.environ["DESTINATION__DUCKDB__MEMORY_LIMIT"] = args.duckdb_memory_limit
     t = time.perf_counter()
     result = run(
-        destination=resolve_destination(None, "mega"),
+        destination=resolve_warehouse(None, "mega").destination,
         dataset_name="mega",
         pipelines_dir=args.pipelines_dir,
         base_url=args.url,

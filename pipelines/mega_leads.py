@@ -19,13 +19,11 @@ configure_dlt()
 
 # dlt_config must be registered before dlt resolves anything.
 from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException  # noqa: E402
-from dlt.common.destination import Destination  # noqa: E402
-from dlt.common.destination.exceptions import UnknownDestinationModule  # noqa: E402
 
 from pipelines.failures import NoTracebacks  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import LeadRun, make_pipeline  # noqa: E402
-from pipelines.warehouses import resolve_destination  # noqa: E402
+from pipelines.warehouses import resolve_warehouse  # noqa: E402
 from sources.mega import mega, settings  # noqa: E402
 from sources.mega.config import setting_name  # noqa: E402
 from sources.mega.errors import ConfigurationError, MegaError  # noqa: E402
@@ -48,24 +46,27 @@ def run(
     delete_mode: str = "soft",
     discard_pending: bool = False,
     pipelines_dir: str | None = None,
+    table_format: str | None = None,
     **source_options: Any,
 ) -> RunResult:
     """Load what changed since the last run. ``destination`` is any dlt destination (name,
     factory or instance; default DuckDB). ``source_options`` are the ``mega`` source's arguments
     (filters, ``initial_updated_since``, ``lookback``, ``checkpoint_pages``, credentials …);
-    omitted ones come from dlt config (``dlt_config/``, env vars).
+    omitted ones come from dlt config (``dlt_config/``, env vars). ``table_format`` ("delta" or
+    "iceberg") is for the filesystem destination (else ``[destination.filesystem] table_format``).
 
     ``reconcile`` sweeps every lead id at the source afterwards and marks the loaded leads that
     vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
     try:
         options = checked_source_options(source_options)
-        resolved = resolve_named_destination(destination, dataset_name)
+        warehouse = resolve_warehouse(destination, dataset_name, table_format)
     except ConfigurationError as exc:
         raise located(exc) from None
-    pipeline = make_pipeline(pipeline_name, resolved, dataset_name, pipelines_dir)
+    pipeline = make_pipeline(pipeline_name, warehouse.destination, dataset_name, pipelines_dir)
     job = LeadRun(
         pipeline,
+        warehouse,
         options,
         full_refresh=full_refresh,
         reconcile=reconcile,
@@ -99,18 +100,6 @@ def checked_source_options(source_options: dict[str, Any]) -> dict[str, Any]:
 _KIND: dict[Any, str] = {int: "a whole number", float: "a number"}
 
 
-def resolve_named_destination(destination: Any, dataset_name: str) -> Any:
-    """The destination, or one line naming an unknown one (dlt's own text is a page long)."""
-    try:
-        resolved = resolve_destination(destination, dataset_name)
-        return Destination.from_reference(resolved) if isinstance(resolved, str) else resolved
-    except UnknownDestinationModule:
-        raise ConfigurationError(
-            f"unknown destination {destination!r}: use a dlt destination name such as duckdb, "
-            "postgres, sqlalchemy or filesystem (--destination)"
-        ) from None
-
-
 def located(exc: ConfigurationError) -> ConfigurationError:
     """A missing setting's message completed with the file it belongs in, in the folder read."""
     if exc.toml_file is None:
@@ -125,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--destination", default=None, help="dlt destination (default: duckdb)")
     parser.add_argument("--dataset", default=settings.DEFAULT_DATASET, help="dataset / schema")
+    parser.add_argument(
+        "--table-format",
+        choices=["delta", "iceberg"],
+        help="filesystem destination: the lakehouse table format (required there)",
+    )
     parser.add_argument("--pipeline-name", default=settings.PIPELINE_NAME)
     parser.add_argument(
         "--full-refresh",
@@ -187,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             destination=args.destination,
             dataset_name=args.dataset,
             pipeline_name=args.pipeline_name,
+            table_format=args.table_format,
             full_refresh=args.full_refresh,
             reconcile=args.reconcile,
             delete_mode=args.delete_mode,

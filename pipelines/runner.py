@@ -23,12 +23,11 @@ import pyarrow.parquet as pq
 from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
-from pipelines import warehouse
 from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
 from pipelines.progress import Progress
 from pipelines.result import RunFailed, RunResult, RunTracker
-from pipelines.warehouses import duckdb as duckdb_warehouse
+from pipelines.warehouses import Warehouse
 from sources.mega import SyncSession, mega
 from sources.mega.errors import ConfigurationError, DestinationError, Interrupted
 from sources.mega.reconcile import DELETE_MODES, ReconcilePlan
@@ -111,6 +110,7 @@ class LeadRun:
     def __init__(
         self,
         pipeline: Any,
+        warehouse: Warehouse,
         options: dict[str, Any],
         full_refresh: bool = False,
         reconcile: bool = False,
@@ -120,6 +120,7 @@ class LeadRun:
         if delete_mode not in DELETE_MODES:
             raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
         self.pipeline = pipeline
+        self.warehouse = warehouse
         self.options = options
         self.full_refresh = full_refresh
         self.reconcile = reconcile
@@ -133,15 +134,16 @@ class LeadRun:
         with stop_on_signals(self.session.stop) as handled:
             self.handles_signals = handled
             try:
-                with fewer_gc_passes(), duckdb_warehouse.duckdb_held_open(self.pipeline):
+                with fewer_gc_passes(), self.warehouse.held_open(self.pipeline):
                     return self._execute()
             except DestinationError as exc:  # the warehouse cannot be opened: nothing ran
                 raise RunFailed(str(exc), self.tracker.finish(error=str(exc))) from None
 
     def _explain(self, exc: BaseException) -> str:
         """The reason, naming the place that filled up when the disk is full."""
-        places = [self.pipeline.working_dir, duckdb_warehouse.duckdb_file(self.pipeline)]
-        return explain(exc, [place for place in places if place])
+        return explain(
+            exc, [self.pipeline.working_dir, *self.warehouse.written_paths(self.pipeline)]
+        )
 
     def _own_signals(self) -> None:
         """dlt's normalize and load steps install their own Ctrl-C handlers, which cancel the
@@ -227,13 +229,13 @@ class LeadRun:
         # round of config resolution and state queries for the same answer (no-change run:
         # 0.56 → 0.42 s, medians of 5 pairs).
         self.pipeline._state_restored = True
-        self.session.empty_table = bool(refresh) or warehouse.lead_count(self.pipeline) == 0
+        self.session.empty_table = bool(refresh) or self.warehouse.lead_count(self.pipeline) == 0
         if refresh is None:
             self._prepare_lookback()
         while True:
             self._raise_if_stopped()
             self._with_manifest_table(source)
-            info = self.pipeline.run(source, refresh=refresh)
+            info = self.pipeline.run(source, refresh=refresh, **self.warehouse.run_options())
             self.tracker.loaded(info)
             self.session.committed_pages = self.session.pages
             refresh = None
@@ -262,6 +264,8 @@ class LeadRun:
         return not state.get("high_water_mark") or bool(state.get("cursor"))
 
     def _with_manifest_table(self, source: Any) -> None:
+        if not self.warehouse.manifest_stub:
+            return
         schema = self.pipeline.schemas.get(SCHEMA) if SCHEMA in self.pipeline.schemas else None
         if schema is not None and MANIFEST_TABLE in schema.tables:
             return
@@ -287,18 +291,18 @@ class LeadRun:
         mark = self._stream_state().get("high_water_mark")
         if mark:
             since = parse_timestamp(mark) - config.lookback
-            self.session.known_versions = warehouse.versions_since(self.pipeline, since)
+            self.session.known_versions = self.warehouse.versions_since(self.pipeline, since)
 
     def _reconcile(self) -> None:
-        live, deleted = warehouse.live_and_deleted_ids(self.pipeline)
+        live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline)
         self.session.reconcile = ReconcilePlan(
             live_ids=live,
             deleted_ids=deleted,
             mode=self.delete_mode,
             swept_at=datetime.now(timezone.utc),
-            read_loaded=lambda ids: warehouse.lead_rows(self.pipeline, ids),
+            read_loaded=lambda ids: self.warehouse.lead_rows(self.pipeline, ids),
         )
-        self.tracker.loaded(self.pipeline.run(self._source()))
+        self.tracker.loaded(self.pipeline.run(self._source(), **self.warehouse.run_options()))
 
     def _check_completeness(self) -> None:
         """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
@@ -317,7 +321,7 @@ class LeadRun:
         if not full_sweep:
             return
         self.tracker.api_total = plan.total if plan is not None else self.session.total
-        self.tracker.warehouse_count = warehouse.live_count(self.pipeline)
+        self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline)
 
     def _write_manifest(self, result: RunResult) -> None:
         if self.pipeline.has_pending_data:
@@ -326,7 +330,7 @@ class LeadRun:
         row = result.manifest_row()
         # Its run's last load id (a fresh one if it loaded nothing): the row lands right after it.
         load_id = result.load_ids[-1] if result.load_ids else f"{time.time():.7f}"
-        if warehouse.insert_row(self.pipeline, MANIFEST_TABLE, row, load_id):
+        if self.warehouse.insert_row(self.pipeline, MANIFEST_TABLE, row, load_id):
             return
         resource = dlt.resource(
             [row], name=MANIFEST_TABLE, write_disposition="append", columns=MANIFEST_COLUMNS
@@ -335,7 +339,9 @@ class LeadRun:
         # run failed before the source ever loaded.
         schema = self.pipeline.schemas.get(SCHEMA) if SCHEMA in self.pipeline.schemas else None
         try:
-            self.pipeline.run(resource, schema=schema or dlt.Schema(SCHEMA))
+            self.pipeline.run(
+                resource, schema=schema or dlt.Schema(SCHEMA), **self.warehouse.run_options()
+            )
         except Exception as exc:  # the run's own outcome matters more than its log row
             log.warning("run manifest not written: %s", self._explain(exc))
 

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from mega_simulator import SimulatorServer
-from pipelines.warehouses import resolve_destination
+from pipelines.warehouses import resolve_warehouse
 from sources.mega import settings
 from sources.mega.errors import ConfigurationError
 from tests.conftest import Warehouse, assert_matches_source, list_requests
@@ -49,7 +49,7 @@ def test_default_duckdb_settings_and_their_override(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
-    default = resolve_destination(None, "mega")
+    default = resolve_warehouse(None, "mega").destination
     parquet = default.capabilities().parquet_format
     assert (parquet.compression, parquet.row_group_size) == ("none", settings.DUCKDB_ROW_GROUP)
     assert default.config_params["credentials"].global_config == {
@@ -59,7 +59,7 @@ def test_default_duckdb_settings_and_their_override(
 
     monkeypatch.setenv("DESTINATION__DUCKDB__MEMORY_LIMIT", "1GB")
     monkeypatch.setenv("DESTINATION__DUCKDB__THREADS", "3")
-    overridden = resolve_destination("duckdb", "mega")
+    overridden = resolve_warehouse("duckdb", "mega").destination
     assert overridden.config_params["credentials"].global_config == {
         "memory_limit": "1GB",
         "threads": 3,
@@ -90,18 +90,18 @@ def test_duckdb_connections_get_the_connectors_settings_over_dlts(
 ) -> None:
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
     # DuckDB's own 16 MB (dlt would set 1 GB, shown as 953.6 MiB); 128 MB shows as 122.0 MiB.
-    assert _duckdb_settings(resolve_destination(None, "mega"), tmp_path) == (
+    assert _duckdb_settings(resolve_warehouse(None, "mega").destination, tmp_path) == (
         "15.2 MiB",
         "122.0 MiB",
         THREADS,
     )
 
     monkeypatch.setenv("DESTINATION__DUCKDB__CHECKPOINT_THRESHOLD", "1GB")
-    assert _duckdb_settings(resolve_destination(None, "mega"), tmp_path)[0] == "953.6 MiB"
+    assert _duckdb_settings(resolve_warehouse(None, "mega").destination, tmp_path)[0] == "953.6 MiB"
 
     monkeypatch.setenv("DESTINATION__DUCKDB__CHECKPOINT_THRESHOLD", "16MB'; DROP TABLE x; --")
     with pytest.raises(ConfigurationError, match="checkpoint_threshold must be a size"):
-        resolve_destination(None, "mega")
+        resolve_warehouse(None, "mega")
 
 
 @pytest.mark.parametrize("threads", ["two", "0", "-1", "1.5"])
@@ -111,7 +111,7 @@ def test_a_bad_thread_count_names_the_setting(
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
     monkeypatch.setenv("DESTINATION__DUCKDB__THREADS", threads)
     with pytest.raises(ConfigurationError) as refused:
-        resolve_destination(None, "mega")
+        resolve_warehouse(None, "mega")
     assert str(refused.value) == (
         f"threads must be a whole number of at least 1, got {threads!r} "
         "(setting DESTINATION__DUCKDB__THREADS)"
@@ -124,7 +124,7 @@ def test_an_unknown_storage_version_names_the_setting(
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
     monkeypatch.setenv("DESTINATION__DUCKDB__STORAGE_VERSION", "1.0")
     with pytest.raises(ConfigurationError, match="DESTINATION__DUCKDB__STORAGE_VERSION"):
-        resolve_destination(None, "mega")
+        resolve_warehouse(None, "mega")
 
 
 @pytest.mark.parametrize(
@@ -136,7 +136,7 @@ def test_a_file_named_like_the_dataset_as_duckdb_compares_them_is_refused(
 ) -> None:
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / file_name))
     with pytest.raises(ConfigurationError, match=f"named like the dataset {dataset!r}"):
-        resolve_destination(None, dataset)
+        resolve_warehouse(None, dataset)
 
 
 def test_resolving_the_destination_creates_no_file(
@@ -144,7 +144,7 @@ def test_resolving_the_destination_creates_no_file(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS", raising=False)
-    resolve_destination(None, "mega")
+    resolve_warehouse(None, "mega")
     assert list(tmp_path.iterdir()) == []
 
 

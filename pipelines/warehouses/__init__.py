@@ -1,11 +1,22 @@
-"""Warehouses the runs load into: the destination is chosen here, once; what is specific to one
-kind of destination lives in its own module."""
+"""Warehouses the runs load into: the kind of destination is recognised here, once, and gets its
+`Warehouse` (base.py); what is specific to one kind lives in its own module."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import dlt
+from dlt.common.destination import Destination
+from dlt.common.destination.exceptions import UnknownDestinationModule
+
+from pipelines.warehouses.base import SqlWarehouse, Warehouse
 from sources.mega.errors import ConfigurationError
+
+__all__ = ["Warehouse", "check_dataset_name", "resolve_warehouse"]
+
+# What the connector relies on: delete-insert merges on a key (or upsert on a lakehouse table).
+NEEDED_MERGE = "delete-insert"
+TABLE_FORMATS = ("delta", "iceberg")
 
 
 def check_dataset_name(dataset_name: str) -> None:
@@ -17,13 +28,65 @@ def check_dataset_name(dataset_name: str) -> None:
         )
 
 
-def resolve_destination(destination: Any, dataset_name: str) -> Any:
-    """DuckDB unless told otherwise; any other dlt destination (name, factory or instance) as is.
-    Settings are checked here, before anything runs; nothing is created."""
+def resolve_warehouse(
+    destination: Any, dataset_name: str, table_format: str | None = None
+) -> Warehouse:
+    """DuckDB unless told otherwise; any dlt destination (name, factory or instance) that can
+    hold the same truth, or a one-line refusal saying why and what to use. Settings are checked
+    here, before anything runs; nothing is created."""
     check_dataset_name(dataset_name)
     if destination in (None, "duckdb"):
         # Imported here: `python -m pipelines.warehouses.duckdb` must not find it loaded already.
-        from pipelines.warehouses.duckdb import duckdb_destination
+        from pipelines.warehouses.duckdb import DuckDbWarehouse, duckdb_destination
 
-        return duckdb_destination(dataset_name)
-    return destination
+        return DuckDbWarehouse(duckdb_destination(dataset_name))
+    factory = _factory(destination)
+    kind = factory.destination_type.rsplit(".", 1)[-1]
+    if kind == "duckdb":
+        from pipelines.warehouses.duckdb import DuckDbWarehouse
+
+        return DuckDbWarehouse(factory)
+    if kind == "postgres":
+        from pipelines.warehouses.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(factory)
+    if kind == "filesystem":
+        from pipelines.warehouses.lakehouse import lakehouse_warehouse
+
+        chosen = table_format or dlt.config.get("destination.filesystem.table_format", str)
+        if chosen and chosen not in TABLE_FORMATS:
+            raise ConfigurationError(
+                f"table_format must be one of {', '.join(TABLE_FORMATS)}, got {chosen!r} "
+                "(--table-format, or DESTINATION__FILESYSTEM__TABLE_FORMAT)"
+            )
+        return lakehouse_warehouse(factory, chosen or None)
+    if table_format:
+        raise ConfigurationError(
+            f"--table-format {table_format} is for the filesystem destination, not {kind}"
+        )
+    _check_capabilities(factory, kind)
+    return SqlWarehouse(factory)
+
+
+def _factory(destination: Any) -> Any:
+    """The destination's dlt factory, or one line naming an unknown one (dlt's own text is a
+    page long)."""
+    try:
+        return Destination.from_reference(destination)
+    except UnknownDestinationModule:
+        raise ConfigurationError(
+            f"unknown destination {destination!r}: use a dlt destination name such as duckdb, "
+            "postgres, sqlalchemy or filesystem (--destination)"
+        ) from None
+
+
+def _check_capabilities(factory: Any, kind: str) -> None:
+    """A destination that cannot merge by key would duplicate every changed lead."""
+    strategies = factory.capabilities().supported_merge_strategies or []
+    if NEEDED_MERGE not in strategies:
+        have = ", ".join(strategies) or "none"
+        raise ConfigurationError(
+            f"destination {kind} cannot merge by key (dlt's merge strategies there: {have}): "
+            "every changed lead would be loaded again beside the old row. Use duckdb, postgres, "
+            "sqlalchemy, snowflake, bigquery or filesystem --table-format delta"
+        )

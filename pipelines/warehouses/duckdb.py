@@ -12,17 +12,21 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
 import duckdb
+import pyarrow as pa
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from pipelines.warehouses.base import LEADS, SqlWarehouse, versions_of
 from sources.mega import settings
 from sources.mega.errors import ConfigurationError, DestinationError, one_line
+from sources.mega.shaping import LEADS_SCHEMA
 
 log = logging.getLogger("mega")
 
@@ -272,6 +276,37 @@ def duckdb_held_open(pipeline: Any) -> Iterator[None]:
         yield
     finally:
         client.close_connection()
+
+
+class DuckDbWarehouse(SqlWarehouse):
+    """A DuckDB file, held open for the run."""
+
+    def held_open(self, pipeline: Any) -> AbstractContextManager[None]:
+        return duckdb_held_open(pipeline)
+
+    def written_paths(self, pipeline: Any) -> list[Path]:
+        path = duckdb_file(pipeline)
+        return [path] if path else []
+
+    def _arrow(self, pipeline: Any, sql_template: str, *args: Any) -> pa.Table | None:
+        """A query over `leads` as arrow typed by DuckDB itself (dlt 1.31's dataset access
+        calls `fetch_arrow_table`, which DuckDB 2 no longer has); None when there is no table."""
+        if not self.lead_count(pipeline):
+            return None
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name(LEADS)
+            query = sql_template.format(table=table)
+            return client.native_connection.sql(query, params=list(args)).to_arrow_table()
+
+    def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
+        query = "SELECT id, updated_at FROM {table} WHERE updated_at >= $1"
+        return versions_of(self._arrow(pipeline, query, since))
+
+    def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
+        names = ", ".join(LEADS_SCHEMA.names)
+        query = f"SELECT {names} FROM {{table}} WHERE id IN (SELECT unnest($1))"
+        found = self._arrow(pipeline, query, ids)
+        return LEADS_SCHEMA.empty_table() if found is None else found.cast(LEADS_SCHEMA)
 
 
 def convert(path: Path, storage_version: str) -> Path:

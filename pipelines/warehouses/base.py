@@ -1,0 +1,194 @@
+"""What a run needs of its warehouse, whatever the destination: how to load into it, and typed
+reads of what is loaded (lead ids for reconcile, versions for lookback, counts, the manifest).
+
+`Warehouse` is the seam: one subclass per kind of destination, chosen once in `__init__.py`.
+`SqlWarehouse` reads any destination with SQL through dlt's own clients: counts and ids through
+its `sql_client`, typed rows through its dataset access (never arrow built from driver tuples:
+SQLite, say, hands timestamps back as text).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from dlt.common.utils import uniq_id
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from sources.mega.shaping import DELETED_AT, LEADS_SCHEMA, format_timestamp
+
+LEADS = "leads"
+SCHEMA = "mega"
+_IDS_PER_QUERY = 500
+
+log = logging.getLogger("mega")
+
+
+class Warehouse:
+    """One kind of destination. Reads treat a table that does not exist as empty: whether the
+    lead tables hold rows is asked of the tables, not of dlt's schema (which a discarded package
+    or a new machine can leave out of step with them)."""
+
+    # Passed to every `pipeline.run` of the run (None: dlt's choice for the destination).
+    loader_file_format: ClassVar[str | None] = None
+    table_format: str | None = None
+    # The zero-row `_mega_runs` stub rides along with the run's first load (see runner.py);
+    # where a zero-row load fails, the manifest row is loaded by dlt at the end instead.
+    manifest_stub: ClassVar[bool] = True
+    # Custom fields merged by (lead_id, slug) upsert, removed slugs tombstoned, where the
+    # destination has no delete-insert by `merge_key` (lakehouse tables).
+    custom_fields_upsert: ClassVar[bool] = False
+
+    def __init__(self, destination: Any) -> None:
+        self.destination = destination
+
+    def run_options(self) -> dict[str, Any]:
+        """Keyword arguments of `pipeline.run` this warehouse needs."""
+        options = {"loader_file_format": self.loader_file_format, "table_format": self.table_format}
+        return {key: value for key, value in options.items() if value is not None}
+
+    def held_open(self, pipeline: Any) -> AbstractContextManager[None]:
+        """Whatever the warehouse keeps open for a whole run; by default nothing."""
+        return nullcontext()
+
+    def written_paths(self, pipeline: Any) -> list[Path]:
+        """Local places this warehouse writes, to name the one that filled a disk."""
+        return []
+
+    def lead_count(self, pipeline: Any) -> int:
+        """Every row of `leads`, soft-deleted ones too (0 when the table does not exist)."""
+        raise NotImplementedError
+
+    def live_count(self, pipeline: Any) -> int:
+        raise NotImplementedError
+
+    def live_and_deleted_ids(self, pipeline: Any) -> tuple[set[str], set[str]]:
+        raise NotImplementedError
+
+    def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
+        """id → updated_at (API format) of loaded leads updated at/after ``since``."""
+        raise NotImplementedError
+
+    def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
+        """The loaded rows of ``ids``, shaped like the source's ``leads`` table."""
+        raise NotImplementedError
+
+    def custom_field_slugs(self, pipeline: Any, lead_ids: list[str]) -> dict[str, set[str]]:
+        """lead id → the slugs stored for it (only where `custom_fields_upsert`)."""
+        raise NotImplementedError
+
+    def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
+        """One row into a table dlt made; False (nothing written) sends it through dlt."""
+        return False
+
+
+class SqlWarehouse(Warehouse):
+    """A destination with SQL (DuckDB, Postgres, SQLAlchemy's databases, Snowflake …)."""
+
+    def _rows(self, pipeline: Any, sql_template: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of a query over `leads` (``{table}``); none when the table does not exist."""
+        try:
+            with _sql_client(pipeline) as client:
+                table = client.make_qualified_table_name(LEADS)
+                with client.execute_query(sql_template.format(table=table), *args) as cursor:
+                    return list(cursor.fetchall())
+        except DatabaseUndefinedRelation:
+            return []
+
+    def _count(self, pipeline: Any, where: str = "") -> int:
+        rows = self._rows(pipeline, f"SELECT COUNT(*) FROM {{table}} {where}")
+        return int(rows[0][0]) if rows else 0
+
+    def lead_count(self, pipeline: Any) -> int:
+        return self._count(pipeline)
+
+    def live_count(self, pipeline: Any) -> int:
+        return self._count(pipeline, f"WHERE {DELETED_AT} IS NULL")
+
+    def live_and_deleted_ids(self, pipeline: Any) -> tuple[set[str], set[str]]:
+        rows = self._rows(
+            pipeline, f"SELECT id, CASE WHEN {DELETED_AT} IS NULL THEN 0 ELSE 1 END FROM {{table}}"
+        )
+        live = {str(row[0]) for row in rows if not row[1]}
+        return live, {str(row[0]) for row in rows if row[1]}
+
+    def _arrow(self, relation: Any) -> pa.Table:
+        """A relation's rows as arrow typed by dlt's schema. Drivers that return text for
+        timestamps (SQLite) make dlt log a warning per column as it converts them: not news."""
+        dlt_log = logging.getLogger("dlt")
+        level = dlt_log.level
+        dlt_log.setLevel(logging.ERROR)
+        try:
+            return relation.arrow()
+        finally:
+            dlt_log.setLevel(level)
+
+    def _leads_relation(self, pipeline: Any) -> Any | None:
+        """`leads` through dlt's dataset access (typed by the schema), or None if not made."""
+        if not self.lead_count(pipeline):
+            return None
+        known = SCHEMA in pipeline.schemas
+        return pipeline.dataset(schema=SCHEMA if known else None).table(LEADS)
+
+    def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
+        relation = self._leads_relation(pipeline)
+        if relation is None:
+            return {}
+        since_then = relation.where("updated_at", "gte", since)
+        return versions_of(self._arrow(since_then.select("id", "updated_at")))
+
+    def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
+        relation = self._leads_relation(pipeline) if ids else None
+        if relation is None:
+            return LEADS_SCHEMA.empty_table()
+        chunks = (
+            ids[start : start + _IDS_PER_QUERY] for start in range(0, len(ids), _IDS_PER_QUERY)
+        )
+        parts = [
+            self._arrow(relation.where("id", "in", chunk).select(*LEADS_SCHEMA.names))
+            for chunk in chunks
+        ]
+        return pa.concat_tables(parts).select(LEADS_SCHEMA.names).cast(LEADS_SCHEMA)
+
+    def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
+        """By SQL into a table that dlt made with (at least) these columns; a whole dlt run for
+        one row costs ~0.3 s (benchmarks/RESULTS.md)."""
+        schema = pipeline.schemas.get(SCHEMA) if SCHEMA in pipeline.schemas else None
+        columns = schema.tables.get(table, {}).get("columns", {}) if schema else {}
+        values = {**row, "_dlt_load_id": load_id, "_dlt_id": uniq_id()}
+        if not columns or not set(values) <= set(columns):
+            return False
+        try:
+            with _sql_client(pipeline) as client:
+                names = ", ".join(client.escape_column_name(name) for name in values)
+                marks = ", ".join(["%s"] * len(values))
+                client.execute_sql(
+                    f"INSERT INTO {client.make_qualified_table_name(table)} ({names}) "
+                    f"VALUES ({marks})",
+                    *values.values(),
+                )
+        except Exception as exc:  # e.g. the table was dropped there: dlt makes it again
+            log.debug("row for %s not inserted by SQL (%s); loading it with dlt", table, exc)
+            return False
+        return True
+
+
+def _sql_client(pipeline: Any) -> Any:
+    """The dataset's SQL client; before the first load made the schema, dlt's ad hoc one."""
+    return pipeline.sql_client(schema_name=SCHEMA if SCHEMA in pipeline.schemas else None)
+
+
+def versions_of(found: pa.Table | None) -> dict[str, str]:
+    """id → updated_at in the API's format, from typed `id`, `updated_at` columns."""
+    if found is None:
+        return {}
+    ids, stamps = found["id"].to_pylist(), found["updated_at"].to_pylist()
+    return {
+        lead_id: format_timestamp(updated)
+        for lead_id, updated in zip(ids, stamps, strict=True)
+        if updated is not None
+    }
