@@ -126,7 +126,15 @@ class LeadRun:
         self.reconcile = reconcile
         self.delete_mode = delete_mode
         self.discard_pending = discard_pending
-        self.session = SyncSession(progress=Progress())
+        upsert = warehouse.custom_fields_upsert
+        self.session = SyncSession(
+            progress=Progress(),
+            table_format=warehouse.table_format if upsert else None,
+            # Read at call time: `--discard-pending` replaces the pipeline.
+            stored_slugs=(lambda ids: warehouse.custom_field_slugs(self.pipeline, ids))
+            if upsert
+            else None,
+        )
         self.tracker = RunTracker(pipeline, self.session)
         self.handles_signals = False
 

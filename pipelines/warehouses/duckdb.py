@@ -288,7 +288,7 @@ class DuckDbWarehouse(SqlWarehouse):
         path = duckdb_file(pipeline)
         return [path] if path else []
 
-    def _arrow(self, pipeline: Any, sql_template: str, *args: Any) -> pa.Table | None:
+    def _native_arrow(self, pipeline: Any, sql_template: str, *args: Any) -> pa.Table | None:
         """A query over `leads` as arrow typed by DuckDB itself (dlt 1.31's dataset access
         calls `fetch_arrow_table`, which DuckDB 2 no longer has); None when there is no table."""
         if not self.lead_count(pipeline):
@@ -300,12 +300,12 @@ class DuckDbWarehouse(SqlWarehouse):
 
     def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
         query = "SELECT id, updated_at FROM {table} WHERE updated_at >= $1"
-        return versions_of(self._arrow(pipeline, query, since))
+        return versions_of(self._native_arrow(pipeline, query, since))
 
     def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
         names = ", ".join(LEADS_SCHEMA.names)
         query = f"SELECT {names} FROM {{table}} WHERE id IN (SELECT unnest($1))"
-        found = self._arrow(pipeline, query, ids)
+        found = self._native_arrow(pipeline, query, ids)
         return LEADS_SCHEMA.empty_table() if found is None else found.cast(LEADS_SCHEMA)
 
 

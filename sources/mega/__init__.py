@@ -18,6 +18,7 @@ from dlt.sources import DltResource
 
 from . import settings
 from .config import Filters, SourceConfig, build_config, normalize_timestamp
+from .hints import append_hints, upsert_hints
 from .shaping import TOMBSTONE
 from .sync import SyncSession
 
@@ -133,9 +134,13 @@ def leads(config: SourceConfig, session: SyncSession) -> Iterator[Any]:
         batches = session.reconcile_batches(config)
     else:
         batches = session.checkpoint(config, dlt.current.resource_state())
+    if session.table_format:  # a lakehouse table: upsert by key (hints.py)
+        merge, appended = upsert_hints(session.table_format), append_hints(session.table_format)
+    else:
+        merge, appended = MERGE_HINTS, APPEND_HINTS
     try:
         for lead_rows, custom_field_rows, append in batches:
-            lead_hints, field_hints = APPEND_HINTS if append else MERGE_HINTS
+            lead_hints, field_hints = appended if append else merge
             yield dlt.mark.with_hints(lead_rows, lead_hints, create_table_variant=True)
             if custom_field_rows is not None:
                 yield dlt.mark.with_hints(custom_field_rows, field_hints, create_table_variant=True)

@@ -8,7 +8,7 @@ types the API sends in ``custom_fields`` (001: values are string | number | bool
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from itertools import accumulate, chain, compress, repeat
@@ -293,3 +293,40 @@ def _reference_custom_fields_table(
         [pa.array(col, f.type) for col, f in zip(columns, CUSTOM_FIELDS_SCHEMA, strict=True)],
         schema=CUSTOM_FIELDS_SCHEMA,
     )
+
+
+def with_removed_slugs(
+    fields: pa.Table, stored_slugs: Callable[[list[str]], Mapping[str, Iterable[str]]]
+) -> pa.Table:
+    """Custom-field rows for an upsert keyed by (lead_id, slug), where deleting by lead is not
+    possible (lakehouse tables): each stored slug a lead in ``fields`` no longer has gets a
+    tombstone row, and the by-lead tombstones (slug "") are dropped, as they match no key.
+
+    ``fields`` must hold every current slug of each lead in it (``custom_fields_table`` with
+    tombstones, or ``reconcile``'s hard-delete rows); ``stored_slugs`` reads the stored ones."""
+    lead_ids = pc.unique(fields["lead_id"]).to_pylist()
+    stored = stored_slugs(lead_ids) if lead_ids else {}
+    live = fields.filter(pc.invert(pc.fill_null(fields[TOMBSTONE], False)))
+    current = set(zip(live["lead_id"].to_pylist(), live["slug"].to_pylist(), strict=True))
+    gone = [
+        (lead_id, slug)
+        for lead_id in lead_ids
+        for slug in sorted(stored.get(lead_id, ()))
+        if (lead_id, slug) not in current
+    ]
+    if not gone:
+        return live
+    count = len(gone)
+    tombstones = pa.Table.from_arrays(
+        [
+            pa.array([lead_id for lead_id, _ in gone], pa.string()),
+            pa.array([slug for _, slug in gone], pa.string()),
+            pa.nulls(count, pa.string()),
+            pa.nulls(count, pa.string()),
+            pa.nulls(count, pa.float64()),
+            pa.nulls(count, pa.bool_()),
+            pa.repeat(True, count),
+        ],
+        schema=CUSTOM_FIELDS_SCHEMA,
+    )
+    return pa.concat_tables([live, tombstones])

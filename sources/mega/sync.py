@@ -38,6 +38,7 @@ from .shaping import (
     format_timestamp,
     leads_table,
     parse_timestamp,
+    with_removed_slugs,
 )
 from .state import (
     advance_mark,
@@ -152,6 +153,10 @@ class SyncSession:
     config: SourceConfig | None = None
     # How the sweep's progress is shown (the runner's choice); None: not shown.
     progress: ProgressReport | None = None
+    # Lakehouse tables (upsert by (lead_id, slug), no delete by lead): the table format, and the
+    # slugs stored for given leads, so that removed ones get tombstone rows.
+    table_format: str | None = None
+    stored_slugs: Callable[[list[str]], dict[str, set[str]]] | None = None
     # Set by the runner when the lead tables hold no rows. A backfill's leads updated before the
     # sweep began (below the newest `updated_at` seen then) each appear once in it, so their
     # loads can be appended instead of merged. So can every lead of the run's first load (it
@@ -340,6 +345,8 @@ class SyncSession:
         # Appended leads are new to the tables: no old custom-field rows to delete.
         append = bool(load.append)
         fields = custom_fields_table(leads, where, tombstones=not append)
+        if self.stored_slugs is not None and not append:
+            fields = with_removed_slugs(fields, self.stored_slugs)
         batch = leads_table(leads, where), fields, append
         self.leads += len(leads)
         load.rows += len(leads)
@@ -491,4 +498,7 @@ class SyncSession:
         assert plan is not None
         plan.sweep(self.client(config), config, self.stop)
         self.pages += plan.pages
-        yield from plan.batches()
+        for leads, fields, append in plan.batches():
+            if self.stored_slugs is not None and fields is not None:
+                fields = with_removed_slugs(fields, self.stored_slugs)
+            yield leads, fields, append

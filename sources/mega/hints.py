@@ -1,0 +1,60 @@
+"""Table hints for lakehouse tables (filesystem + delta): dlt merges there by upsert only, so
+custom fields are keyed by (lead_id, slug) instead of deleted by `merge_key`, and a slug removed
+at the source is removed by a tombstone row of its own (``shaping.with_removed_slugs``).
+
+Each variant names its table format: dlt's ``run(table_format=...)`` reaches only a resource's
+root template, not the table variants the `leads` resource yields with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dlt
+
+from .shaping import TOMBSTONE
+
+LEADS = "leads"
+CUSTOM_FIELDS = "leads__custom_fields"
+# Typed loosely: dlt's column TypedDicts do not accept these literal dicts.
+_TOMBSTONE_COLUMN: dict[str, Any] = {
+    TOMBSTONE: {"name": TOMBSTONE, "data_type": "bool", "hard_delete": True}
+}
+_UPDATED_AT: dict[str, Any] = {"updated_at": {"name": "updated_at", "data_type": "timestamp"}}
+
+
+def upsert_hints(table_format: str) -> tuple[Any, Any]:
+    """(leads, custom fields) merge hints: upsert on the key, `_tombstone` rows deleted."""
+    upsert: Any = {"disposition": "merge", "strategy": "upsert"}
+    leads = dlt.mark.make_hints(
+        table_name=LEADS,
+        write_disposition=upsert,
+        primary_key="id",
+        columns={**_UPDATED_AT, **_TOMBSTONE_COLUMN},
+        table_format=table_format,  # type: ignore[arg-type]
+    )
+    custom_fields = dlt.mark.make_hints(
+        table_name=CUSTOM_FIELDS,
+        write_disposition=upsert,
+        primary_key=["lead_id", "slug"],
+        columns=dict(_TOMBSTONE_COLUMN),
+        table_format=table_format,  # type: ignore[arg-type]
+    )
+    return leads, custom_fields
+
+
+def append_hints(table_format: str) -> tuple[Any, Any]:
+    """A backfill's leads new to empty tables: appended, as on DuckDB (see sync.py)."""
+    leads = dlt.mark.make_hints(
+        table_name=LEADS,
+        write_disposition="append",
+        primary_key="id",
+        columns=dict(_UPDATED_AT),
+        table_format=table_format,  # type: ignore[arg-type]
+    )
+    custom_fields = dlt.mark.make_hints(
+        table_name=CUSTOM_FIELDS,
+        write_disposition="append",
+        table_format=table_format,  # type: ignore[arg-type]
+    )
+    return leads, custom_fields
