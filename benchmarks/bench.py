@@ -283,7 +283,7 @@ class Bench:
 def code_version(git: bool = True) -> dict[str, str]:
     """The commit, and a hash of the connector's files as they are now (they may be edited)."""
     digest = hashlib.sha256()
-    files = sorted([*PROJECT_DIR.glob("sources/**/*.py"), *PROJECT_DIR.glob("pipelines/*.py")])
+    files = sorted([*PROJECT_DIR.glob("sources/**/*.py"), *PROJECT_DIR.glob("pipelines/**/*.py")])
     for path in files:
         digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + path.read_bytes())
     if not git:

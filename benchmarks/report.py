@@ -21,6 +21,8 @@ from benchmarks.targets import Target, evaluate
 
 STEPS = ("extract", "normalize", "load")
 _ANALYSIS = re.compile(r"<!-- ANALYSIS -->.*?<!-- /ANALYSIS -->", re.S)
+# Sections other benchmarks own (benchmarks/postgres.py): kept as they are when this one renders.
+_OTHER_SECTIONS = re.compile(r"<!-- POSTGRES -->.*?<!-- /POSTGRES -->", re.S)
 
 
 def machine() -> dict[str, Any]:
@@ -317,8 +319,10 @@ def render(data: dict[str, Any], analysis: str | None) -> str:
 
 def write(json_path: Path, md_path: Path) -> None:
     data = json.loads(json_path.read_text())
-    analysis = None
+    analysis, others = None, []
     if md_path.exists():
-        match = _ANALYSIS.search(md_path.read_text())
+        text = md_path.read_text()
+        match = _ANALYSIS.search(text)
         analysis = match.group(0) if match else None
-    md_path.write_text(render(data, analysis))
+        others = _OTHER_SECTIONS.findall(text)
+    md_path.write_text("\n\n".join([render(data, analysis).rstrip(), *others]) + "\n")

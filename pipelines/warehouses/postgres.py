@@ -1,0 +1,42 @@
+"""Postgres: what is specific to loading the lead tables into it.
+
+The load path is parquet through ADBC (`adbc_ingest`, Postgres's binary COPY). dlt's two other
+paths are out: its CSV `COPY` marks every nullable column `FORCE_NULL` with `NULL ''`, so a
+custom-field value '' is stored as NULL (silent corruption, and no CSV setting changes it), and
+rewriting arrow as CSV makes it slower too; `insert_values` keeps '' but is slower still
+(benchmarks/RESULTS.md, Postgres section). ADBC cannot
+load a zero-row table (dlt retries it, then leaves the package pending), so the manifest's
+zero-row stub is not sent: the manifest row is loaded by dlt at the end instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pipelines.warehouses.base import SqlWarehouse
+from sources.mega.errors import ConfigurationError
+
+INSTALL_HINT = 'pip install -e ".[postgres]"'
+
+
+def adbc_driver_installed() -> bool:
+    """The ADBC Postgres driver dlt loads parquet with (the `adbc-driver-postgresql` wheel)."""
+    try:
+        from adbc_driver_postgresql import _driver_path
+
+        return bool(_driver_path())
+    except Exception:  # not installed, or a wheel without its shared library
+        return False
+
+
+class PostgresWarehouse(SqlWarehouse):
+    loader_file_format: ClassVar[str | None] = "parquet"
+    manifest_stub: ClassVar[bool] = False
+
+    def __init__(self, destination: Any) -> None:
+        if self.loader_file_format == "parquet" and not adbc_driver_installed():
+            raise ConfigurationError(
+                "loading into Postgres needs the ADBC Postgres driver, which is not installed: "
+                f"{INSTALL_HINT} (or pip install adbc-driver-postgresql)"
+            )
+        super().__init__(destination)
