@@ -3,6 +3,9 @@
 Retries: 429, 5xx, connect/read errors, timeouts and dropped connections, with capped
 exponential backoff and jitter; ``Retry-After`` (seconds or HTTP date) is honoured, capped;
 the total time spent retrying is bounded. Other 4xx are fatal and typed (``errors.py``).
+On a 429, ``Retry-After`` wins over the answer's own ``RateLimit-*`` headers (RFC 9110 §10.2.3).
+Until the server has answered once, a failure no retry can fix (refused, unresolvable host, TLS
+to a plain-http port) fails at once with the likely fix instead of spending the retry budget.
 Pacing: ``RateLimit-Remaining`` / ``RateLimit-Reset`` (001) let a long backfill pause before
 the quota is gone instead of running into 429s.
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +41,11 @@ from .errors import (
 log = logging.getLogger("mega")
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# OpenSSL's reasons when the other end answers a ClientHello in plain HTTP.
+_PLAIN_HTTP_TLS_REASONS = frozenset(
+    ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG")
+)
+_BASE_URL_SETTING = "SOURCES__MEGA__BASE_URL"
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,45 @@ def check_base_url(base_url: str) -> str:
             "base_url uses plain http:// on a non-loopback host; the token would travel "
             "unencrypted. Use https:// (setting SOURCES__MEGA__BASE_URL)"
         )
+    try:
+        port = parts.port
+    except ValueError:  # out of 0-65535, or not a number
+        port = 0
+    if port == 0:
+        raise ConfigurationError(
+            f"base_url port {parts.netloc.rpartition(':')[2]!r} is not a TCP port (1-65535) "
+            "(setting SOURCES__MEGA__BASE_URL)"
+        )
     return base_url.rstrip("/")
+
+
+def unfixable_connect_failure(exc: httpx.TransportError, base_url: str) -> str | None:
+    """The one-line reason and fix when ``exc`` is a failure no retry can fix; else None."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "?"
+    where = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    cause: BaseException = exc
+    while (inner := cause.__cause__ or cause.__context__) is not None:
+        cause = inner  # httpx wraps httpcore's error, which wraps the OSError
+    if isinstance(cause, ConnectionRefusedError):
+        return (
+            f"cannot connect to {where}: connection refused; is the server running, "
+            f"is {_BASE_URL_SETTING} right?"
+        )
+    if isinstance(cause, socket.gaierror):
+        return (
+            f"cannot resolve host {host} ({cause.strerror}); is {_BASE_URL_SETTING} right, "
+            "and DNS reachable?"
+        )
+    if isinstance(cause, ssl.SSLError):
+        reason = cause.reason or type(cause).__name__
+        if reason in _PLAIN_HTTP_TLS_REASONS:
+            return (
+                f"TLS to {where} failed ({reason}): the server speaks plain http; use http:// "
+                f"or check the port ({_BASE_URL_SETTING})"
+            )
+        return f"TLS to {where} failed ({reason}); check {_BASE_URL_SETTING} and the certificate"
+    return None
 
 
 class MegaClient:
@@ -191,6 +239,8 @@ class MegaClient:
         self.pacer = pacer or RateLimitPacer(stats=self.stats, sleep=sleep)
         self._sleep = sleep
         self._customer_id = customer_id
+        # Set by the first HTTP answer; shared by every thread of the run (see _attempt).
+        self._answered = threading.Event()
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -222,6 +272,8 @@ class MegaClient:
             "timeout": [timeout.connect, timeout.read, timeout.write, timeout.pool],
             "retry": asdict(self.retry),
             "rate_limit": [self.pacer.reserve, self.pacer.max_wait_s],
+            # The child starts after the parent's first page: it keeps the full retry budget.
+            "answered": self._answered.is_set(),
         }
 
     @classmethod
@@ -229,7 +281,7 @@ class MegaClient:
         connect, read, write, pool = spec["timeout"]
         reserve, max_wait_s = spec["rate_limit"]
         stats = ClientStats()
-        return cls(
+        client = cls(
             spec["base_url"],
             spec["api_token"],
             spec["customer_id"],
@@ -237,6 +289,9 @@ class MegaClient:
             retry=RetryPolicy(**spec["retry"]),
             pacer=RateLimitPacer(reserve=reserve, max_wait_s=max_wait_s, stats=stats),
         )
+        if spec.get("answered", True):
+            client._answered.set()
+        return client
 
     def __enter__(self) -> MegaClient:
         return self
@@ -307,22 +362,40 @@ class MegaClient:
         try:
             response = self._http.request(method, path, params=params, json=json, headers=headers)
         except httpx.TransportError as exc:
-            # Connect/read/write errors, timeouts and dropped connections are all retryable.
-            text = redact(f"{type(exc).__name__}: {exc}", self._secrets)
-            return TransportError(one_line(f"{text} [{context}]")), None
-        self.pacer.observe(response.headers)
-        if response.status_code < 400:
+            return self._transport_failure(exc, context), None
+        self._answered.set()
+        return self._judge(response, context)
+
+    def _transport_failure(self, exc: httpx.TransportError, context: str) -> TransportError:
+        """Connect/read/write errors, timeouts and dropped connections are retryable; but before
+        the server ever answered, one no retry can fix is raised at once, with the likely fix."""
+        reason = None if self._answered.is_set() else unfixable_connect_failure(exc, self.base_url)
+        if reason is not None:
+            raise TransportError(one_line(f"{redact(reason, self._secrets)} [{context}]")) from None
+        text = redact(f"{type(exc).__name__}: {exc}", self._secrets)
+        return TransportError(one_line(f"{text} [{context}]"))
+
+    def _judge(
+        self, response: httpx.Response, context: str
+    ) -> tuple[httpx.Response | MegaError, float | None]:
+        status = response.status_code
+        wait = None
+        if status == 429 or status >= 500:
+            wait = retry_after_seconds(
+                response.headers.get("Retry-After"), self.retry.retry_after_max_s
+            )
+        if status == 429 and wait is not None:
+            # Retry-After is the server's instruction for this answer and wins over its quota
+            # headers (RFC 9110 §10.2.3), whose reset is often far longer. The pacer sleeps it.
+            self.pacer.hold_until(wait)
+        else:
+            self.pacer.observe(response.headers)
+        if status < 400:
             return response, None
         error = self._api_error(response, context)
-        if response.status_code != 429 and response.status_code < 500:
+        if status != 429 and status < 500:
             raise error
-        wait = retry_after_seconds(
-            response.headers.get("Retry-After"), self.retry.retry_after_max_s
-        )
-        if wait is not None and response.status_code == 429:
-            self.pacer.hold_until(wait)  # the pacer sleeps it, and counts it, before the retry
-            return error, 0.0
-        return error, wait
+        return error, 0.0 if status == 429 and wait is not None else wait
 
     def _exhausted(self, failure: MegaError, attempts: int) -> MegaError:
         failure.args = (f"{failure.args[0]} (gave up after {attempts} attempts)",)
