@@ -1,13 +1,14 @@
 """One scenario suite, every destination (issue 14, points 1 and 7).
 
 The same scenarios run against DuckDB, PostgreSQL (a throwaway server this module starts),
-sqlalchemy on SQLite, and the filesystem destination with delta and with iceberg tables:
-backfill; incremental runs with updated and new leads, a removed slug, ``''`` values and a slug
-whose value changes type; a no-change run; soft and hard reconcile; the run manifest; a CLI run
-killed with SIGKILL and resumed; a load that fails and is left pending, then recovered or
-discarded; a wrong token. After each, the destination's tables are read back with its own driver
-(`tests/warehouse_readers.py`) and compared with the simulator's truth row by row, values and
-their Python types alike. Nothing is skipped: without PostgreSQL the postgres cases fail.
+sqlalchemy on SQLite and on MariaDB (a throwaway server too), and the filesystem destination with
+delta and with iceberg tables: backfill; incremental runs with updated and new leads, a removed
+slug, ``''`` values and a slug whose value changes type; a no-change run; soft and hard reconcile;
+the run manifest; a CLI run killed with SIGKILL and resumed; a load that fails and is left pending,
+then recovered or discarded; a wrong token. After each, the destination's tables are read back with
+its own driver (`tests/warehouse_readers.py`) and compared with the simulator's truth row by row,
+values and their Python types alike. Nothing is skipped: without PostgreSQL or MariaDB their cases
+fail.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, ManualClock, Simu
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed, RunResult
 from tests.conftest import LEAD_COLUMNS, list_requests, make_sim, source_truth
+from tests.mariadb import drop_databases, mariadb_server
 from tests.postgres import postgres_server
 from tests.test_failures import (
     MANIFEST_FIELDS,
@@ -46,7 +48,7 @@ from tests.test_failures import (
 )
 from tests.warehouse_readers import Row, WarehouseReader, make_reader
 
-DESTINATIONS = ["duckdb", "postgres", "sqlite", "delta", "iceberg"]
+DESTINATIONS = ["duckdb", "postgres", "sqlite", "mariadb", "delta", "iceberg"]
 
 CUSTOM_FIELD_COLUMNS = ["lead_id", "slug", "value", "value_type", "value_number", "value_bool"]
 # README, "Warehouse contract".
@@ -109,6 +111,20 @@ def new_database(cluster_url: str) -> str:
     return f"{server}/{name}"
 
 
+@pytest.fixture(scope="session")
+def mariadb_cluster() -> Iterator[str]:
+    """One throwaway MariaDB server for the session (started only if a mariadb case runs)."""
+    with mariadb_server() as url:
+        yield url
+
+
+def fresh_mariadb(cluster_url: str) -> str:
+    """On MySQL the dataset is a database of the server (``mega``, and dlt's ``mega_staging``),
+    not of the URL: each test starts with them dropped."""
+    drop_databases(cluster_url)
+    return cluster_url
+
+
 # ----- one test's warehouse on one destination -------------------------------------------------
 
 
@@ -132,6 +148,9 @@ class Target:
             self.options["destination"] = "postgres"
         elif kind == "sqlite":
             self.env["DESTINATION__SQLALCHEMY__CREDENTIALS"] = f"sqlite:///{location}"
+            self.options["destination"] = "sqlalchemy"
+        elif kind == "mariadb":
+            self.env["DESTINATION__SQLALCHEMY__CREDENTIALS"] = location
             self.options["destination"] = "sqlalchemy"
         else:
             self.env["DESTINATION__FILESYSTEM__BUCKET_URL"] = Path(location).as_uri()
@@ -199,6 +218,8 @@ def make_target(
     }
     if kind == "postgres":
         location = new_database(request.getfixturevalue("postgres_cluster"))
+    elif kind == "mariadb":
+        location = fresh_mariadb(request.getfixturevalue("mariadb_cluster"))
     else:
         location = locations[kind]
     target = Target(kind, root, sim, location)

@@ -1,14 +1,16 @@
 """Read the connector's tables back with each destination's own driver.
 
 One reader per kind of destination: DuckDB (duckdb), PostgreSQL (psycopg2), sqlalchemy on SQLite
-(sqlite3), and the filesystem destination (delta tables with deltalake, iceberg tables with
-pyiceberg's SQL catalog registered from the newest metadata file, as dlt does; plain
-parquet/jsonl folders with pyarrow). Rows come back as Python values with their types, as a user
-of that driver gets them: timestamps as datetimes with a time zone, ``''`` distinct from
-``None``, integers, floats and booleans as such. Nothing is normalised on the way, except what
-the store itself cannot type: SQLite keeps every value as text or a number, so its values are
-converted by the column's declared type, the way SQLAlchemy reads them (a naive ``DATETIME`` is
-UTC, which is how dlt writes it).
+(sqlite3) and on MySQL/MariaDB (pymysql), and the filesystem destination (delta tables with
+deltalake, iceberg tables with pyiceberg's SQL catalog registered from the newest metadata file, as
+dlt does; plain parquet/jsonl folders with pyarrow). Rows come back as Python values with their
+types, as a user of that driver gets them: timestamps as datetimes with a time zone, ``''``
+distinct from ``None``, integers, floats and booleans as such. Nothing is normalised on the way,
+except what the store itself cannot type: SQLite keeps every value as text or a number, so its
+values are converted by the column's declared type, the way SQLAlchemy reads them (a naive
+``DATETIME`` is UTC, which is how dlt writes it). MySQL has the same two gaps: its ``DATETIME``
+holds no time zone (dlt writes UTC there too) and its ``BOOLEAN`` is ``TINYINT(1)``, which the
+driver returns as an integer; both are converted by the column's type, as SQLAlchemy does.
 """
 
 from __future__ import annotations
@@ -166,6 +168,79 @@ class SQLiteReader:
         return typed_rows
 
 
+def _mysql_value(column_type: str, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = column_type.lower()
+    if (kind.startswith("datetime") or kind.startswith("timestamp")) and isinstance(
+        value, datetime
+    ):
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if kind == "tinyint(1)" and isinstance(value, int):
+        return bool(value)
+    return value
+
+
+class MySQLReader:
+    """dlt's sqlalchemy destination on MySQL/MariaDB: the dataset is a database of the server
+    (``mega``), whatever database the credentials URL names."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        self.connect_args: dict[str, Any] = {
+            "host": parsed.host or "127.0.0.1",
+            "port": parsed.port or 3306,
+            "user": parsed.username,
+            "password": parsed.password or "",
+            "charset": "utf8mb4",
+        }
+
+    def _query(self, sql: str, *params: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        import pymysql
+
+        connection = pymysql.connect(**self.connect_args)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params or None)
+                names = [column[0] for column in cursor.description or []]
+                return names, list(cursor.fetchall())
+        finally:
+            connection.close()
+
+    def tables(self) -> set[str]:
+        _, rows = self._query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", DATASET
+        )
+        return {row[0] for row in rows}
+
+    def _declared(self, table: str) -> dict[str, str]:
+        _, rows = self._query(
+            "SELECT column_name, column_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            DATASET,
+            table,
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def columns(self, table: str) -> list[str]:
+        return list(self._declared(table))
+
+    def rows(self, table: str) -> list[Row]:
+        if table not in self.tables():
+            return []
+        declared = self._declared(table)
+        names, rows = self._query(f"SELECT * FROM `{DATASET}`.`{table}`")
+        return [
+            {
+                name: _mysql_value(declared[name], value)
+                for name, value in zip(names, row, strict=True)
+            }
+            for row in rows
+        ]
+
+
 class FilesystemReader:
     """A dataset folder of dlt's filesystem destination: one folder per table, each a delta
     table, an iceberg table, or plain parquet / jsonl files (whatever the run wrote)."""
@@ -254,14 +329,16 @@ def _is_gzip(path: Path) -> bool:
 
 
 def make_reader(kind: str, location: str | Path) -> WarehouseReader:
-    """``kind``: duckdb (the file), postgres (a credentials URL), sqlite (the database file given
-    to dlt), delta / iceberg (the bucket folder)."""
+    """``kind``: duckdb (the file), postgres and mariadb (a credentials URL), sqlite (the
+    database file given to dlt), delta / iceberg (the bucket folder)."""
     if kind == "duckdb":
         return DuckDBReader(Path(location))
     if kind == "postgres":
         return PostgresReader(str(location))
     if kind == "sqlite":
         return SQLiteReader(Path(location))
+    if kind == "mariadb":
+        return MySQLReader(str(location))
     if kind in ("delta", "iceberg"):
         return FilesystemReader(Path(location))
     raise ValueError(f"no reader for {kind!r}")
