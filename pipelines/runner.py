@@ -132,7 +132,10 @@ class LeadRun:
             table_format=warehouse.table_format if upsert else None,
             # Read at call time: `--discard-pending` replaces the pipeline.
             stored_slugs=(lambda ids: warehouse.custom_field_slugs(self.pipeline, ids))
-            if upsert
+            if upsert and not warehouse.deletes_by_lead
+            else None,
+            before_load=(lambda leads, fields: warehouse.before_load(self.pipeline, leads, fields))
+            if warehouse.deletes_by_lead
             else None,
         )
         self.tracker = RunTracker(pipeline, self.session)

@@ -1,4 +1,4 @@
-"""Filesystem + Delta holds the same truth as DuckDB; plain files and Iceberg are refused.
+"""Filesystem + Delta holds the same truth as DuckDB; plain files are refused.
 
 Every run goes over real HTTP against the simulator into a `file://` bucket; the tables are read
 back with `deltalake` directly (not through the code under test) and compared with the
@@ -205,7 +205,6 @@ def test_removed_slugs_become_tombstones_and_by_lead_tombstones_go() -> None:
     ("args", "cause"),
     [
         ([], "without a table format only appends"),
-        (["--table-format", "iceberg"], "Iceberg merge ignores the hard-delete column"),
     ],
 )
 def test_cli_refuses_a_filesystem_that_cannot_delete(

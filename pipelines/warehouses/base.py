@@ -42,6 +42,9 @@ class Warehouse:
     # Custom fields merged by (lead_id, slug) upsert, removed slugs tombstoned, where the
     # destination has no delete-insert by `merge_key` (lakehouse tables).
     custom_fields_upsert: ClassVar[bool] = False
+    # The connector deletes by lead itself before each merged batch is loaded (Iceberg, where
+    # dlt's merge cannot delete rows).
+    deletes_by_lead: ClassVar[bool] = False
 
     def __init__(self, destination: Any) -> None:
         self.destination = destination
@@ -50,6 +53,12 @@ class Warehouse:
         """Keyword arguments of `pipeline.run` this warehouse needs."""
         options = {"loader_file_format": self.loader_file_format, "table_format": self.table_format}
         return {key: value for key, value in options.items() if value is not None}
+
+    def before_load(
+        self, pipeline: Any, leads: pa.Table, fields: pa.Table | None
+    ) -> tuple[pa.Table, pa.Table | None]:
+        """A merged batch, just before dlt sees it (only where `deletes_by_lead`)."""
+        return leads, fields
 
     def held_open(self, pipeline: Any) -> AbstractContextManager[None]:
         """Whatever the warehouse keeps open for a whole run; by default nothing."""

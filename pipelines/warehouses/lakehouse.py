@@ -6,9 +6,9 @@ are keyed by (lead_id, slug) and a removed slug gets a tombstone row (`custom_fi
 the slugs stored). Reads go through `deltalake` directly: dlt's SQL access to Delta tables needs
 a DuckDB extension downloaded at run time.
 
-Refused, before any request: plain files (no table format: dlt can only append, so every
-incremental and reconcile would add duplicates) and Iceberg (dlt's Iceberg merge ignores the
-hard-delete column, so removed slugs and hard-deleted leads would stay).
+Iceberg tables are `IcebergWarehouse` (iceberg.py): dlt's Iceberg merge ignores the hard-delete
+column, so the connector deletes there itself. Refused, before any request: plain files (no table
+format: dlt can only append, so every incremental and reconcile would add duplicates).
 """
 
 from __future__ import annotations
@@ -54,18 +54,16 @@ def lakehouse_warehouse(factory: Any, table_format: str | None = None) -> Lakeho
             "deleted; use --table-format delta (setting DESTINATION__FILESYSTEM__TABLE_FORMAT) "
             "or a database destination such as duckdb or postgres"
         )
-    if table_format == "iceberg":
-        raise ConfigurationError(
-            "--table-format iceberg cannot hold the leads exactly: dlt's Iceberg merge ignores "
-            "the hard-delete column, so slugs removed at the source and hard-deleted leads "
-            "would stay; use --table-format delta, or a database destination such as duckdb"
-        )
     if table_format not in TABLE_FORMATS:
         raise ConfigurationError(
             f"unknown table format {table_format!r} (--table-format, setting "
-            "DESTINATION__FILESYSTEM__TABLE_FORMAT); use delta"
+            "DESTINATION__FILESYSTEM__TABLE_FORMAT); use delta or iceberg"
         )
     _check_bucket_url(factory)
+    if table_format == "iceberg":
+        from pipelines.warehouses.iceberg import IcebergWarehouse
+
+        return IcebergWarehouse(factory)
     return LakehouseWarehouse(factory, table_format)
 
 

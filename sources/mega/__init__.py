@@ -140,6 +140,8 @@ def leads(config: SourceConfig, session: SyncSession) -> Iterator[Any]:
         merge, appended = MERGE_HINTS, APPEND_HINTS
     try:
         for lead_rows, custom_field_rows, append in batches:
+            if session.before_load is not None and not append:
+                lead_rows, custom_field_rows = session.before_load(lead_rows, custom_field_rows)
             lead_hints, field_hints = appended if append else merge
             yield dlt.mark.with_hints(lead_rows, lead_hints, create_table_variant=True)
             if custom_field_rows is not None:

@@ -157,6 +157,10 @@ class SyncSession:
     # slugs stored for given leads, so that removed ones get tombstone rows.
     table_format: str | None = None
     stored_slugs: Callable[[list[str]], dict[str, set[str]]] | None = None
+    # Where the connector deletes by lead itself (Iceberg): called on each merged batch first.
+    before_load: Callable[[pa.Table, pa.Table | None], tuple[pa.Table, pa.Table | None]] | None = (
+        None
+    )
     # Set by the runner when the lead tables hold no rows. A backfill's leads updated before the
     # sweep began (below the newest `updated_at` seen then) each appear once in it, so their
     # loads can be appended instead of merged. So can every lead of the run's first load (it
