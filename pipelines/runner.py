@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -20,11 +19,10 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dlt.common.destination import DestinationCapabilitiesContext
-from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
 from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
+from pipelines.manifest import Manifest
 from pipelines.progress import Progress
 from pipelines.result import RunFailed, RunResult, RunTracker
 from pipelines.warehouses import Warehouse
@@ -36,45 +34,7 @@ from sources.mega.sync import stream_state_for
 
 log = logging.getLogger("mega")
 
-MANIFEST_TABLE = "_mega_runs"
 SCHEMA = "mega"
-# Declared so that columns which are often NULL (error, totals) exist from the first row.
-MANIFEST_COLUMNS: dict[str, Any] = {
-    "run_id": {"data_type": "text", "nullable": False},
-    "started_at": {"data_type": "timestamp"},
-    "finished_at": {"data_type": "timestamp"},
-    "duration_s": {"data_type": "double"},
-    "rate_limit_wait_s": {"data_type": "double"},
-    "max_lateness_s": {"data_type": "double"},
-    "high_water_mark_before": {"data_type": "text"},
-    "high_water_mark_after": {"data_type": "text"},
-    "api_total": {"data_type": "bigint"},
-    "warehouse_count": {"data_type": "bigint"},
-    "complete": {"data_type": "bool"},
-    "stream": {"data_type": "text"},
-    "error": {"data_type": "text"},
-}
-
-
-# dlt's own type mapping for the declared columns (timestamps in microseconds, UTC).
-_CAPS = DestinationCapabilitiesContext.generic_capabilities()
-
-
-def manifest_stub(row: dict[str, Any]) -> pa.Table:
-    """No rows, the columns of ``row``: loaded with a run's first load so that dlt makes
-    `_mega_runs` then, and the run's row can go in by SQL at the end (no extra dlt run)."""
-    fields = []
-    for name, value in row.items():
-        hints = MANIFEST_COLUMNS.get(name, {})
-        kind = get_py_arrow_datatype(hints, _CAPS, "UTC") if hints else pa.array([value]).type
-        # As declared: a differing hint makes dlt warn on every first load.
-        fields.append(pa.field(name, kind, hints.get("nullable", True)))
-    # dlt adds these to rows loaded from dicts (its fallback for the manifest row).
-    fields += [
-        pa.field("_dlt_load_id", pa.string(), False),
-        pa.field("_dlt_id", pa.string(), False),
-    ]
-    return pa.schema(fields).empty_table()
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -121,6 +81,7 @@ class LeadRun:
             raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
         self.pipeline = pipeline
         self.warehouse = warehouse
+        self.manifest = Manifest(warehouse)
         self.options = options
         self.full_refresh = full_refresh
         self.reconcile = reconcile
@@ -275,17 +236,9 @@ class LeadRun:
         return not state.get("high_water_mark") or bool(state.get("cursor"))
 
     def _with_manifest_table(self, source: Any) -> None:
-        if not self.warehouse.manifest_stub:
-            return
-        schema = self.pipeline.schemas.get(SCHEMA) if SCHEMA in self.pipeline.schemas else None
-        if schema is not None and MANIFEST_TABLE in schema.tables:
-            return
-        stub = manifest_stub(self.tracker.finish().manifest_row())
-        source.resources.add(
-            dlt.resource(
-                stub, name=MANIFEST_TABLE, write_disposition="append", columns=MANIFEST_COLUMNS
-            )
-        )
+        stub = self.manifest.stub_resource(self.pipeline, self.tracker.finish().manifest_row())
+        if stub is not None:
+            source.resources.add(stub)
 
     def _stream_state(self) -> dict[str, Any]:
         """The stream's committed state, once `_sweep` has synced it from the destination."""
@@ -335,26 +288,7 @@ class LeadRun:
         self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline)
 
     def _write_manifest(self, result: RunResult) -> None:
-        if self.pipeline.has_pending_data:
-            log.warning("run manifest not written: the destination has pending data")
-            return
-        row = result.manifest_row()
-        # Its run's last load id (a fresh one if it loaded nothing): the row lands right after it.
-        load_id = result.load_ids[-1] if result.load_ids else f"{time.time():.7f}"
-        if self.warehouse.insert_row(self.pipeline, MANIFEST_TABLE, row, load_id):
-            return
-        resource = dlt.resource(
-            [row], name=MANIFEST_TABLE, write_disposition="append", columns=MANIFEST_COLUMNS
-        )
-        # The source's schema, so the manifest sits beside the lead tables even when the first
-        # run failed before the source ever loaded.
-        schema = self.pipeline.schemas.get(SCHEMA) if SCHEMA in self.pipeline.schemas else None
-        try:
-            self.pipeline.run(
-                resource, schema=schema or dlt.Schema(SCHEMA), **self.warehouse.run_options()
-            )
-        except Exception as exc:  # the run's own outcome matters more than its log row
-            log.warning("run manifest not written: %s", self._explain(exc))
+        self.manifest.write(self.pipeline, result, self._explain)
 
 
 def pending_rows(pipeline: Any) -> dict[str, int]:

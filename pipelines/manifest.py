@@ -1,0 +1,109 @@
+"""The run manifest: one row per run in `_mega_runs` (README: warehouse contract).
+
+dlt makes the table with a run's first load, from a zero-row stub riding along with it; after
+that each run's row is inserted by SQL once the run has finished, since a whole dlt run for one
+row costs far more (benchmarks/RESULTS.md). A destination without SQL, a warehouse that cannot
+load a zero-row table, or a row with a new column goes through dlt instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.destination import DestinationCapabilitiesContext
+from dlt.common.libs.pyarrow import get_py_arrow_datatype
+
+from pipelines.result import RunResult
+from pipelines.warehouses import Warehouse
+
+log = logging.getLogger("mega")
+
+MANIFEST_TABLE = "_mega_runs"
+SCHEMA = "mega"
+# Declared so that columns which are often NULL (error, totals) exist from the first row.
+MANIFEST_COLUMNS: dict[str, Any] = {
+    "run_id": {"data_type": "text", "nullable": False},
+    "started_at": {"data_type": "timestamp"},
+    "finished_at": {"data_type": "timestamp"},
+    "duration_s": {"data_type": "double"},
+    "rate_limit_wait_s": {"data_type": "double"},
+    "max_lateness_s": {"data_type": "double"},
+    "high_water_mark_before": {"data_type": "text"},
+    "high_water_mark_after": {"data_type": "text"},
+    "api_total": {"data_type": "bigint"},
+    "warehouse_count": {"data_type": "bigint"},
+    "complete": {"data_type": "bool"},
+    "stream": {"data_type": "text"},
+    "error": {"data_type": "text"},
+}
+
+# dlt's own type mapping for the declared columns (timestamps in microseconds, UTC).
+_CAPS = DestinationCapabilitiesContext.generic_capabilities()
+
+
+def manifest_stub(row: dict[str, Any]) -> pa.Table:
+    """No rows, the columns of ``row``: loaded with a run's first load so that dlt makes
+    `_mega_runs` then, and the run's row can go in by SQL at the end (no extra dlt run)."""
+    fields = []
+    for name, value in row.items():
+        hints = MANIFEST_COLUMNS.get(name, {})
+        kind = get_py_arrow_datatype(hints, _CAPS, "UTC") if hints else pa.array([value]).type
+        # As declared: a differing hint makes dlt warn on every first load.
+        fields.append(pa.field(name, kind, hints.get("nullable", True)))
+    # dlt adds these to rows loaded from dicts (its fallback for the manifest row).
+    fields += [
+        pa.field("_dlt_load_id", pa.string(), False),
+        pa.field("_dlt_id", pa.string(), False),
+    ]
+    return pa.schema(fields).empty_table()
+
+
+class Manifest:
+    """Writes a run's row into the warehouse it loaded."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+
+    def stub_resource(self, pipeline: Any, row: dict[str, Any]) -> Any | None:
+        """The zero-row stub to load with the run's first load, or None when the table exists
+        (or the warehouse cannot load an empty table)."""
+        if not self.warehouse.manifest_stub:
+            return None
+        schema = pipeline.schemas.get(SCHEMA) if SCHEMA in pipeline.schemas else None
+        if schema is not None and MANIFEST_TABLE in schema.tables:
+            return None
+        return dlt.resource(
+            manifest_stub(row),
+            name=MANIFEST_TABLE,
+            write_disposition="append",
+            columns=MANIFEST_COLUMNS,
+        )
+
+    def write(self, pipeline: Any, result: RunResult, explain: Callable[[Exception], str]) -> None:
+        """The run's row; a failure to write it is a warning, as the run's own outcome matters
+        more than its log row."""
+        if pipeline.has_pending_data:
+            log.warning("run manifest not written: the destination has pending data")
+            return
+        row = result.manifest_row()
+        # Its run's last load id (a fresh one if it loaded nothing): the row lands right after it.
+        load_id = result.load_ids[-1] if result.load_ids else f"{time.time():.7f}"
+        if self.warehouse.insert_row(pipeline, MANIFEST_TABLE, row, load_id):
+            return
+        resource = dlt.resource(
+            [row], name=MANIFEST_TABLE, write_disposition="append", columns=MANIFEST_COLUMNS
+        )
+        # The source's schema, so the manifest sits beside the lead tables even when the first
+        # run failed before the source ever loaded.
+        schema = pipeline.schemas.get(SCHEMA) if SCHEMA in pipeline.schemas else None
+        try:
+            pipeline.run(
+                resource, schema=schema or dlt.Schema(SCHEMA), **self.warehouse.run_options()
+            )
+        except Exception as exc:
+            log.warning("run manifest not written: %s", explain(exc))
