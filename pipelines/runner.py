@@ -198,8 +198,9 @@ class LeadRun:
         # The schema restored from the warehouse first: on a new machine the local copy is empty.
         self.pipeline.sync_destination()
         # dlt's `run` restores the state again unless this flag says it was done: a second
-        # round of config resolution and state queries for the same answer (no-change run:
-        # 0.56 → 0.42 s, medians of 5 pairs).
+        # round of state queries for the same answer (RESULTS.md). Risk: a private dlt attribute;
+        # tests/test_incremental.py::test_a_run_restores_state_from_the_warehouse_once fails if
+        # dlt renames it or restores regardless.
         self.pipeline._state_restored = True
         self.session.empty_table = bool(refresh) or self.warehouse.lead_count(self.pipeline) == 0
         if refresh is None:

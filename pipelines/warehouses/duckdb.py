@@ -33,8 +33,8 @@ log = logging.getLogger("mega")
 DUCKDB_MEMORY_LIMIT = "128MB"
 DUCKDB_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's own default
 # DuckDB 2.0 writes a storage format DuckDB 1.x (its CLI from the registry, BI tools that bundle
-# it) refuses. v1.4.0 (format 67): read by DuckDB 1.4 LTS and 1.5; 100k-lead backfill, 5 runs
-# each, load medians 0.458 s against 0.453 s, file 14.2 MB both. v1.0.0: 0.80 s, 16.0-16.8 MB.
+# it) refuses. v1.4.0: read by DuckDB 1.4 LTS and 1.5, at no measured cost; v1.0.0 would load
+# slower into larger files (RESULTS.md).
 DUCKDB_STORAGE_VERSION = "v1.4.0"
 _DUCKDB_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
@@ -122,18 +122,14 @@ def duckdb_destination(dataset_name: str) -> Any:
     path = _setting("credentials") or settings.DEFAULT_DUCKDB_FILE
     check_file_and_dataset(path, dataset_name)
     # DuckDB's buffer pool defaults to 80% of RAM; during a merge into a large table it is most
-    # of the process's memory. Bounded here (DuckDB spills to disk past it). 128 MB against
-    # 256 MB: peak RSS 345 → 320 MB (100k leads), 421 → 383 MB (1M), no slower (RESULTS.md).
+    # of the process's memory. Bounded here (DuckDB spills to disk past it), no slower.
     memory_limit = duckdb_size_setting("memory_limit", DUCKDB_MEMORY_LIMIT)
     # DuckDB runs a statement on every core, but a backfill's loads run beside the fetch process
-    # (still paging) and dlt loads the tables' files in parallel jobs, each a statement. 2 cores,
-    # 1M leads, paired runs: 1 thread 24.2-30.2 s against 2 threads 25.7-33.1 s (RESULTS.md).
+    # (still paging) and dlt loads the tables' files in parallel jobs, each a statement.
     threads = duckdb_threads_setting()
     # dlt raises DuckDB's checkpoint threshold to 1 GB, so each load's data is checkpointed when
-    # its last connection closes, after every job. DuckDB's own 16 MB checkpoints it as the jobs
-    # commit: the load of a 100k-lead backfill 0.57 → 0.48 s (medians of 15 paired runs), of
-    # a 1M one 5.7-6.9 → 4.5-6.8 s (4 pairs), for +15 MB peak RSS at 1M (RESULTS.md). Set by a
-    # statement, as dlt applies its own global config after ours.
+    # its last connection closes, after every job; DuckDB's own 16 MB checkpoints it as the jobs
+    # commit, which loads faster. Set by a statement, as dlt applies its global config after ours.
     threshold = duckdb_size_setting("checkpoint_threshold", DUCKDB_CHECKPOINT_THRESHOLD)
     duckdb_storage_version()  # checked now; used when the run creates the file
     credentials = DuckDbCredentials(
@@ -141,9 +137,8 @@ def duckdb_destination(dataset_name: str) -> Any:
         global_config={"memory_limit": memory_limit, "threads": threads},
         statements=[f"SET GLOBAL checkpoint_threshold = '{threshold}'"],
     )
-    # The load files are written and read on this machine: snappy would only cost time (100k
-    # leads, medians: 3.80 → 3.60 s; files 14 → 18 MB). Another `[data_writer] compression`
-    # (zstd, gzip …) still applies. Row groups no larger than DuckDB's own: a larger one is
+    # The load files are written and read on this machine: snappy would only cost time.
+    # Another `[data_writer] compression` (zstd, gzip …) still applies. Row groups no larger than DuckDB's own: a larger one is
     # split across two of DuckDB's and merged when the load commits (see DUCKDB_ROW_GROUP).
     parquet_format = ParquetFormatConfiguration(
         compression="none", row_group_size=settings.DUCKDB_ROW_GROUP
