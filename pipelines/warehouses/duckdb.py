@@ -138,8 +138,9 @@ def duckdb_destination(dataset_name: str) -> Any:
         statements=[f"SET GLOBAL checkpoint_threshold = '{threshold}'"],
     )
     # The load files are written and read on this machine: snappy would only cost time.
-    # Another `[data_writer] compression` (zstd, gzip …) still applies. Row groups no larger than DuckDB's own: a larger one is
-    # split across two of DuckDB's and merged when the load commits (see DUCKDB_ROW_GROUP).
+    # Another `[data_writer] compression` (zstd, gzip …) still applies. Row groups no larger
+    # than DuckDB's own: a larger one is split across two of DuckDB's and merged when the load
+    # commits (see DUCKDB_ROW_GROUP).
     parquet_format = ParquetFormatConfiguration(
         compression="none", row_group_size=settings.DUCKDB_ROW_GROUP
     )
