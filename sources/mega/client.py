@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from . import settings
-from .errors import (
+from sources.core.errors import (
     ConfigurationError,
     MalformedResponseError,
     MegaError,
@@ -37,6 +36,8 @@ from .errors import (
     one_line,
     redact,
 )
+
+from . import settings
 
 log = logging.getLogger("mega")
 

@@ -11,9 +11,10 @@ from datetime import timedelta
 
 import httpx
 
+from sources.core.errors import ConfigurationError
+
 from . import settings
 from .client import RetryPolicy, check_base_url
-from .errors import ConfigurationError
 from .shaping import format_timestamp, parse_timestamp
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

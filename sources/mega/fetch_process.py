@@ -35,9 +35,10 @@ except ImportError:  # Windows: pipes keep their default size
 
 import orjson
 
-from . import errors
+from sources.core import errors
+from sources.core.errors import MegaError
+
 from .client import MegaClient, json_object
-from .errors import MegaError
 from .paging import Handoff, Page, PageStream, StartPosition, parse_page
 
 log = logging.getLogger("mega")
