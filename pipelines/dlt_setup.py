@@ -13,7 +13,7 @@ from pathlib import Path
 import tomlkit
 from tomlkit.exceptions import ParseError
 
-from sources.mega.errors import ConfigurationError
+from sources.core.errors import ConfigurationError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_DIR_VARIABLE = "MEGA_DLT_CONFIG_DIR"

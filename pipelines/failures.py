@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.result import RunFailed
-from sources.mega.errors import MegaError, one_line
+from sources.core.errors import MegaError, one_line
 
 # Where dlt's exceptions keep the one they wrap when it is not their `__cause__`.
 _WRAPPED = (

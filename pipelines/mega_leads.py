@@ -24,9 +24,9 @@ from pipelines.failures import NoTracebacks  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import LeadRun, make_pipeline  # noqa: E402
 from pipelines.warehouses import resolve_warehouse  # noqa: E402
+from sources.core.errors import ConfigurationError, MegaError  # noqa: E402
 from sources.mega import mega, settings  # noqa: E402
 from sources.mega.config import setting_name  # noqa: E402
-from sources.mega.errors import ConfigurationError, MegaError  # noqa: E402
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
 

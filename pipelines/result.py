@@ -11,8 +11,8 @@ from typing import Any
 
 from dlt.common.pipeline import LoadInfo
 
+from sources.core.errors import MegaError
 from sources.mega import SyncSession
-from sources.mega.errors import MegaError
 
 
 @dataclass

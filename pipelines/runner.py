@@ -26,8 +26,8 @@ from pipelines.manifest import Manifest
 from pipelines.progress import Progress
 from pipelines.result import RunFailed, RunResult, RunTracker
 from pipelines.warehouses import Warehouse
+from sources.core.errors import ConfigurationError, DestinationError, Interrupted
 from sources.mega import SyncSession, mega
-from sources.mega.errors import ConfigurationError, DestinationError, Interrupted
 from sources.mega.reconcile import DELETE_MODES, ReconcilePlan
 from sources.mega.shaping import parse_timestamp
 from sources.mega.sync import stream_state_for

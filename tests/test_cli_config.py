@@ -13,7 +13,7 @@ import pytest
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed
-from sources.mega.errors import ConfigurationError
+from sources.core.errors import ConfigurationError
 from tests.conftest import Warehouse, assert_matches_source, list_requests
 
 PROJECT = Path(__file__).resolve().parent.parent

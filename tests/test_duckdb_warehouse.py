@@ -19,8 +19,8 @@ import pytest
 
 from mega_simulator import SimulatorServer
 from pipelines.warehouses import resolve_warehouse
+from sources.core.errors import ConfigurationError
 from sources.mega import settings
-from sources.mega.errors import ConfigurationError
 from tests.conftest import Warehouse, assert_matches_source, list_requests
 from tests.test_failures import FileLocker, cli, cli_env
 

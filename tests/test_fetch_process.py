@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from pipelines.result import RunFailed
+from sources.core.errors import FetchProcessError
 from sources.mega import fetch_process, sync
 from sources.mega.client import MegaClient
-from sources.mega.errors import FetchProcessError
 from sources.mega.fetch_process import ChildPageStream
 from sources.mega.paging import StartPosition, peek_cursor
 from tests.conftest import Warehouse, list_requests, make_sim

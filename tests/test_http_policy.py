@@ -15,8 +15,8 @@ import pytest
 
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from pipelines.result import RunFailed
+from sources.core.errors import TransportError
 from sources.mega.client import MegaClient, RetryPolicy
-from sources.mega.errors import TransportError
 from tests.conftest import Warehouse, list_requests, make_sim
 from tests.test_failures import PROBE, assert_exact, cli, cli_env, one_line_error
 

@@ -20,7 +20,7 @@ from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunResult
 from pipelines.warehouses.lakehouse import lakehouse_warehouse
-from sources.mega.errors import ConfigurationError
+from sources.core.errors import ConfigurationError
 from sources.mega.shaping import (
     CUSTOM_FIELDS_SCHEMA,
     LEADS_SCHEMA,

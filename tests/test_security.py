@@ -24,8 +24,8 @@ from dlt.common.versioned_state import decompress_state
 
 from mega_simulator import DEFAULT_CUSTOMER_ID, ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed, RunResult
+from sources.core.errors import ConfigurationError, MegaError
 from sources.mega.client import check_base_url
-from sources.mega.errors import ConfigurationError, MegaError
 from tests.conftest import Warehouse, assert_matches_source, make_sim
 from tests.test_failures import PROJECT, cli, cli_env, one_line_error
 

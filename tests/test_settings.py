@@ -12,7 +12,7 @@ import pytest
 
 from mega_simulator import ManualClock, SimulatorServer
 from pipelines.mega_leads import SOURCE_OPTIONS
-from sources.mega.errors import ConfigurationError
+from sources.core.errors import ConfigurationError
 from tests.conftest import Warehouse, make_sim
 from tests.test_failures import PROJECT, cli, cli_env
 

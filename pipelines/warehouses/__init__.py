@@ -10,7 +10,7 @@ from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
 from pipelines.warehouses.base import SqlWarehouse, Warehouse
-from sources.mega.errors import ConfigurationError
+from sources.core.errors import ConfigurationError
 
 __all__ = ["Warehouse", "check_dataset_name", "resolve_warehouse"]
 

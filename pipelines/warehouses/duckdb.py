@@ -24,8 +24,8 @@ from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines.warehouses.base import LEADS, SqlWarehouse, versions_of
+from sources.core.errors import ConfigurationError, DestinationError, one_line
 from sources.mega import settings
-from sources.mega.errors import ConfigurationError, DestinationError, one_line
 from sources.mega.shaping import LEADS_SCHEMA
 
 log = logging.getLogger("mega")

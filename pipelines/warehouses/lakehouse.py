@@ -26,7 +26,7 @@ import pyarrow.dataset as ds
 from dlt.common.utils import uniq_id
 
 from pipelines.warehouses.base import Warehouse
-from sources.mega.errors import ConfigurationError
+from sources.core.errors import ConfigurationError
 from sources.mega.shaping import DELETED_AT, LEADS_SCHEMA, TIMESTAMP, format_timestamp
 
 LEADS = "leads"

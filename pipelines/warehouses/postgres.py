@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pipelines.warehouses.base import SqlWarehouse
-from sources.mega.errors import ConfigurationError
+from sources.core.errors import ConfigurationError
 
 INSTALL_HINT = 'pip install -e ".[postgres]"'
 

@@ -6,14 +6,16 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 
 import httpx
 
+from sources.core.errors import ConfigurationError
+from sources.core.retry import RetryPolicy
+
 from . import settings
-from .client import RetryPolicy, check_base_url
-from .errors import ConfigurationError
+from .client import RETRY, check_base_url
 from .shaping import format_timestamp, parse_timestamp
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -163,7 +165,7 @@ class SourceConfig:
     fetch_process_min_leads: int = settings.FETCH_PROCESS_MIN_LEADS
     lookback: timedelta = timedelta(0)
     timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(settings.READ_TIMEOUT_S))
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = RETRY
     rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE
     workers: int = 1
 
@@ -229,7 +231,8 @@ def build_config(
             connect=seconds(connect_timeout, "connect_timeout"),
             write=settings.WRITE_TIMEOUT_S,
         ),
-        retry=RetryPolicy(
+        retry=replace(
+            RETRY,
             max_retries=whole_number(max_retries, "max_retries", 0, 100),
             backoff_base_s=seconds(backoff_base, "backoff_base", zero_ok=True),
             backoff_max_s=seconds(backoff_max, "backoff_max", zero_ok=True),

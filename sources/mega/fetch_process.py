@@ -35,9 +35,11 @@ except ImportError:  # Windows: pipes keep their default size
 
 import orjson
 
-from . import errors
-from .client import MegaClient, json_object
-from .errors import MegaError
+from sources.core import errors
+from sources.core.errors import MegaError
+from sources.core.http import json_object
+
+from .client import MegaClient
 from .paging import Handoff, Page, PageStream, StartPosition, parse_page
 
 log = logging.getLogger("mega")
@@ -47,10 +49,14 @@ _PAGE, _LOG, _ERROR, _DONE = b"P", b"L", b"E", b"D"
 _PIPE_BYTES = 1 << 20  # Linux's default cap for an unprivileged process (fs.pipe-max-size)
 # Run in the child: a bare package named after this directory, so that importing the HTTP
 # modules does not run the package's __init__ (which imports dlt: +0.5 s). httpx imports its
-# command-line client (click, rich: +50 ms) when it can; the child has no use for it.
+# command-line client (click, rich: +50 ms) when it can; the child has no use for it. `sources`
+# is pinned to this file's tree, so the child's shared core (sources.core) is the parent's too,
+# whatever the working directory.
 _BOOTSTRAP = (
-    "import sys, types; pkg = types.ModuleType('_mega_fetch'); pkg.__path__ = [sys.argv[1]]; "
+    "import os, sys, types; pkg = types.ModuleType('_mega_fetch'); pkg.__path__ = [sys.argv[1]]; "
     "sys.modules['_mega_fetch'] = pkg; sys.modules['httpx._main'] = None; "
+    "top = types.ModuleType('sources'); top.__path__ = [os.path.dirname(sys.argv[1])]; "
+    "sys.modules['sources'] = top; "
     "from _mega_fetch.fetch_process import child_main; sys.exit(child_main())"
 )
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 
+from sources.core.errors import Interrupted, InvalidRequestError, MalformedResponseError
+
 from .client import MegaClient
-from .errors import Interrupted, InvalidRequestError, MalformedResponseError
 
 log = logging.getLogger("mega")
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sources.core.errors import Interrupted, MalformedResponseError
+
 from .client import MegaClient
-from .errors import Interrupted, MalformedResponseError
 from .paging import Handoff, Page, PageStream, StartPosition
 from .shaping import format_timestamp, parse_timestamp
 

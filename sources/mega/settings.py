@@ -55,5 +55,3 @@ DEFAULT_DATASET = "mega"
 # Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.
 DEFAULT_DUCKDB_FILE = "mega_leads.duckdb"
 PIPELINE_NAME = "mega_leads"
-
-USER_AGENT = "mega-leads-connector/0.1 (+dlt)"

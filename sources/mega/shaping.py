@@ -18,7 +18,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import MalformedResponseError
+from sources.core.errors import MalformedResponseError
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 

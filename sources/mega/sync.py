@@ -24,10 +24,12 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from sources.core.errors import Interrupted, MalformedResponseError, MegaError
+from sources.core.pacing import ClientStats, RateLimitPacer
+
 from . import settings
-from .client import ClientStats, MegaClient, RateLimitPacer
+from .client import MegaClient
 from .config import SourceConfig
-from .errors import Interrupted, MalformedResponseError, MegaError
 from .fetch_process import SweepStream, discard_fetch_process, spawn_fetch_process
 from .paging import Page, check_page_leads
 from .ranges import RangeStreams, plan_ranges

@@ -34,7 +34,8 @@ class ConfigurationError(MegaError):
 
 
 class ApiError(MegaError):
-    """The API answered with its error model (001: ``{"error": {"type", "code", "message"}}``)."""
+    """An API answered with an error status: the type and message come from its error body, as
+    the API package reads it (MEGA's, 001: ``{"error": {"type", "code", "message"}}``)."""
 
     label = "API error"
 

@@ -1,0 +1,1 @@
+"""What every API package of this project shares: HTTP, retries, pacing, typed errors."""
