@@ -14,7 +14,7 @@ from dlt.pipeline.pipeline import Pipeline
 from mega_simulator import ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
 from sources.mega import settings
-from tests.conftest import Warehouse, assert_matches_source, list_requests, make_sim
+from tests.helpers import Warehouse, assert_matches_source, list_requests, make_sim
 
 LIST_PARAMS = {
     "sort_by": "updated_at",

@@ -27,18 +27,20 @@ from pipelines import runner
 from pipelines.progress import Progress
 from pipelines.result import RunFailed
 from pipelines.warehouses import duckdb as warehouse_module
-from tests.conftest import Warehouse, list_requests, make_sim
-from tests.test_failures import (
+from tests.helpers import (
     PAGE,
     PROBE,
     PROJECT,
     FileLocker,
+    Warehouse,
     assert_exact,
     assert_state_not_ahead,
     cli,
     cli_env,
     first_pages_ids,
     keyset_order,
+    list_requests,
+    make_sim,
     newest,
     one_line_error,
 )

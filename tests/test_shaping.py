@@ -145,6 +145,7 @@ def leads(draw: st.DrawFn) -> list[dict[str, Any]]:
     them; the other half put any JSON type anywhere, so the reference decides."""
     wild = draw(st.booleans())
     by_type = _ANY_TYPE if wild else _WELL_TYPED
+    not_an_object: list[Any] = [None, "x", [], 0, {}] if wild else [None]
     drawn = []
     for number in range(draw(st.integers(0, 6))):
         lead: dict[str, Any] = {"id": f"lead-{number}", "updated_at": draw(_TIMESTAMP)}
@@ -160,7 +161,7 @@ def leads(draw: st.DrawFn) -> list[dict[str, Any]]:
                     outer[path[1]] = value
         for outer in ("current_stage", "owner"):
             if draw(st.integers(0, 4)) == 0:  # null, or (wild) an object that is not one
-                lead[outer] = draw(st.sampled_from([None, "x", [], 0, {}] if wild else [None]))
+                lead[outer] = draw(st.sampled_from(not_an_object))
         if wild:
             lead["custom_fields"] = draw(
                 st.one_of(

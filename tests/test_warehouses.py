@@ -31,10 +31,8 @@ from dlt.pipeline.pipeline import Pipeline
 from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, ManualClock, SimulatorServer, faults
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed, RunResult
-from tests.conftest import LEAD_COLUMNS, list_requests, make_sim, source_truth
-from tests.mariadb import drop_databases, mariadb_server
-from tests.postgres import postgres_server
-from tests.test_failures import (
+from tests.helpers import (
+    LEAD_COLUMNS,
     MANIFEST_FIELDS,
     PAGE,
     PROBE,
@@ -43,9 +41,14 @@ from tests.test_failures import (
     cli,
     cli_env,
     keyset_order,
+    list_requests,
+    make_sim,
     newest,
     one_line_error,
+    source_truth,
 )
+from tests.mariadb import drop_databases, mariadb_server
+from tests.postgres import postgres_server
 from tests.warehouse_readers import Row, WarehouseReader, make_reader
 
 DESTINATIONS = ["duckdb", "postgres", "sqlite", "mariadb", "delta", "iceberg"]
