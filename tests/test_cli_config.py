@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dlt
@@ -14,37 +11,18 @@ from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed
 from sources.core.errors import ConfigurationError
-from tests.conftest import Warehouse, assert_matches_source, list_requests
-
-PROJECT = Path(__file__).resolve().parent.parent
-
-
-def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.mega_leads", *args],
-        env={**clean, **env},
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def cli_env(sim: SimulatorServer, tmp_path: Path, token: str = DEFAULT_TOKEN) -> dict[str, str]:
-    return {
-        "SOURCES__MEGA__BASE_URL": sim.url,
-        "SOURCES__MEGA__API_TOKEN": token,
-        "SOURCES__MEGA__CUSTOMER_ID": DEFAULT_CUSTOMER_ID,
-        "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "leads.duckdb"),
-        "DLT_DATA_DIR": str(tmp_path / "dlt"),
-    }
+from tests.helpers import (
+    PROJECT,
+    Warehouse,
+    assert_matches_source,
+    clean_cli_env,
+    list_requests,
+    run_cli_clean,
+)
 
 
 def test_help_lists_the_documented_options() -> None:
-    result = cli(["--help"], {})
+    result = run_cli_clean(["--help"], {})
     assert result.returncode == 0
     for option in (
         "--destination",
@@ -64,7 +42,7 @@ def test_help_lists_the_documented_options() -> None:
 
 
 def test_cli_loads_with_settings_from_environment(sim: SimulatorServer, tmp_path: Path) -> None:
-    result = cli([], cli_env(sim, tmp_path))
+    result = run_cli_clean([], clean_cli_env(sim, tmp_path))
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("success: 350 leads in 4 pages")
@@ -76,7 +54,7 @@ def test_cli_loads_with_settings_from_environment(sim: SimulatorServer, tmp_path
 
 def test_cli_fails_in_one_line_on_bad_token(sim: SimulatorServer, tmp_path: Path) -> None:
     token = "mega_" + "f" * 64
-    result = cli([], cli_env(sim, tmp_path, token=token))
+    result = run_cli_clean([], clean_cli_env(sim, tmp_path, token=token))
 
     assert result.returncode == 1
     assert (
@@ -89,9 +67,9 @@ def test_cli_fails_in_one_line_on_bad_token(sim: SimulatorServer, tmp_path: Path
 
 
 def test_cli_names_the_missing_setting(sim: SimulatorServer, tmp_path: Path) -> None:
-    env = cli_env(sim, tmp_path)
+    env = clean_cli_env(sim, tmp_path)
     del env["SOURCES__MEGA__API_TOKEN"]
-    result = cli([], env)
+    result = run_cli_clean([], env)
 
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -113,7 +91,7 @@ def test_settings_come_from_the_dlt_config_folder(sim: SimulatorServer, tmp_path
         "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "leads.duckdb"),
         "DLT_DATA_DIR": str(tmp_path / "dlt"),
     }
-    result = cli(["--quiet"], env)
+    result = run_cli_clean(["--quiet"], env)
 
     assert result.returncode == 0, result.stderr
     assert_matches_source(Warehouse(tmp_path, sim), sim)
@@ -231,8 +209,8 @@ def test_any_dlt_destination_is_accepted(tmp_path: Path, sim: SimulatorServer) -
 def test_a_bad_duckdb_memory_limit_is_a_config_error_not_a_connection_error(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
-    env = cli_env(sim, tmp_path) | {"DESTINATION__DUCKDB__MEMORY_LIMIT": "lots"}
-    done = cli([], env)
+    env = clean_cli_env(sim, tmp_path) | {"DESTINATION__DUCKDB__MEMORY_LIMIT": "lots"}
+    done = run_cli_clean([], env)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "mega-leads: error: memory_limit must be a size such as '16MB' or '1GB', got 'lots' "

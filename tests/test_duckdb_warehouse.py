@@ -21,17 +21,17 @@ from mega_simulator import SimulatorServer
 from pipelines.warehouses import resolve_warehouse
 from sources.core.errors import ConfigurationError
 from sources.mega import settings
-from tests.conftest import Warehouse, assert_matches_source, list_requests
-from tests.test_failures import FileLocker, cli, cli_env
+from tests.helpers import (
+    PROJECT,
+    FileLocker,
+    Warehouse,
+    assert_matches_source,
+    cli_env,
+    list_requests,
+    run_cli,
+)
 
-PROJECT = Path(__file__).resolve().parent.parent
 THREADS = max(1, (os.cpu_count() or 2) // 2)
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli(*args), env=env, cwd=PROJECT, capture_output=True, text=True, timeout=120
-    )
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:

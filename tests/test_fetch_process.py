@@ -24,13 +24,15 @@ from sources.mega import fetch_process, sync
 from sources.mega.client import MegaClient
 from sources.mega.fetch_process import ChildPageStream
 from sources.mega.paging import StartPosition, peek_cursor
-from tests.conftest import Warehouse, list_requests, make_sim
-from tests.test_failures import (
+from tests.helpers import (
     ATTEMPTS,
     PROBE,
+    Warehouse,
     assert_exact,
     assert_state_not_ahead,
     first_pages_ids,
+    list_requests,
+    make_sim,
     one_line_error,
 )
 

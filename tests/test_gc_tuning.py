@@ -13,7 +13,7 @@ from mega_simulator import SimulatorServer
 from pipelines.gc_tuning import YOUNG_THRESHOLD
 from pipelines.result import RunFailed
 from sources.mega.sync import SyncSession
-from tests.conftest import Warehouse, assert_matches_source
+from tests.helpers import Warehouse, assert_matches_source
 
 
 @pytest.fixture

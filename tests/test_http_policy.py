@@ -17,8 +17,16 @@ from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualCloc
 from pipelines.result import RunFailed
 from sources.core.errors import TransportError
 from sources.mega.client import MegaClient, RetryPolicy
-from tests.conftest import Warehouse, list_requests, make_sim
-from tests.test_failures import PROBE, assert_exact, cli, cli_env, one_line_error
+from tests.helpers import (
+    PROBE,
+    Warehouse,
+    assert_exact,
+    cli,
+    cli_env,
+    list_requests,
+    make_sim,
+    one_line_error,
+)
 
 # Defaults (settings.py) a user runs with, so the time to fail is what they would wait.
 DEFAULT_RETRY_ENV = ("BACKOFF_BASE", "BACKOFF_MAX", "RETRY_AFTER_MAX", "MAX_RETRIES")

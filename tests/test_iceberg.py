@@ -25,7 +25,7 @@ from pipelines.result import RunFailed, RunResult
 from pipelines.warehouses.iceberg import IcebergWarehouse
 from pipelines.warehouses.lakehouse import lakehouse_warehouse
 from sources.mega.shaping import LEADS_SCHEMA, TOMBSTONE
-from tests.conftest import LEAD_COLUMNS, assert_matches_source, list_requests
+from tests.helpers import LEAD_COLUMNS, assert_matches_source, list_requests
 
 
 class IcebergBucket:

@@ -14,7 +14,7 @@ from dlt.pipeline.pipeline import Pipeline
 from mega_simulator import ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
 from sources.mega import settings
-from tests.conftest import Warehouse, assert_matches_source, list_requests, make_sim
+from tests.helpers import Warehouse, assert_matches_source, list_requests, make_sim
 
 LIST_PARAMS = {
     "sort_by": "updated_at",
@@ -68,7 +68,11 @@ def test_a_run_restores_state_from_the_warehouse_once(
 ) -> None:
     """Each restore is a round of dlt config resolution and state queries; dlt's first `run`
     of a pipeline object would repeat the runner's own. On a new machine (no local state) the
-    one restore is what keeps the next run incremental."""
+    one restore is what keeps the next run incremental.
+
+    Also the guard of a dlt internal: the runner sets `pipeline._state_restored` (dlt 1.31) so
+    that `Pipeline.run` skips its own restore. If dlt renames or stops reading that flag, or
+    renames `_sync_destination`, this test fails (two restores, or no attribute to patch)."""
     restores: list[str] = []
     original = Pipeline._sync_destination
 

@@ -27,8 +27,13 @@ from sources.mega.shaping import (
     TOMBSTONE,
     with_removed_slugs,
 )
-from tests.conftest import LEAD_COLUMNS, assert_matches_source, list_requests
-from tests.test_cli_config import cli, cli_env
+from tests.helpers import (
+    LEAD_COLUMNS,
+    assert_matches_source,
+    clean_cli_env,
+    list_requests,
+    run_cli_clean,
+)
 
 
 class DeltaBucket:
@@ -210,9 +215,9 @@ def test_removed_slugs_become_tombstones_and_by_lead_tombstones_go() -> None:
 def test_cli_refuses_a_filesystem_that_cannot_delete(
     tmp_path: Path, sim: SimulatorServer, args: list[str], cause: str
 ) -> None:
-    env = {**cli_env(sim, tmp_path), "DESTINATION__FILESYSTEM__BUCKET_URL": tmp_path.as_uri()}
+    env = {**clean_cli_env(sim, tmp_path), "DESTINATION__FILESYSTEM__BUCKET_URL": tmp_path.as_uri()}
 
-    proc = cli(["--destination", "filesystem", *args], env)
+    proc = run_cli_clean(["--destination", "filesystem", *args], env)
 
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

@@ -17,8 +17,14 @@ from hypothesis import strategies as st
 
 from mega_simulator import STAGES, LeadStore, ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
-from tests.conftest import CLOCK_START, Warehouse, make_sim
-from tests.test_failures import assert_exact, assert_no_duplicates, assert_state_not_ahead
+from tests.helpers import (
+    CLOCK_START,
+    Warehouse,
+    assert_exact,
+    assert_no_duplicates,
+    assert_state_not_ahead,
+    make_sim,
+)
 
 STEP = timedelta(seconds=1)
 STATUSES = ("active", "won", "lost", "nurture", "archived")

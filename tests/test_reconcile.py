@@ -16,20 +16,18 @@ import pytest
 
 from mega_simulator import LeadStore, ManualClock, SimulatorServer, faults, format_ts
 from pipelines.result import RunFailed
-from tests.conftest import (
-    Warehouse,
-    list_requests,
-    make_sim,
-    source_truth,
-    ts,
-)
-from tests.test_failures import (
+from tests.helpers import (
     PROJECT,
+    Warehouse,
     assert_exact,
     assert_no_duplicates,
     cli,
     cli_env,
+    list_requests,
+    make_sim,
     one_line_error,
+    source_truth,
+    ts,
 )
 
 

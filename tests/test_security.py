@@ -26,8 +26,15 @@ from mega_simulator import DEFAULT_CUSTOMER_ID, ManualClock, SimulatorServer, fa
 from pipelines.result import RunFailed, RunResult
 from sources.core.errors import ConfigurationError, MegaError
 from sources.mega.client import check_base_url
-from tests.conftest import Warehouse, assert_matches_source, make_sim
-from tests.test_failures import PROJECT, cli, cli_env, one_line_error
+from tests.helpers import (
+    PROJECT,
+    Warehouse,
+    assert_matches_source,
+    cli,
+    cli_env,
+    make_sim,
+    one_line_error,
+)
 
 TOKEN = "mega_" + hashlib.sha256(b"connector security test token").hexdigest()
 WRONG_TOKEN = "mega_" + hashlib.sha256(b"a token the API does not know").hexdigest()

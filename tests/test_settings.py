@@ -13,14 +13,7 @@ import pytest
 from mega_simulator import ManualClock, SimulatorServer
 from pipelines.mega_leads import SOURCE_OPTIONS
 from sources.core.errors import ConfigurationError
-from tests.conftest import Warehouse, make_sim
-from tests.test_failures import PROJECT, cli, cli_env
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli(*args), env=env, cwd=PROJECT, capture_output=True, text=True, timeout=120
-    )
+from tests.helpers import Warehouse, cli_env, make_sim, run_cli
 
 
 def refused(sim: SimulatorServer, tmp_path: Path, *args: str, **env: str) -> str:

@@ -1,0 +1,55 @@
+"""Fixtures of the destination suite: throwaway PostgreSQL and MariaDB servers (one per
+session, started only if a case needs them) and a test's `Target` on each destination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mega_simulator import ManualClock, SimulatorServer
+from tests.helpers import (
+    PAGE,
+    make_sim,
+)
+from tests.mariadb import mariadb_server
+from tests.postgres import postgres_server
+from tests.warehouses.target import BIG_PAGES, DESTINATIONS, Target, make_target
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    """One throwaway PostgreSQL server for the session (started only if a postgres case runs);
+    each test gets its own database in it."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mariadb_cluster() -> Iterator[str]:
+    """One throwaway MariaDB server for the session (started only if a mariadb case runs)."""
+    with mariadb_server() as url:
+        yield url
+
+
+@pytest.fixture(params=DESTINATIONS)
+def target(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Target:
+    return make_target(request, tmp_path, sim, monkeypatch)
+
+
+@pytest.fixture(params=DESTINATIONS)
+def big_target(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Target]:
+    """Five pages of 100 leads."""
+    with make_sim(clock, BIG_PAGES * PAGE, seed=11) as server:
+        yield make_target(request, tmp_path, server, monkeypatch)
