@@ -1,4 +1,4 @@
-"""``mega-simulator serve --port 8080 --leads 100000`` (or ``python -m mega_simulator serve …``)."""
+"""``mega-simulator serve --port 8080 --leads 100000`` (= ``python -m simulators.mega serve …``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _prog() -> str:
     """The command the user typed: the console script, or ``python -m`` (argv[0] is then the
     path of this file)."""
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return "mega-simulator" if name.startswith("mega-simulator") else "python -m mega_simulator"
+    return "mega-simulator" if name.startswith("mega-simulator") else "python -m simulators.mega"
 
 
 def _bounded(
