@@ -17,8 +17,8 @@ import dlt
 import duckdb
 import pytest
 
-from mega_simulator import SimulatorServer
 from pipelines.warehouses import resolve_warehouse
+from simulators.mega import SimulatorServer
 from sources.mega import settings
 from sources.mega.errors import ConfigurationError
 from tests.conftest import Warehouse, assert_matches_source, list_requests

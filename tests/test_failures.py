@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 from dlt.common.versioned_state import decompress_state
 
-from mega_simulator import (
+from pipelines.result import RunFailed, RunResult
+from pipelines.warehouses import duckdb as warehouse_module
+from simulators.mega import (
     DEFAULT_CUSTOMER_ID,
     DEFAULT_TOKEN,
     Fault,
@@ -31,8 +33,6 @@ from mega_simulator import (
     SimulatorServer,
     faults,
 )
-from pipelines.result import RunFailed, RunResult
-from pipelines.warehouses import duckdb as warehouse_module
 from tests.conftest import Warehouse, assert_matches_source, list_requests, make_sim, ts
 
 PROJECT = Path(__file__).resolve().parent.parent

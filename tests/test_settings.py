@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mega_simulator import ManualClock, SimulatorServer
 from pipelines.mega_leads import SOURCE_OPTIONS
+from simulators.mega import ManualClock, SimulatorServer
 from sources.mega.errors import ConfigurationError
 from tests.conftest import Warehouse, make_sim
 from tests.test_failures import PROJECT, cli, cli_env

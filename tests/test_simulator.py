@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from mega_simulator import (
+from simulators.mega import (
     DEFAULT_CUSTOMER_ID,
     DEFAULT_TOKEN,
     READ_SCOPE,
@@ -24,8 +24,8 @@ from mega_simulator import (
     format_ts,
     generate_leads,
 )
-from mega_simulator.__main__ import main as cli_main
-from mega_simulator.clock import UTC, since_bound
+from simulators.mega.__main__ import main as cli_main
+from simulators.mega.clock import UTC, since_bound
 
 LEADS = "/api/agents/crm/leads"
 START = datetime(2026, 1, 1, 1, tzinfo=UTC)  # after all generated timestamps

@@ -28,9 +28,9 @@ import psycopg2
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, ManualClock, SimulatorServer, faults
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed, RunResult
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, ManualClock, SimulatorServer, faults
 from tests.conftest import LEAD_COLUMNS, list_requests, make_sim, source_truth
 from tests.mariadb import drop_databases, mariadb_server
 from tests.postgres import postgres_server
