@@ -1,0 +1,136 @@
+"""Fault injection: make a simulator misbehave the ways real APIs and networks do.
+
+Usage::
+
+    server.faults.add(faults.status(503, retry_after=2), times=2)
+    server.faults.add(faults.truncate(), after=3)  # the 4th matching request is cut short
+
+The faults here fit any API; an API adds its own body faults (``Fault(kind=...)`` values it
+rewrites itself, e.g. ``simulators.mega.faults.bad_lead``) and a default path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Faults that replace the response before the request is processed at all.
+PRE_KINDS = frozenset({"status", "rate_limited", "drop", "html_200", "non_json_200"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    status: int = 0
+    retry_after: int | str | None = None
+    seconds: float = 0.0
+    key: str | None = None
+    mode: str | None = None
+    fn: Callable[[Any], object] | None = None
+    message: str | None = None
+
+
+def status(code: int, retry_after: int | str | None = None, message: str | None = None) -> Fault:
+    """Any status with the error model; ``retry_after`` is seconds or an HTTP-date string."""
+    return Fault("status", status=code, retry_after=retry_after, message=message)
+
+
+def rate_limited(retry_after: int | str = 1) -> Fault:
+    return Fault("rate_limited", status=429, retry_after=retry_after)
+
+
+def drop() -> Fault:
+    """Close the connection without sending a byte of response."""
+    return Fault("drop")
+
+
+def slow(seconds: float) -> Fault:
+    """Sleep, then answer normally."""
+    return Fault("slow", seconds=seconds)
+
+
+def hang(seconds: float) -> Fault:
+    """Send status and headers, then stall before the body (a client read timeout)."""
+    return Fault("hang", seconds=seconds)
+
+
+def truncate() -> Fault:
+    """Announce the full Content-Length, send half of the body, close."""
+    return Fault("truncate")
+
+
+def html_200() -> Fault:
+    """A 200 with an HTML page, as a misrouted proxy or captive portal would send."""
+    return Fault("html_200", status=200)
+
+
+def non_json_200() -> Fault:
+    """A 200 claiming application/json whose body does not parse."""
+    return Fault("non_json_200", status=200)
+
+
+def callback(fn: Callable[[Any], object]) -> Fault:
+    """Run ``fn(store)`` before the request is served (e.g. edit data between two pages)."""
+    return Fault("callback", fn=fn)
+
+
+@dataclass
+class _Entry:
+    fault: Fault
+    times: int | None
+    path: str
+    method: str
+    after: int
+
+
+class FaultPlan:
+    """Ordered, thread-safe list of armed faults.
+
+    Every entry matching a request's method and path counts that request against its own
+    ``after``; the first entry whose ``after`` is spent fires and uses one of its ``times``
+    (``None`` = forever). An API's plan sets ``default_path`` to its main endpoint.
+    """
+
+    default_path = "/"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[_Entry] = []
+
+    def add(
+        self,
+        fault: Fault,
+        times: int | None = 1,
+        path: str | None = None,
+        method: str = "GET",
+        after: int = 0,
+    ) -> None:
+        path = self.default_path if path is None else path
+        entry = _Entry(fault, times, path, method.upper(), after)
+        with self._lock:
+            self._entries.append(entry)
+
+    def take(self, method: str, path: str) -> Fault | None:
+        fired: Fault | None = None
+        with self._lock:
+            for entry in self._entries:
+                if entry.method != method or entry.path != path:
+                    continue
+                if entry.after > 0:
+                    entry.after -= 1
+                elif fired is None:
+                    fired = entry.fault
+                    if entry.times is not None:
+                        entry.times -= 1
+            self._entries = [e for e in self._entries if e.times is None or e.times > 0]
+        return fired
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
