@@ -74,7 +74,7 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="mega-bench-"))
         self.log = self.work / "cases.log"
         self.runs: list[dict[str, Any]] = []
-        from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN
+        from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN
 
         self.token, self.customer = DEFAULT_TOKEN, DEFAULT_CUSTOMER_ID
         self.started = time.time()

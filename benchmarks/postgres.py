@@ -37,7 +37,7 @@ _KEPT = re.compile(f"{_ANALYSIS_OPEN}.*?{_ANALYSIS_CLOSE}", re.S)
 
 class PostgresBench:
     def __init__(self, args: argparse.Namespace, server_url: str, sim: SimulatorProcess) -> None:
-        from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN
+        from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN
 
         self.args, self.sim = args, sim
         self.server_url = server_url.rsplit("/", 1)[0]  # without the database

@@ -27,8 +27,8 @@ Leads = list[dict[str, Any]]
 
 
 def simulated_pages(n: int, seed: int) -> list[bytes]:
-    from mega_simulator.data import generate_leads
-    from mega_simulator.store import LeadStore
+    from simulators.mega.data import generate_leads
+    from simulators.mega.store import LeadStore
 
     store = LeadStore()
     store.add_many(generate_leads(n, seed=seed))

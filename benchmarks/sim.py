@@ -20,7 +20,7 @@ _URL = re.compile(r"(http://[0-9.]+:\d+)")
 
 
 class SimulatorProcess:
-    """``python -m mega_simulator serve`` on a free loopback port; always stopped on exit."""
+    """``python -m simulators.mega serve`` on a free loopback port; always stopped on exit."""
 
     def __init__(
         self,
@@ -44,7 +44,7 @@ class SimulatorProcess:
         cmd = [
             sys.executable,
             "-m",
-            "mega_simulator",
+            "simulators.mega",
             "serve",
             "--port",
             "0",

@@ -18,9 +18,9 @@ from typing import Any
 
 import duckdb
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunResult
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from sources.mega.client import MegaClient
 
 SAMPLE_QUERIES = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mega_simulator import ManualClock, SimulatorServer
+from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import CLOCK_START, Warehouse, make_sim
 
 

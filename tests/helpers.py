@@ -17,7 +17,9 @@ import dlt
 import duckdb
 from dlt.common.versioned_state import decompress_state
 
-from mega_simulator import (
+from pipelines.mega_leads import run
+from pipelines.result import RunResult
+from simulators.mega import (
     DEFAULT_CUSTOMER_ID,
     DEFAULT_TOKEN,
     LeadStore,
@@ -25,8 +27,6 @@ from mega_simulator import (
     SimulatorServer,
     generate_leads,
 )
-from pipelines.mega_leads import run
-from pipelines.result import RunResult
 
 # Seeded leads are updated before 2026-01-01; the simulator's clock runs after that.
 CLOCK_START = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mega_simulator import ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
+from simulators.mega import ManualClock, SimulatorServer, faults
 from tests.helpers import (
     ATTEMPTS,
     PAGE,

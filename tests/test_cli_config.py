@@ -7,9 +7,9 @@ from pathlib import Path
 import dlt
 import pytest
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from sources.core.errors import ConfigurationError
 from tests.helpers import (
     PROJECT,

@@ -17,8 +17,8 @@ import dlt
 import duckdb
 import pytest
 
-from mega_simulator import SimulatorServer
 from pipelines.warehouses import resolve_warehouse
+from simulators.mega import SimulatorServer
 from sources.core.errors import ConfigurationError
 from sources.mega import settings
 from tests.helpers import (

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from pipelines.result import RunFailed
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from sources.core.errors import FetchProcessError
 from sources.mega import fetch_process, sync
 from sources.mega.client import MegaClient

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mega_simulator import SimulatorServer
 from pipelines.gc_tuning import YOUNG_THRESHOLD
 from pipelines.result import RunFailed
+from simulators.mega import SimulatorServer
 from sources.mega.sync import SyncSession
 from tests.helpers import Warehouse, assert_matches_source
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from pipelines.result import RunFailed
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from sources.core.errors import TransportError
 from sources.mega.client import MegaClient, RetryPolicy
 from tests.helpers import (

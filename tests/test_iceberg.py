@@ -18,12 +18,12 @@ import pyarrow as pa
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer, faults
 from pipelines import runner
 from pipelines.mega_leads import run
 from pipelines.result import RunFailed, RunResult
 from pipelines.warehouses.iceberg import IcebergWarehouse
 from pipelines.warehouses.lakehouse import lakehouse_warehouse
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer, faults
 from sources.mega.shaping import LEADS_SCHEMA, TOMBSTONE
 from tests.helpers import LEAD_COLUMNS, assert_matches_source, list_requests
 

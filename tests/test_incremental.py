@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
-from mega_simulator import ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
+from simulators.mega import ManualClock, SimulatorServer, faults
 from sources.mega import settings
 from tests.helpers import Warehouse, assert_matches_source, list_requests, make_sim
 

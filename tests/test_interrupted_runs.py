@@ -22,11 +22,11 @@ from typing import Any
 import dlt
 import pytest
 
-from mega_simulator import ManualClock, SimulatorServer, faults
 from pipelines import runner
 from pipelines.progress import Progress
 from pipelines.result import RunFailed
 from pipelines.warehouses import duckdb as warehouse_module
+from simulators.mega import ManualClock, SimulatorServer, faults
 from tests.helpers import (
     PAGE,
     PROBE,

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunResult
 from pipelines.warehouses.lakehouse import lakehouse_warehouse
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from sources.core.errors import ConfigurationError
 from sources.mega.shaping import (
     CUSTOM_FIELDS_SCHEMA,

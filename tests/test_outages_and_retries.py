@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mega_simulator import Fault, ManualClock, faults
 from pipelines.result import RunFailed
+from simulators.mega import Fault, ManualClock, faults
 from tests.helpers import (
     ATTEMPTS,
     PROBE,

@@ -9,9 +9,9 @@ from contextlib import nullcontext
 
 import pytest
 
-from mega_simulator import SimulatorServer, faults
 from pipelines.result import RunFailed
 from pipelines.warehouses import duckdb as warehouse_module
+from simulators.mega import SimulatorServer, faults
 from tests.helpers import (
     PAGE,
     PROBE,

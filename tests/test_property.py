@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mega_simulator import STAGES, LeadStore, ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed
+from simulators.mega import STAGES, LeadStore, ManualClock, SimulatorServer, faults
 from tests.helpers import (
     CLOCK_START,
     Warehouse,

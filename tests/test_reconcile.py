@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mega_simulator import LeadStore, ManualClock, SimulatorServer, faults, format_ts
 from pipelines.result import RunFailed
+from simulators.mega import LeadStore, ManualClock, SimulatorServer, faults, format_ts
 from tests.helpers import (
     PROJECT,
     Warehouse,

@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 from dlt.common.versioned_state import decompress_state
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, ManualClock, SimulatorServer, faults
 from pipelines.result import RunFailed, RunResult
+from simulators.mega import DEFAULT_CUSTOMER_ID, ManualClock, SimulatorServer, faults
 from sources.core.errors import ConfigurationError, MegaError
 from sources.mega.client import check_base_url
 from tests.helpers import (

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mega_simulator import ManualClock, SimulatorServer
 from pipelines.mega_leads import SOURCE_OPTIONS
+from simulators.mega import ManualClock, SimulatorServer
 from sources.core.errors import ConfigurationError
 from tests.helpers import Warehouse, cli_env, make_sim, run_cli
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mega_simulator import generate_leads
+from simulators.mega import generate_leads
 from sources.core.errors import MalformedResponseError
 from sources.mega import shaping
 

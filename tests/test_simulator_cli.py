@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN
 
 SIMULATOR = str(Path(sys.executable).with_name("mega-simulator"))
 START_TIMEOUT_S = 15
@@ -75,7 +75,7 @@ def exports(lines: list[str]) -> dict[str, str]:
     ("command", "typed"),
     [
         ([SIMULATOR], "mega-simulator"),
-        ([sys.executable, "-m", "mega_simulator"], "python -m mega_simulator"),
+        ([sys.executable, "-m", "simulators.mega"], "python -m simulators.mega"),
     ],
 )
 def test_help_names_the_command_the_user_typed(command: list[str], typed: str) -> None:

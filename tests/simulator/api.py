@@ -8,14 +8,14 @@ from typing import Any
 
 import httpx
 
-from mega_simulator import (
+from simulators.mega import (
     DEFAULT_CUSTOMER_ID,
     DEFAULT_TOKEN,
     LeadStore,
     ManualClock,
     generate_leads,
 )
-from mega_simulator.clock import UTC
+from simulators.mega.clock import UTC
 
 LEADS = "/api/agents/crm/leads"
 START = datetime(2026, 1, 1, 1, tzinfo=UTC)  # after all generated timestamps

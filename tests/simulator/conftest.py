@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, READ_SCOPE, SimulatorServer
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, READ_SCOPE, SimulatorServer
 from tests.simulator.api import AUTH, OTHER_CUSTOMER, OTHER_TOKEN, READ_ONLY_TOKEN, make_store
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from tests.simulator.api import (
     AUTH,
     LEADS,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mega_simulator import (
+from simulators.mega import (
     DEFAULT_CUSTOMER_ID,
     ManualClock,
     SimulatorServer,
@@ -18,8 +18,8 @@ from mega_simulator import (
     format_ts,
     generate_leads,
 )
-from mega_simulator.__main__ import main as cli_main
-from mega_simulator.clock import UTC
+from simulators.mega.__main__ import main as cli_main
+from simulators.mega.clock import UTC
 from tests.simulator.api import (
     AUTH,
     LEADS,

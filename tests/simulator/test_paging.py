@@ -11,8 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from mega_simulator import STAGES, SimulatorServer, faults, generate_leads
-from mega_simulator.clock import since_bound
+from simulators.mega import STAGES, SimulatorServer, faults, generate_leads
+from simulators.mega.clock import since_bound
 from tests.simulator.api import (
     AUTH,
     LEADS,

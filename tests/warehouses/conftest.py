@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mega_simulator import ManualClock, SimulatorServer
+from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import (
     PAGE,
     make_sim,

@@ -13,9 +13,9 @@ from typing import Any
 import psycopg2
 import pytest
 
-from mega_simulator import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from pipelines.mega_leads import run
 from pipelines.result import RunResult
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from tests.helpers import (
     LEAD_COLUMNS,
     cli_env,

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from mega_simulator import faults
 from pipelines.result import RunFailed
+from simulators.mega import faults
 from tests.helpers import (
     MANIFEST_FIELDS,
     PROJECT,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
-from mega_simulator import faults
 from pipelines.result import RunFailed
+from simulators.mega import faults
 from tests.helpers import (
     PAGE,
     PROBE,

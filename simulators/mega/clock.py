@@ -1,4 +1,4 @@
-"""Clocks and the API's timestamp format.
+"""MEGA's timestamp format, and the shared clocks (``simulators.core.clock``) re-exported.
 
 The API renders every timestamp as ``YYYY-MM-DDTHH:MM:SS.mmmZ``. Strings in this fixed-width
 format sort chronologically, which is what lets the store keep its keyset indexes as sorted
@@ -7,26 +7,25 @@ lists of ``(timestamp_string, id)`` and page with ``bisect``.
 
 from __future__ import annotations
 
-import threading
-from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from datetime import datetime, timedelta
 
-UTC = timezone.utc
+from simulators.core.clock import MS, UTC, Clock, ManualClock, SystemClock, truncate_ms
+
+__all__ = [
+    "UTC",
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "format_epoch_ms",
+    "format_ts",
+    "is_api_ts",
+    "parse_iso",
+    "since_bound",
+    "to_epoch_ms",
+    "truncate_ms",
+]
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """Current time: timezone-aware UTC, millisecond precision."""
-        ...
-
-
-def truncate_ms(dt: datetime) -> datetime:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    dt = dt.astimezone(UTC)
-    return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
 
 
 def format_ts(dt: datetime) -> str:
@@ -56,7 +55,7 @@ def format_epoch_ms(ms: int) -> str:
 
 def to_epoch_ms(dt: datetime) -> int:
     dt = truncate_ms(dt)
-    return (dt - _EPOCH) // _MS
+    return (dt - _EPOCH) // MS
 
 
 def parse_iso(value: str) -> datetime:
@@ -94,49 +93,3 @@ def is_api_ts(value: object) -> bool:
         return format_ts(parse_iso(value)) == value
     except ValueError:
         return False
-
-
-class SystemClock:
-    """Wall clock truncated to milliseconds that never goes backwards (NTP steps included)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = datetime(1970, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        current = truncate_ms(datetime.now(UTC))
-        with self._lock:
-            if current < self._last:
-                current = self._last
-            self._last = current
-            return current
-
-
-class ManualClock:
-    """Deterministic clock: each ``now()`` returns the current value, then advances by ``step``.
-
-    ``step=timedelta(0)`` freezes time, which is how tests manufacture ``updated_at`` ties.
-    """
-
-    def __init__(self, start: datetime, step: timedelta = _MS) -> None:
-        self._lock = threading.Lock()
-        self._current = truncate_ms(start)
-        self.step = step
-
-    def now(self) -> datetime:
-        with self._lock:
-            value = self._current
-            self._current = truncate_ms(self._current + self.step)
-            return value
-
-    def peek(self) -> datetime:
-        with self._lock:
-            return self._current
-
-    def set(self, dt: datetime) -> None:
-        with self._lock:
-            self._current = truncate_ms(dt)
-
-    def advance(self, td: timedelta) -> None:
-        with self._lock:
-            self._current = truncate_ms(self._current + td)

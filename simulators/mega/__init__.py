@@ -1,10 +1,13 @@
-"""Local, faithful simulator of the MEGA Public CRM Lead API (GET/POST /api/agents/crm/leads)."""
+"""Local, faithful simulator of the MEGA Public CRM Lead API (GET/POST /api/agents/crm/leads),
+built on the shared server core (``simulators.core``)."""
 
 from __future__ import annotations
 
+from simulators.core.ratelimit import RateLimiter
+from simulators.core.request_log import RequestRecord
+
 from . import faults
-from .api import RequestRecord
-from .auth import DEFAULT_TOKEN, READ_SCOPE, WEBHOOKS_SCOPE, WRITE_SCOPE, RateLimiter
+from .auth import DEFAULT_TOKEN, READ_SCOPE, WEBHOOKS_SCOPE, WRITE_SCOPE
 from .clock import Clock, ManualClock, SystemClock, format_ts, parse_iso
 from .data import DEFAULT_CUSTOMER_ID, STAGES, generate_leads
 from .errors import ApiError

@@ -1,8 +1,12 @@
-"""The API's error model: ``{"error": {"type", "code", "message"}}``."""
+"""MEGA's error model: ``{"error": {"type", "code", "message"}}``; ``ApiError`` is the core's."""
 
 from __future__ import annotations
 
 import orjson
+
+from simulators.core.errors import ApiError
+
+__all__ = ["ApiError", "bad_request", "error_body", "error_type_for"]
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -21,6 +25,7 @@ def error_type_for(status: int) -> str:
 
 
 def error_body(status: int, message: str, error_type: str | None = None) -> bytes:
+    """MEGA's :class:`~simulators.core.errors.ErrorShape`."""
     return orjson.dumps(
         {
             "error": {
@@ -30,19 +35,6 @@ def error_body(status: int, message: str, error_type: str | None = None) -> byte
             }
         }
     )
-
-
-class ApiError(Exception):
-    """Raised by the store and the request handling; the server renders it with the model."""
-
-    def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_type = error_type or error_type_for(status)
-
-    def body(self) -> bytes:
-        return error_body(self.status, self.message, self.error_type)
 
 
 def bad_request(message: str) -> ApiError:

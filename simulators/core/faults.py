@@ -1,9 +1,12 @@
-"""Fault injection: make the simulator misbehave the ways real APIs and networks do.
+"""Fault injection: make a simulator misbehave the ways real APIs and networks do.
 
 Usage::
 
     server.faults.add(faults.status(503, retry_after=2), times=2)
     server.faults.add(faults.truncate(), after=3)  # the 4th matching request is cut short
+
+The faults here fit any API; an API adds its own body faults (``Fault(kind=...)`` values it
+rewrites itself, e.g. ``simulators.mega.faults.bad_lead``) and a default path.
 """
 
 from __future__ import annotations
@@ -13,14 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-LEADS_PATH = "/api/agents/crm/leads"
-BAD_LEAD_MODES = ("no_id", "no_updated_at", "wrong_types")
 # Faults that replace the response before the request is processed at all.
 PRE_KINDS = frozenset({"status", "rate_limited", "drop", "html_200", "non_json_200"})
-# Faults that alter a normally computed 200 body.
-BODY_KINDS = frozenset({"missing_key", "bad_lead", "repeat_cursor"})
 
 
 @dataclass(frozen=True)
@@ -74,26 +71,6 @@ def non_json_200() -> Fault:
     return Fault("non_json_200", status=200)
 
 
-def missing_key(key: str) -> Fault:
-    """A normal page with a top-level key (e.g. ``leads`` or ``next_cursor``) removed."""
-    return Fault("missing_key", key=key)
-
-
-def bad_lead(mode: str) -> Fault:
-    """Corrupt the first lead of a normal page: ``no_id``, ``no_updated_at``, ``wrong_types``."""
-    if mode not in BAD_LEAD_MODES:
-        raise ValueError(f"mode must be one of {BAD_LEAD_MODES}")
-    return Fault("bad_lead", mode=mode)
-
-
-def repeat_cursor() -> Fault:
-    """``next_cursor`` equals the request's own cursor: a client that trusts it loops forever.
-
-    A request without a cursor is served unchanged, so arm it with ``after=1`` or later.
-    """
-    return Fault("repeat_cursor")
-
-
 def callback(fn: Callable[[Any], object]) -> Fault:
     """Run ``fn(store)`` before the request is served (e.g. edit data between two pages)."""
     return Fault("callback", fn=fn)
@@ -113,8 +90,10 @@ class FaultPlan:
 
     Every entry matching a request's method and path counts that request against its own
     ``after``; the first entry whose ``after`` is spent fires and uses one of its ``times``
-    (``None`` = forever).
+    (``None`` = forever). An API's plan sets ``default_path`` to its main endpoint.
     """
+
+    default_path = "/"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -124,12 +103,14 @@ class FaultPlan:
         self,
         fault: Fault,
         times: int | None = 1,
-        path: str = LEADS_PATH,
+        path: str | None = None,
         method: str = "GET",
         after: int = 0,
     ) -> None:
+        path = self.default_path if path is None else path
+        entry = _Entry(fault, times, path, method.upper(), after)
         with self._lock:
-            self._entries.append(_Entry(fault, times, path, method.upper(), after))
+            self._entries.append(entry)
 
     def take(self, method: str, path: str) -> Fault | None:
         fired: Fault | None = None
@@ -153,29 +134,3 @@ class FaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-
-def apply_body_fault(fault: Fault, body: bytes, request_cursor: str | None) -> bytes:
-    """Rewrite a 200 list/create body for the ``BODY_KINDS`` faults."""
-    doc = orjson.loads(body)
-    if fault.kind == "missing_key" and fault.key is not None:
-        doc.pop(fault.key, None)
-    elif fault.kind == "repeat_cursor":
-        if request_cursor is not None:
-            doc["next_cursor"] = request_cursor
-    elif fault.kind == "bad_lead":
-        leads = doc.get("leads") or ([doc["lead"]] if isinstance(doc.get("lead"), dict) else [])
-        if leads:
-            lead = leads[0]
-            if fault.mode == "no_id":
-                lead.pop("id", None)
-            elif fault.mode == "no_updated_at":
-                lead.pop("updated_at", None)
-            else:
-                lead["id"] = 12345
-                lead["updated_at"] = 1767225600000
-                lead["score"] = "ninety"
-                lead["qualified"] = "yes"
-                lead["custom_fields"] = ["not", "a", "map"]
-    out: bytes = orjson.dumps(doc)
-    return out

@@ -1,51 +1,24 @@
-"""``mega-simulator serve --port 8080 --leads 100000`` (or ``python -m mega_simulator serve …``)."""
+"""``mega-simulator serve --port 8080 --leads 100000`` (= ``python -m simulators.mega serve …``)."""
 
 from __future__ import annotations
 
 import argparse
-import errno
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
-from types import FrameType
+
+from simulators.core import cli
+from simulators.core.http import is_loopback
 
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN
 from .data import DEFAULT_CUSTOMER_ID
-from .server import SimulatorServer, is_loopback
+from .server import SimulatorServer
 
 TOKEN_ENV = "MEGA_SIM_TOKEN"
 
 
-def _prog() -> str:
-    """The command the user typed: the console script, or ``python -m`` (argv[0] is then the
-    path of this file)."""
-    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return "mega-simulator" if name.startswith("mega-simulator") else "python -m mega_simulator"
-
-
-def _bounded(
-    kind: type[int] | type[float], low: float, high: float | None = None
-) -> Callable[[str], float]:
-    """An argparse type: a number of ``kind`` in [low, high]; argparse prints the message."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < low or (high is not None and value > high):
-            upper = f" and at most {high:g}" if high is not None else ""
-            raise argparse.ArgumentTypeError(f"{text} must be at least {low:g}{upper}")
-        return value
-
-    return parse
-
-
 def _parser() -> argparse.ArgumentParser:
-    prog = _prog()
+    prog = cli.command_name("mega-simulator", "simulators.mega")
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Local MEGA Public CRM Lead API simulator.",
@@ -54,21 +27,21 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the API until Ctrl-C / SIGTERM")
     serve.add_argument(
-        "--port", type=_bounded(int, 0, 65535), default=8765, help="0: any free port"
+        "--port", type=cli.bounded(int, 0, 65535), default=8765, help="0: any free port"
     )
     serve.add_argument(
-        "--leads", type=_bounded(int, 0), default=1000, help="number of generated leads"
+        "--leads", type=cli.bounded(int, 0), default=1000, help="number of generated leads"
     )
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--host", default="127.0.0.1", help="loopback only")
     serve.add_argument(
-        "--rate-limit", type=_bounded(int, 1), default=None, help="requests per window"
+        "--rate-limit", type=cli.bounded(int, 1), default=None, help="requests per window"
     )
     serve.add_argument(
-        "--rate-window", type=_bounded(float, 0.001), default=60.0, help="window in seconds"
+        "--rate-window", type=cli.bounded(float, 0.001), default=60.0, help="window in seconds"
     )
     serve.add_argument(
-        "--latency-ms", type=_bounded(float, 0), default=0.0, help="added per API request"
+        "--latency-ms", type=cli.bounded(float, 0), default=0.0, help="added per API request"
     )
     serve.add_argument(
         "--token", default=None, help=f"accepted bearer token (default: ${TOKEN_ENV} or built-in)"
@@ -114,36 +87,15 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
         )
     except OSError as exc:  # most often: the port is taken
-        print(f"{parser.prog}: error: {_bind_error(args.host, args.port, exc)}", file=sys.stderr)
+        print(f"{parser.prog}: error: {cli.bind_error(args.host, args.port, exc)}", file=sys.stderr)
         return 2
     lines = [
         f"MEGA simulator on {server.url} ({len(server.store)} leads, customer {args.customer_id}; "
         f"ready in {time.perf_counter() - started:.1f}s; Ctrl-C stops it)",
         *_connection_lines(server.url, token, args.customer_id, token_from_env),
     ]
-    _serve(server, lines)
+    cli.serve(server, lines)
     return 0
-
-
-def _bind_error(host: str, port: int, exc: OSError) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return f"port {port} on {host} is in use; pick another with --port (0: any free port)"
-    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-
-
-def _serve(server: SimulatorServer, ready_lines: list[str]) -> None:
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        # shutdown() blocks until serve_forever returns, so it cannot run in this thread.
-        threading.Thread(target=server._httpd.shutdown, daemon=True).start()
-
-    # Handlers first: whoever reads the ready lines may stop the simulator right away.
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    print("\n".join(ready_lines), flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,11 @@
+"""What every API simulator shares; an API's package (``simulators.mega``) adds its routes,
+store and error shape.
+
+- ``server.py``: ``ServerCore``, loopback-only threaded server, start/stop, ``/_sim/`` admin.
+- ``http.py``: the request handler (one-buffer writes, keep-alive, delivery faults).
+- ``api.py``: ``ApiCore``, the request pipeline (latency, faults, rate limit, errors, log).
+- ``faults.py``: fault injection; ``ratelimit.py``: fixed window, headers and 429.
+- ``auth.py``: bearer tokens; ``errors.py``: ``ApiError`` in the API's own error shape.
+- ``clock.py``: wall and deterministic clocks; ``request_log.py``: request log and count.
+- ``messages.py``: ``Request`` and ``Response``; ``cli.py``: command-line pieces.
+"""

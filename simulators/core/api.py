@@ -1,0 +1,153 @@
+"""The request pipeline every simulated API shares, independent of the socket.
+
+``ApiCore.handle`` maps a :class:`Request` to a :class:`Response`: added
+latency, armed faults, the rate limit, then the API's own ``route``; API errors are rendered in
+the API's error shape and every request is logged. An API subclasses it with its routes (and
+the body faults it knows); the HTTP layer in ``http.py`` only parses and writes bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Any
+
+from . import faults as fl
+from .errors import ApiError, ErrorShape, api_error_response, error_response
+from .messages import Request, Response
+from .ratelimit import Headers, RateLimiter, exhausted
+from .request_log import RequestLog, RequestRecord
+
+_HTML = (
+    b"<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
+    b"<body><h1>Checking your browser before accessing the API</h1></body></html>"
+)
+_NOT_JSON = b'{"data": [{"id": "3f8c", <<upstream timeout>>'
+# Faults that act on how a computed response is delivered.
+_DELIVERY_KINDS = frozenset({"truncate", "hang"})
+
+
+class ApiCore:
+    """Shared handling; subclasses implement :meth:`route` and may override the hooks."""
+
+    # Request headers (lower-case) the HTTP layer hands to ``handle``.
+    forwarded_headers: tuple[str, ...] = ("authorization", "content-type", "idempotency-key")
+    # The header naming the tenant, logged with each request (None: the API has none).
+    customer_header: str | None = None
+    # Fault kinds the API rewrites a 200/201 body for, in :meth:`rewrite_body`.
+    body_fault_kinds: frozenset[str] = frozenset()
+    # What an ``html_200`` / ``non_json_200`` fault serves.
+    html_page: bytes = _HTML
+    broken_json: bytes = _NOT_JSON
+    rate_limit_message = "Rate limit exceeded; retry after the window resets."
+
+    def __init__(
+        self,
+        error_shape: ErrorShape,
+        limiter: RateLimiter,
+        fault_plan: fl.FaultPlan,
+        latency_s: float = 0.0,
+    ) -> None:
+        self.error_shape = error_shape
+        self.limiter = limiter
+        self.faults = fault_plan
+        self.latency_s = latency_s
+        self.log = RequestLog()
+
+    # ----- what a subclass provides --------------------------------------------------------
+
+    def route(self, request: Request, rl_headers: Headers) -> Response:
+        """The API's answer to an allowed request; may raise :class:`ApiError`."""
+        raise NotImplementedError
+
+    def fault_target(self) -> Any:
+        """What a ``callback`` fault's function is called with (an API passes its store)."""
+        return self
+
+    def rewrite_body(self, fault: fl.Fault, body: bytes, request: Request) -> bytes:
+        """Apply one of ``body_fault_kinds`` to a successful response body."""
+        return body
+
+    # ----- bookkeeping -------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self.log.records
+
+    @property
+    def served(self) -> int:
+        return self.log.served
+
+    def clear_requests(self) -> None:
+        self.log.clear()
+
+    def error(self, status: int, message: str, headers: Headers | None = None) -> Response:
+        """A response in the API's error shape."""
+        return error_response(self.error_shape, status, message, headers or [])
+
+    # ----- handling ----------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        try:
+            response = self._handle(request)
+        except Exception:  # a simulator bug must still answer in the error model
+            traceback.print_exc(file=sys.stderr)
+            response = self.error(500, "Internal server error.")
+        self._record(request, None if response.action == "drop" else response.status)
+        return response
+
+    def _record(self, request: Request, status: int | None) -> None:
+        headers = request.headers
+        customer = headers.get(self.customer_header) if self.customer_header else None
+        key = headers.get("idempotency-key")
+        self.log.add(
+            RequestRecord(
+                request.method, request.path, request.query, status, customer, key, time.time()
+            )
+        )
+
+    def _handle(self, request: Request) -> Response:
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        fault = self.faults.take(request.method, request.path)
+        if fault is not None and fault.kind == "callback" and fault.fn is not None:
+            fault.fn(self.fault_target())
+        elif fault is not None and fault.kind == "slow":
+            time.sleep(fault.seconds)
+        allowed, rl_headers, reset = self.limiter.hit()
+        if fault is not None and fault.kind in fl.PRE_KINDS:
+            return self._pre_fault(fault, rl_headers)
+        if not allowed:
+            response = self.error(429, self.rate_limit_message, rl_headers)
+            response.headers.append(("Retry-After", str(reset)))
+            return response
+        try:
+            response = self.route(request, rl_headers)
+        except ApiError as exc:
+            response = api_error_response(self.error_shape, exc, rl_headers)
+        if fault is None:
+            return response
+        if fault.kind in self.body_fault_kinds and response.status in (200, 201):
+            response.body = self.rewrite_body(fault, response.body, request)
+        elif fault.kind in _DELIVERY_KINDS:
+            response.action, response.hang_s = fault.kind, fault.seconds
+        return response
+
+    def _pre_fault(self, fault: fl.Fault, rl_headers: Headers) -> Response:
+        if fault.kind == "drop":
+            return Response(0, action="drop")
+        if fault.kind == "html_200":
+            return Response(200, self.html_page, list(rl_headers), "text/html; charset=utf-8")
+        if fault.kind == "non_json_200":
+            return Response(200, self.broken_json, list(rl_headers))
+        code = fault.status
+        if fault.kind == "rate_limited":
+            message = fault.message or self.rate_limit_message
+            rl_headers = exhausted(rl_headers)
+        else:
+            message = fault.message or f"Injected failure ({code})."
+        response = self.error(code, message, rl_headers)
+        if fault.retry_after is not None:
+            response.headers.append(("Retry-After", str(fault.retry_after)))
+        return response

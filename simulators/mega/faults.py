@@ -1,0 +1,107 @@
+"""MEGA's fault injection: the core's faults (``simulators.core.faults``, re-exported here so
+``faults.status(503)`` and ``faults.bad_lead("no_id")`` sit side by side), plus the faults that
+rewrite a MEGA list/create body, and a plan aimed at the leads endpoint by default.
+
+Usage::
+
+    server.faults.add(faults.status(503, retry_after=2), times=2)
+    server.faults.add(faults.truncate(), after=3)  # the 4th matching request is cut short
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from simulators.core import faults as core
+from simulators.core.faults import (
+    PRE_KINDS,
+    Fault,
+    callback,
+    drop,
+    hang,
+    html_200,
+    non_json_200,
+    rate_limited,
+    slow,
+    status,
+    truncate,
+)
+
+__all__ = [
+    "BAD_LEAD_MODES",
+    "BODY_KINDS",
+    "LEADS_PATH",
+    "PRE_KINDS",
+    "Fault",
+    "FaultPlan",
+    "apply_body_fault",
+    "bad_lead",
+    "callback",
+    "drop",
+    "hang",
+    "html_200",
+    "missing_key",
+    "non_json_200",
+    "rate_limited",
+    "repeat_cursor",
+    "slow",
+    "status",
+    "truncate",
+]
+
+LEADS_PATH = "/api/agents/crm/leads"
+BAD_LEAD_MODES = ("no_id", "no_updated_at", "wrong_types")
+# Faults that alter a normally computed 200 body.
+BODY_KINDS = frozenset({"missing_key", "bad_lead", "repeat_cursor"})
+
+
+class FaultPlan(core.FaultPlan):
+    """The core's plan; a fault added without ``path`` hits GET/POST /api/agents/crm/leads."""
+
+    default_path = LEADS_PATH
+
+
+def missing_key(key: str) -> Fault:
+    """A normal page with a top-level key (e.g. ``leads`` or ``next_cursor``) removed."""
+    return Fault("missing_key", key=key)
+
+
+def bad_lead(mode: str) -> Fault:
+    """Corrupt the first lead of a normal page: ``no_id``, ``no_updated_at``, ``wrong_types``."""
+    if mode not in BAD_LEAD_MODES:
+        raise ValueError(f"mode must be one of {BAD_LEAD_MODES}")
+    return Fault("bad_lead", mode=mode)
+
+
+def repeat_cursor() -> Fault:
+    """``next_cursor`` equals the request's own cursor: a client that trusts it loops forever.
+
+    A request without a cursor is served unchanged, so arm it with ``after=1`` or later.
+    """
+    return Fault("repeat_cursor")
+
+
+def apply_body_fault(fault: Fault, body: bytes, request_cursor: str | None) -> bytes:
+    """Rewrite a 200 list/create body for the ``BODY_KINDS`` faults."""
+    doc = orjson.loads(body)
+    if fault.kind == "missing_key" and fault.key is not None:
+        doc.pop(fault.key, None)
+    elif fault.kind == "repeat_cursor":
+        if request_cursor is not None:
+            doc["next_cursor"] = request_cursor
+    elif fault.kind == "bad_lead":
+        leads = doc.get("leads") or ([doc["lead"]] if isinstance(doc.get("lead"), dict) else [])
+        if leads:
+            lead = leads[0]
+            if fault.mode == "no_id":
+                lead.pop("id", None)
+            elif fault.mode == "no_updated_at":
+                lead.pop("updated_at", None)
+            else:
+                lead["id"] = 12345
+                lead["updated_at"] = 1767225600000
+                lead["score"] = "ninety"
+                lead["qualified"] = "yes"
+                lead["custom_fields"] = ["not", "a", "map"]
+    out: bytes = orjson.dumps(doc)
+    return out

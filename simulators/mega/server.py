@@ -1,0 +1,94 @@
+"""``SimulatorServer``: the MEGA API on the core server (``simulators.core.server``), with a
+generated lead store and MEGA's ``/_sim/`` admin endpoints (touch, snapshot, lead stats)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from simulators.core.http import is_loopback
+from simulators.core.messages import Response
+from simulators.core.ratelimit import RateLimiter
+from simulators.core.server import ServerCore
+
+from .api import Api
+from .auth import normalize_tokens
+from .clock import Clock, SystemClock
+from .data import DEFAULT_CUSTOMER_ID, generate_leads
+from .errors import bad_request
+from .faults import FaultPlan
+from .store import LeadStore
+
+__all__ = ["SimulatorServer", "is_loopback"]
+
+_FREEZE_GC_AT = 100_000
+
+
+class SimulatorServer(ServerCore):
+    """A local MEGA Public CRM Lead API. ``with SimulatorServer(n_leads=500) as sim: sim.url``.
+
+    ``tokens`` maps token -> ``{"customer_id": ..., "scopes": [...]}`` (default: DEFAULT_TOKEN
+    for DEFAULT_CUSTOMER_ID with read + write). Leads are generated for the first token's
+    customer unless a ``store`` is given.
+    """
+
+    server_version = "MEGA-Simulator/1.0"
+    thread_name = "mega-simulator"
+    api: Api
+
+    def __init__(
+        self,
+        store: LeadStore | None = None,
+        n_leads: int = 0,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Mapping[str, Any] | None = None,
+        rate_limit: int | None = None,
+        rate_window_s: float = 60,
+        latency_ms: float = 0,
+        clock: Clock | None = None,
+    ) -> None:
+        if not is_loopback(host):  # before generating leads, which may take seconds
+            raise ValueError(f"refusing to bind non-loopback host {host!r}")
+        self.tokens = normalize_tokens(tokens)
+        if store is None:
+            customer = (
+                next(iter(self.tokens.values())).customer_id if tokens else DEFAULT_CUSTOMER_ID
+            )
+            store = LeadStore(clock or SystemClock(), customer)
+            if n_leads:
+                store.add_many(generate_leads(n_leads, seed, customer_id=customer))
+                if n_leads >= _FREEZE_GC_AT:
+                    # Park the dataset outside the cyclic GC: full collections would otherwise
+                    # walk millions of dicts and stall serving for hundreds of milliseconds.
+                    gc.freeze()
+        self.store = store
+        self.faults = FaultPlan()
+        self.limiter = RateLimiter(rate_limit, rate_window_s)
+        self.api = Api(store, self.tokens, self.limiter, self.faults, latency_ms / 1000)
+        super().__init__(host, port)
+
+    @property
+    def clock(self) -> Clock:
+        return self.store.clock
+
+    def store_for(self, customer_id: str) -> LeadStore:
+        return self.api.store_for(customer_id)
+
+    def stats(self) -> dict[str, Any]:
+        return {"leads": len(self.store), **super().stats(), "version": self.store.version}
+
+    def admin(self, method: str, path: str, query: dict[str, str]) -> Response | None:
+        if method == "POST" and path == "/_sim/touch":
+            try:
+                ids = self.store.touch(int(query.get("n", "1")), int(query.get("seed", "0")))
+            except ValueError:  # not integers, or a negative n
+                raise bad_request("n and seed must be integers.") from None
+            return Response(200, orjson.dumps({"ids": ids, "version": self.store.version}))
+        if method == "GET" and path == "/_sim/snapshot":
+            return Response(200, orjson.dumps(self.store.snapshot()))
+        return None
