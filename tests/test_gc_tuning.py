@@ -12,7 +12,7 @@ import pytest
 from mega_simulator import SimulatorServer
 from pipelines.gc_tuning import YOUNG_THRESHOLD
 from pipelines.result import RunFailed
-from sources.mega.sync import SyncSession
+from sources.core.sweep.session import SyncSession
 from tests.conftest import Warehouse, assert_matches_source
 
 

@@ -1,0 +1,1 @@
+"""What every lead API package shares: the endpoint seam and the keyset sweep machinery."""
