@@ -7,7 +7,6 @@ Python: ``from pipelines.mega_leads import run`` → ``RunResult``; raises ``Run
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import sys
 from collections.abc import Sequence
@@ -25,16 +24,15 @@ from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import LeadRun, make_pipeline  # noqa: E402
 from pipelines.warehouses import resolve_warehouse  # noqa: E402
 from sources.core.errors import ConfigurationError, MegaError  # noqa: E402
-from sources.mega import mega, settings  # noqa: E402
-from sources.mega.config import setting_name  # noqa: E402
+from sources.mega import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
+from sources.mega.config import SourceConfig, setting_name  # noqa: E402
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
 
 log = logging.getLogger("mega")
 
-# Every setting the source reads from dlt config is accepted by `run()` too (the runner's own
-# `session` excepted).
-SOURCE_OPTIONS = tuple(name for name in inspect.signature(mega).parameters if name != "session")
+# Every setting the source reads from dlt config is accepted by `run()` too.
+SOURCE_OPTIONS = SOURCE_SETTINGS
 
 
 def run(
@@ -59,7 +57,7 @@ def run(
     vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
     try:
-        options = checked_source_options(source_options)
+        config = checked_source_config(source_options)
         warehouse = resolve_warehouse(destination, dataset_name, table_format)
     except ConfigurationError as exc:
         raise located(exc) from None
@@ -67,7 +65,7 @@ def run(
     job = LeadRun(
         pipeline,
         warehouse,
-        options,
+        config,
         full_refresh=full_refresh,
         reconcile=reconcile,
         delete_mode=delete_mode,
@@ -76,9 +74,9 @@ def run(
     return job.execute()
 
 
-def checked_source_options(source_options: dict[str, Any]) -> dict[str, Any]:
-    """The options given, after every source setting (given or from dlt config) was checked:
-    a bad one stops the run here, before a request is sent or a file is made."""
+def checked_source_config(source_options: dict[str, Any]) -> SourceConfig:
+    """The source's settings, given or from dlt config, resolved once and checked: a bad one
+    stops the run here, before a request is sent or a file is made."""
     check_config()
     unknown = set(source_options) - set(SOURCE_OPTIONS)
     if unknown:
@@ -88,13 +86,12 @@ def checked_source_options(source_options: dict[str, Any]) -> dict[str, Any]:
         )
     options = {key: value for key, value in source_options.items() if value is not None}
     try:
-        mega(**options)  # resolves and validates the settings; the source itself is not used
+        return resolve_config(**options)
     except ConfigValueCannotBeCoercedException as exc:
         raise ConfigurationError(
             f"{exc.field_name} must be {_KIND.get(exc.hint, 'a valid value')}, got "
             f"{exc.field_value!r} (setting {setting_name(exc.field_name)})"
         ) from None
-    return options
 
 
 _KIND: dict[Any, str] = {int: "a whole number", float: "a number"}

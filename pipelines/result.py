@@ -12,7 +12,9 @@ from typing import Any
 from dlt.common.pipeline import LoadInfo
 
 from sources.core.errors import MegaError
-from sources.mega import SyncSession
+from sources.core.sweep.counters import RunCounters
+from sources.mega.config import SourceConfig
+from sources.mega.reconcile import ReconcilePlan
 
 
 @dataclass
@@ -113,9 +115,11 @@ class RunFailed(MegaError):
 
 
 class RunTracker:
-    def __init__(self, pipeline: Any, session: SyncSession) -> None:
+    def __init__(self, pipeline: Any, counters: RunCounters, config: SourceConfig) -> None:
         self.pipeline = pipeline
-        self.session = session
+        self.counters = counters
+        self.config = config
+        self.reconcile_plan: ReconcilePlan | None = None  # set by the runner's reconcile
         self.started_at = datetime.now(timezone.utc)
         self._t0 = time.monotonic()
         self.rows: dict[str, int] = {}
@@ -151,9 +155,9 @@ class RunTracker:
         return self._location
 
     def finish(self, error: str | None = None, interrupted: bool = False) -> RunResult:
-        session = self.session
-        stats = session.stats.snapshot()
-        config, plan = session.config, session.reconcile
+        counters = self.counters
+        stats = counters.stats.snapshot()
+        config, plan = self.config, self.reconcile_plan
         rows = dict(self.rows)
         for table, count in self.recovered_rows.items():
             rows[table] = rows.get(table, 0) + count
@@ -168,23 +172,23 @@ class RunTracker:
             started_at=self.started_at,
             finished_at=datetime.now(timezone.utc),
             duration_s=round(time.monotonic() - self._t0, 3),
-            pages=self.session.pages,
-            leads=self.session.leads + self.recovered_rows.get("leads", 0),
+            pages=counters.pages,
+            leads=counters.items + self.recovered_rows.get("leads", 0),
             requests=int(stats["requests"]),
             retries=int(stats["retries"]),
             rate_limit_waits=int(stats["rate_limit_waits"]),
             rate_limit_wait_s=float(stats["rate_limit_wait_s"]),
-            checkpoints=self.session.checkpoints,
+            checkpoints=counters.checkpoints,
             rows=rows,
-            state_before=self.session.state_before,
-            state_after=self.session.state_after,
+            state_before=counters.state_before,
+            state_after=counters.state_after,
             api_total=self.api_total,
             warehouse_count=self.warehouse_count,
-            stream=config.filters.stream_key if config else None,
-            filters=config.filters.describe() if config else {},
-            lookback_rereads=session.rereads,
-            late_changes=session.late_changes,
-            max_lateness_s=session.max_lateness_s,
+            stream=config.filters.stream_key,
+            filters=config.filters.describe(),
+            lookback_rereads=counters.rereads,
+            late_changes=counters.late_changes,
+            max_lateness_s=counters.max_lateness_s,
             reconciled=plan is not None and not error,
             deleted=len(plan.vanished) if plan else 0,
             restored=len(plan.restored) if plan else 0,

@@ -27,10 +27,15 @@ from pipelines.progress import Progress
 from pipelines.result import RunFailed, RunResult, RunTracker
 from pipelines.warehouses import Warehouse
 from sources.core.errors import ConfigurationError, DestinationError, Interrupted
-from sources.mega import SyncSession, mega
-from sources.mega.reconcile import DELETE_MODES, ReconcilePlan
+from sources.core.sweep.counters import RunCounters
+from sources.core.sweep.loads import DestinationHooks, Load
+from sources.core.sweep.session import SyncSession
+from sources.core.sweep.state import stream_state_for
+from sources.core.sweep.sweep_stream import FetchAhead
+from sources.mega import leads_session, mega
+from sources.mega.config import SourceConfig
+from sources.mega.reconcile import DELETE_MODES, ReconcileLoad, ReconcilePlan
 from sources.mega.shaping import parse_timestamp
-from sources.mega.sync import stream_state_for
 
 log = logging.getLogger("mega")
 
@@ -71,7 +76,7 @@ class LeadRun:
         self,
         pipeline: Any,
         warehouse: Warehouse,
-        options: dict[str, Any],
+        config: SourceConfig,
         full_refresh: bool = False,
         reconcile: bool = False,
         delete_mode: str = "soft",
@@ -82,28 +87,32 @@ class LeadRun:
         self.pipeline = pipeline
         self.warehouse = warehouse
         self.manifest = Manifest(warehouse)
-        self.options = options
+        self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh
         self.reconcile = reconcile
         self.delete_mode = delete_mode
         self.discard_pending = discard_pending
         upsert = warehouse.custom_fields_upsert
-        self.session = SyncSession(
-            progress=Progress(),
+        self.hooks = DestinationHooks(
             table_format=warehouse.table_format if upsert else None,
             # Read at call time: `--discard-pending` replaces the pipeline.
-            stored_slugs=(lambda ids: warehouse.custom_field_slugs(self.pipeline, ids))
+            stored_keys=(lambda ids: warehouse.custom_field_slugs(self.pipeline, ids))
             if upsert and not warehouse.deletes_by_lead
             else None,
             before_load=(lambda leads, fields: warehouse.before_load(self.pipeline, leads, fields))
             if warehouse.deletes_by_lead
             else None,
         )
-        self.tracker = RunTracker(pipeline, self.session)
+        # Set by Ctrl-C / SIGTERM: the sweep stops between pages, every wait ends at once.
+        self.stop = threading.Event()
+        self.counters = RunCounters()
+        self.ahead = FetchAhead()
+        self.session: SyncSession | None = None  # made once the tables have been asked
+        self.tracker = RunTracker(pipeline, self.counters, config)
         self.handles_signals = False
 
     def execute(self) -> RunResult:
-        with stop_on_signals(self.session.stop) as handled:
+        with stop_on_signals(self.stop) as handled:
             self.handles_signals = handled
             try:
                 with fewer_gc_passes(), self.warehouse.held_open(self.pipeline):
@@ -124,7 +133,7 @@ class LeadRun:
             self.pipeline.config.runtime.intercept_signals = False
 
     def _raise_if_stopped(self) -> None:
-        if self.session.stop.is_set():
+        if self.stop.is_set():
             raise Interrupted("interrupted")
 
     def _execute(self) -> RunResult:
@@ -143,19 +152,21 @@ class LeadRun:
             if isinstance(root_error(exc), ConfigurationError):
                 raise root_error(exc) from None  # nothing ran: no manifest, exit code 2
             # Whatever failed once Ctrl-C came (say, the fetch process ended) is the interrupt.
-            interrupted = self.session.stop.is_set() or isinstance(root_error(exc), Interrupted)
+            interrupted = self.stop.is_set() or isinstance(root_error(exc), Interrupted)
             reason = self._interrupted_reason() if interrupted else self._explain(exc)
             result = self.tracker.finish(error=reason, interrupted=interrupted)
             self._write_manifest(result)
             raise RunFailed(reason, result) from (None if interrupted else exc)
         finally:
-            self.session.close()
+            if self.session is not None:
+                self.session.close()
+            self.ahead.close()
         result = self.tracker.finish()
         self._write_manifest(result)
         return result
 
-    def _source(self) -> Any:
-        return mega(session=self.session, **self.options)
+    def _source(self, load: Load) -> Any:
+        return mega(config=self.config, load=load)
 
     def _recover_pending(self) -> None:
         """A load that failed (e.g. the DuckDB file locked) leaves its package pending, with the
@@ -192,9 +203,8 @@ class LeadRun:
 
     def _sweep(self) -> None:
         refresh: Any = "drop_resources" if self.full_refresh else None
-        source = self._source()
-        if self._backfill_likely():
-            self.session.start_fetch_process()
+        if self._backfill_likely() and self.config.sweep_options().may_use_fetch_process:
+            self.ahead.start()
         # The schema restored from the warehouse first: on a new machine the local copy is empty.
         self.pipeline.sync_destination()
         # dlt's `run` restores the state again unless this flag says it was done: a second
@@ -202,30 +212,38 @@ class LeadRun:
         # tests/test_incremental.py::test_a_run_restores_state_from_the_warehouse_once fails if
         # dlt renames it or restores regardless.
         self.pipeline._state_restored = True
-        self.session.empty_table = bool(refresh) or self.warehouse.lead_count(self.pipeline) == 0
-        if refresh is None:
-            self._prepare_lookback()
+        session = self.session = leads_session(
+            self.config,
+            counters=self.counters,
+            stop=self.stop,
+            hooks=self.hooks,
+            # Empty lead tables: a backfill's loads may be appended (core/sweep/append.py).
+            empty_table=bool(refresh) or self.warehouse.lead_count(self.pipeline) == 0,
+            known_versions=self._known_versions() if refresh is None else None,
+            progress=Progress(),
+            ahead=self.ahead,
+        )
         while True:
             self._raise_if_stopped()
+            source = self._source(session)
             self._with_manifest_table(source)
             info = self.pipeline.run(source, refresh=refresh, **self.warehouse.run_options())
             self.tracker.loaded(info)
-            self.session.committed_pages = self.session.pages
+            self.counters.committed_pages = self.counters.pages
             refresh = None
-            if self.session.failure is not None:
-                raise self.session.failure  # the pages received before it are committed
-            if self.session.done:
+            if session.failure is not None:
+                raise session.failure  # the pages received before it are committed
+            if self.counters.done:
                 return
-            source = self._source()
 
     def _interrupted_reason(self) -> str:
-        session = self.session
-        committed = session.committed_pages
+        counters = self.counters
+        committed = counters.committed_pages
         done = f"committed up to page {committed}" if committed else "nothing committed"
-        if session.done:
+        if counters.done:
             where = "after the sweep" if not self.reconcile else "during the reconcile"
         else:
-            where = f"at page {session.pages + 1}"
+            where = f"at page {counters.pages + 1}"
         return f"interrupted {where}; {done}; run again to resume"
 
     def _backfill_likely(self) -> bool:
@@ -243,37 +261,39 @@ class LeadRun:
 
     def _stream_state(self) -> dict[str, Any]:
         """The stream's committed state, once `_sweep` has synced it from the destination."""
-        config = self.session.config
-        assert config is not None
+        filters = self.config.filters
         sources = self.pipeline.state.get("sources", {})
         resource = sources.get("mega", {}).get("resources", {}).get("leads", {})
-        return stream_state_for(dict(resource), config)
+        return stream_state_for(dict(resource), filters.stream_key, filters.describe())
 
-    def _prepare_lookback(self) -> None:
-        config = self.session.config
-        if config is None or not config.lookback:
-            return
+    def _known_versions(self) -> dict[str, str] | None:
+        """Lookback: the versions loaded inside the window the sweep re-reads."""
+        if not self.config.lookback:
+            return None
         mark = self._stream_state().get("high_water_mark")
-        if mark:
-            since = parse_timestamp(mark) - config.lookback
-            self.session.known_versions = self.warehouse.versions_since(self.pipeline, since)
+        if not mark:
+            return None
+        since = parse_timestamp(mark) - self.config.lookback
+        return self.warehouse.versions_since(self.pipeline, since)
 
     def _reconcile(self) -> None:
+        assert self.session is not None  # the sweep ran first
         live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline)
-        self.session.reconcile = ReconcilePlan(
+        plan = self.tracker.reconcile_plan = ReconcilePlan(
             live_ids=live,
             deleted_ids=deleted,
             mode=self.delete_mode,
             swept_at=datetime.now(timezone.utc),
             read_loaded=lambda ids: self.warehouse.lead_rows(self.pipeline, ids),
         )
-        self.tracker.loaded(self.pipeline.run(self._source(), **self.warehouse.run_options()))
+        source = self._source(ReconcileLoad(plan, self.session))
+        self.tracker.loaded(self.pipeline.run(source, **self.warehouse.run_options()))
 
     def _check_completeness(self) -> None:
         """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
-        plan = self.session.reconcile
-        config = self.session.config
-        before = self.session.state_before or {}
+        plan = self.tracker.reconcile_plan
+        config = self.config
+        before = self.counters.state_before or {}
         # Only a sweep that began at the first lead has the API's total for every lead: a
         # resumed one (a cursor, or parallel ranges left half-way) counts only what was left.
         full_sweep = plan is not None or (
@@ -285,7 +305,7 @@ class LeadRun:
         )
         if not full_sweep:
             return
-        self.tracker.api_total = plan.total if plan is not None else self.session.total
+        self.tracker.api_total = plan.total if plan is not None else self.counters.total
         self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline)
 
     def _write_manifest(self, result: RunResult) -> None:

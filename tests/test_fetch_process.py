@@ -1,4 +1,4 @@
-"""A long sweep fetched by a child process (``sources/mega/fetch_process.py``).
+"""A long sweep fetched by a child process (``sources/core/sweep/fetch_process.py``).
 
 Its pages must load exactly what the in-process fetch loads, with the same requests; what
 goes wrong in the child (outage, 401, a malformed page, the child dying) must come back as the
@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from pipelines.result import RunFailed
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
 from sources.core.errors import FetchProcessError
-from sources.mega import fetch_process, sync
+from sources.core.sweep import fetch_process, sweep_stream
+from sources.core.sweep.fetch_process import ChildPageStream
+from sources.core.sweep.paging import StartPosition, peek_cursor
 from sources.mega.client import MegaClient
-from sources.mega.fetch_process import ChildPageStream
-from sources.mega.paging import StartPosition, peek_cursor
+from sources.mega.endpoint import LEADS_KEYSET
 from tests.helpers import (
     ATTEMPTS,
     PROBE,
@@ -151,7 +152,7 @@ def _child_stream(sim_url: str, cursor: str) -> ChildPageStream:
     client = MegaClient(sim_url, DEFAULT_TOKEN, DEFAULT_CUSTOMER_ID)
     params = {"sort_by": "updated_at", "sort_dir": "asc", "limit": "100"}
     start = StartPosition(cursor, None, cursor_saved=False)
-    return ChildPageStream(client, params, start, buffer_pages=2, first_number=2)
+    return ChildPageStream(LEADS_KEYSET, client, params, start, buffer_pages=2, first_number=2)
 
 
 def test_a_child_that_dies_is_a_transport_error_and_close_leaves_no_process(
@@ -279,11 +280,12 @@ def test_a_child_that_follows_a_cursor_the_page_does_not_hold_is_stopped(
 ) -> None:
     # A child whose peek goes wrong after its first page (page 2): page 3 is refused.
     wrong_peek = (
-        "import itertools, _mega_fetch.paging as p; calls = itertools.count(); "
+        "import itertools, sources.core.sweep.paging as p; calls = itertools.count(); "
         "peek = p.peek_cursor; "
-        "p.peek_cursor = lambda raw: peek(raw) if next(calls) == 0 else (True, 'eyJ3cm9uZyI6MX0'); "
+        "p.peek_cursor = lambda raw, *key: "
+        "peek(raw, *key) if next(calls) == 0 else (True, 'eyJ3cm9uZyI6MX0'); "
     )
-    start = "from _mega_fetch.fetch_process"
+    start = "from sources.core.sweep.fetch_process"
     bootstrap = fetch_process._BOOTSTRAP.replace(start, wrong_peek + start)
     monkeypatch.setattr(fetch_process, "_BOOTSTRAP", bootstrap)
     with make_sim(clock, 350) as sim:
@@ -311,7 +313,7 @@ def test_a_backfill_starts_its_fetch_process_ahead_and_a_scheduled_run_does_not(
         spawned.append(fetch_process.spawn_fetch_process())
         return spawned[-1]
 
-    monkeypatch.setattr(sync, "spawn_fetch_process", spawn)
+    monkeypatch.setattr(sweep_stream, "spawn_fetch_process", spawn)
     with make_sim(clock, 350) as sim:
         warehouse = Warehouse(tmp_path, sim)
         with caplog.at_level(logging.INFO, logger="mega"):

@@ -12,7 +12,7 @@ import pytest
 from pipelines.gc_tuning import YOUNG_THRESHOLD
 from pipelines.result import RunFailed
 from simulators.mega import SimulatorServer
-from sources.mega.sync import SyncSession
+from sources.core.sweep.session import SyncSession
 from tests.helpers import Warehouse, assert_matches_source
 
 

@@ -9,6 +9,7 @@ metadata file, as dlt does; not through the code under test) and compared with t
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -277,8 +278,11 @@ def test_a_runner_without_the_deletes_stops_before_loading_tombstones(
 
     def unwired(self: runner.LeadRun, pipeline: Any, warehouse: Any, *a: Any, **k: Any) -> None:
         init(self, pipeline, warehouse, *a, **k)
-        self.session.before_load = None
-        self.session.stored_slugs = lambda ids: warehouse.custom_field_slugs(self.pipeline, ids)
+        self.hooks = dataclasses.replace(
+            self.hooks,
+            before_load=None,
+            stored_keys=lambda ids: warehouse.custom_field_slugs(self.pipeline, ids),
+        )
 
     monkeypatch.setattr(runner.LeadRun, "__init__", unwired)
     with pytest.raises(RunFailed) as failed:

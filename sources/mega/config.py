@@ -6,16 +6,20 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 
 import httpx
 
 from sources.core.errors import ConfigurationError
+from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.retry import RetryPolicy
+from sources.core.sweep.options import SweepOptions
 
 from . import settings
-from .client import RETRY, check_base_url
+from .client import RETRY, MegaClient, check_base_url
+from .endpoint import LEADS_KEYSET
 from .shaping import format_timestamp, parse_timestamp
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -159,7 +163,7 @@ class SourceConfig:
     api_token: str = field(repr=False)
     customer_id: str
     filters: Filters
-    checkpoint_pages: int | None = settings.CHECKPOINT_PAGES
+    checkpoint_pages: int = settings.CHECKPOINT_PAGES
     checkpoint_seconds: float = settings.CHECKPOINT_SECONDS
     prefetch_pages: int = settings.PREFETCH_PAGES
     fetch_process_min_leads: int = settings.FETCH_PROCESS_MIN_LEADS
@@ -170,14 +174,40 @@ class SourceConfig:
     workers: int = 1
 
     def list_params(self) -> dict[str, str]:
-        params = {
-            "sort_by": settings.SORT_BY,
-            "sort_dir": settings.SORT_DIR,
-            "limit": str(settings.PAGE_LIMIT),
-            "include_custom_fields": "true",
-        }
-        params.update(self.filters.query_params())
-        return params
+        return {**LEADS_KEYSET.params, **self.filters.query_params()}
+
+    def sweep_options(self) -> SweepOptions:
+        return SweepOptions(
+            params=self.list_params(),
+            stream_key=self.filters.stream_key,
+            filters=self.filters.describe(),
+            initial_since=self.filters.initial_updated_since,
+            lookback=self.lookback,
+            checkpoint_pages=self.checkpoint_pages,
+            checkpoint_seconds=self.checkpoint_seconds,
+            prefetch_pages=self.prefetch_pages,
+            fetch_process_min_items=self.fetch_process_min_leads,
+            fetch_process_buffer_pages=settings.FETCH_PROCESS_BUFFER_PAGES,
+            workers=self.workers,
+        )
+
+    def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> MegaClient:
+        """The run's client: one rate-limit budget for every worker, waits that Ctrl-C ends."""
+        pacer = RateLimitPacer(
+            reserve=self.rate_limit_reserve,
+            max_wait_s=self.retry.retry_after_max_s,
+            stats=stats,
+            sleep=sleep,
+        )
+        return MegaClient(
+            self.base_url,
+            self.api_token,
+            self.customer_id,
+            timeout=self.timeout,
+            retry=self.retry,
+            pacer=pacer,
+            sleep=sleep,
+        )
 
 
 def require(value: str | None, name: str, secret: bool = False) -> str:

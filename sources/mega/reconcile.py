@@ -18,9 +18,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from .client import MegaClient
-from .config import SourceConfig
-from .paging import PageStream, StartPosition
+from sources.core.sweep.loads import Batch
+from sources.core.sweep.options import SweepOptions
+from sources.core.sweep.paging import PageStream, StartPosition
+from sources.core.sweep.session import SyncSession
+
+from .endpoint import LEADS_KEYSET
 from .shaping import (
     CUSTOM_FIELDS_SCHEMA,
     DELETED_AT,
@@ -28,6 +31,7 @@ from .shaping import (
     TOMBSTONE,
     custom_fields_table,
     leads_table,
+    with_removed_slugs,
 )
 
 log = logging.getLogger("mega")
@@ -52,14 +56,15 @@ class ReconcilePlan:
     pages: int = 0
 
     def sweep(
-        self, client: MegaClient, config: SourceConfig, interrupt: threading.Event | None = None
+        self, client: Any, options: SweepOptions, interrupt: threading.Event | None = None
     ) -> None:
-        start = StartPosition(cursor=None, updated_since=config.filters.initial_updated_since)
+        start = StartPosition(cursor=None, updated_since=options.initial_since)
         stream = PageStream(
+            LEADS_KEYSET,
             client,
-            config.list_params(),
+            options.params,
             start,
-            prefetch=config.prefetch_pages,
+            prefetch=options.prefetch_pages,
             interrupt=interrupt,
         )
         try:
@@ -117,3 +122,28 @@ def _hard_delete_rows(ids: list[str], leads_schema: pa.Schema) -> tuple[pa.Table
     field_columns["slug"] = pa.array([""] * count, pa.string())
     field_columns[TOMBSTONE] = pa.array([True] * count, pa.bool_())
     return leads, pa.Table.from_pydict(field_columns, schema=CUSTOM_FIELDS_SCHEMA)
+
+
+class ReconcileLoad:
+    """The reconcile as one load of the `leads` resource, on the run's client, counters,
+    Ctrl-C flag and destination hooks (those of the sweep's session)."""
+
+    one_load = False
+
+    def __init__(self, plan: ReconcilePlan, session: SyncSession) -> None:
+        self.plan = plan
+        self.hooks = session.hooks
+        self._session = session
+
+    def batches(self, resource_state: dict[str, Any]) -> Iterator[Batch]:
+        session, plan = self._session, self.plan
+        plan.sweep(session.client(), session.options, session.stop)
+        session.counters.pages += plan.pages
+        stored = self.hooks.stored_keys
+        for leads, fields, append in plan.batches():
+            if stored is not None and fields is not None:
+                fields = with_removed_slugs(fields, stored)
+            yield leads, fields, append
+
+    def close(self) -> None:
+        """The session it runs on is the runner's to close."""

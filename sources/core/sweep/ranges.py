@@ -1,6 +1,6 @@
 """Parallel backfill: split `updated_at` into equal-count ranges and page each with its own worker.
 
-The keyset cursor makes one stream sequential, but `total` with `updated_since` (001: "Total
+The keyset cursor makes one stream sequential, but the total with the since-parameter (001: "Total
 matching the filter (ignores cursor/offset)") counts the leads at/after any instant in one
 `limit=1` request, so range boundaries holding equal numbers of leads are found by bisection.
 
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sources.core.endpoint import EndpointSpec
 from sources.core.errors import Interrupted, MalformedResponseError
 
-from .client import MegaClient
-from .paging import Handoff, Page, PageStream, StartPosition
-from .shaping import format_timestamp, parse_timestamp
+from .handoff import Handoff
+from .paging import Page, PageStream, StartPosition
 
 log = logging.getLogger("mega")
 
@@ -34,42 +34,56 @@ MIN_PAGES_PER_WORKER = 20
 PLANNING = "planning the parallel ranges"  # the context of the probes' errors
 
 
-def _probe(client: MegaClient, params: Mapping[str, str], **extra: str) -> dict[str, Any]:
-    body = client.list_leads({**params, **extra, "limit": "1"}, context=PLANNING)
-    if not isinstance(body.get("total"), int) or not isinstance(body.get("leads"), list):
-        raise MalformedResponseError(f"{PLANNING}: the answer has no integer `total` / `leads`")
+def _probe(
+    spec: EndpointSpec, client: Any, params: Mapping[str, str], **extra: str
+) -> dict[str, Any]:
+    keyset = spec.keyset
+    query = {**params, **extra, keyset.limit_param: "1"}
+    body = client.decode_object(keyset.request(client, query, PLANNING), PLANNING)
+    if not isinstance(body.get(keyset.total_field), int) or not isinstance(
+        body.get(keyset.items_key), list
+    ):
+        raise MalformedResponseError(
+            f"{PLANNING}: the answer has no integer `{keyset.total_field}` / `{keyset.items_key}`"
+        )
     return body
 
 
-def count_since(client: MegaClient, params: Mapping[str, str], since: datetime) -> int:
-    return int(_probe(client, params, updated_since=format_timestamp(since))["total"])
+def count_since(spec: EndpointSpec, client: Any, params: Mapping[str, str], since: datetime) -> int:
+    keyset = spec.keyset
+    extra = {keyset.since_param: spec.format_time(since)}
+    return int(_probe(spec, client, params, **extra)[keyset.total_field])
 
 
 def plan_ranges(
-    client: MegaClient,
+    spec: EndpointSpec,
+    client: Any,
     params: Mapping[str, str],
     start: str | None,
     workers: int,
-    page_size: int,
     interrupt: threading.Event | None = None,
 ) -> tuple[int, list[dict[str, Any]] | None]:
     """(total, ranges ``{"start", "end", "cursor", "done"}`` or None when not worth it)."""
-    since = {"updated_since": start} if start else {}
-    first = _probe(client, params, **since)
-    total = int(first["total"])
-    if workers < 2 or total < workers * MIN_PAGES_PER_WORKER * page_size:
+    keyset = spec.keyset
+    since = {keyset.since_param: start} if start else {}
+    first = _probe(spec, client, params, **since)
+    total = int(first[keyset.total_field])
+    if workers < 2 or total < workers * MIN_PAGES_PER_WORKER * keyset.page_limit:
         return total, None
-    last = _probe(client, params, **since, sort_dir="desc")
-    low = parse_timestamp(first["leads"][0]["updated_at"])
-    newest = parse_timestamp(last["leads"][0]["updated_at"])
+    last = _probe(spec, client, params, **since, **{keyset.sort_dir_param: keyset.descending})
+    low = spec.parse_time(first[keyset.items_key][0][keyset.timestamp_field])
+    newest = spec.parse_time(last[keyset.items_key][0][keyset.timestamp_field])
     targets = [total * (workers - index) // workers for index in range(1, workers)]
     tolerance = max(1, total // (20 * workers))
     stop = interrupt or threading.Event()
+
+    def bisect(target: int) -> datetime:
+        return _bisect(spec, client, params, (low, newest), target, tolerance, stop)
+
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-        cuts = list(
-            pool.map(lambda t: _bisect(client, params, (low, newest), t, tolerance, stop), targets)
-        )
-    bounds = [start, *sorted({format_timestamp(cut) for cut in cuts}), format_timestamp(newest)]
+        cuts = list(pool.map(bisect, targets))
+    fmt = spec.format_time
+    bounds = [start, *sorted({fmt(cut) for cut in cuts}), fmt(newest)]
     ranges = [
         {"start": lo, "end": hi, "cursor": None, "done": False}
         for lo, hi in itertools.pairwise(bounds)
@@ -80,7 +94,8 @@ def plan_ranges(
 
 
 def _bisect(
-    client: MegaClient,
+    spec: EndpointSpec,
+    client: Any,
     params: Mapping[str, str],
     bounds: tuple[datetime, datetime],
     target: int,
@@ -94,7 +109,7 @@ def _bisect(
             raise Interrupted(f"interrupted while {PLANNING}")
         middle = low + (high - low) / 2
         middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
-        count = count_since(client, params, middle)
+        count = count_since(spec, client, params, middle)
         if abs(count - target) <= tolerance:
             return middle
         if count > target:
@@ -116,12 +131,14 @@ class RangeStreams:
 
     def __init__(
         self,
-        client: MegaClient,
+        spec: EndpointSpec,
+        client: Any,
         params: Mapping[str, str],
         ranges: list[dict[str, Any]],
         prefetch: int,
         interrupt: threading.Event | None = None,
     ) -> None:
+        self._spec = spec
         self._handoff = Handoff(max(2, prefetch) * len(ranges), interrupt)
         self._open = 0
         self._threads: list[threading.Thread] = []
@@ -130,7 +147,7 @@ class RangeStreams:
                 continue
             since = entry.get("mark") or entry["start"]
             start = StartPosition(cursor=entry["cursor"], updated_since=since)
-            stream = PageStream(client, params, start, prefetch=0)
+            stream = PageStream(spec.keyset, client, params, start, prefetch=0)
             thread = threading.Thread(
                 target=self._produce, args=(index, stream, entry["end"]), daemon=True
             )
@@ -154,10 +171,11 @@ class RangeStreams:
         self._handoff.stop(self._threads)
 
     def _produce(self, index: int, stream: PageStream, end: str) -> None:
-        limit = parse_timestamp(end)
+        parse, field = self._spec.parse_time, self._spec.keyset.timestamp_field
+        limit = parse(end)
         try:
             for page in stream:
-                inside = [x for x in page.leads if parse_timestamp(x["updated_at"]) < limit]
+                inside = [x for x in page.leads if parse(x[field]) < limit]
                 done = page.next_cursor is None or len(inside) < len(page.leads)
                 item = RangePage(
                     index, Page(page.number, inside, page.next_cursor, page.total), done

@@ -1,4 +1,4 @@
-"""The sequential sweep, with a long one fetched by a child process.
+"""A long sweep's pages fetched by a child process (``sweep_stream.py`` decides when).
 
 Measured (benchmarks/RESULTS.md): a backfill in one interpreter is bound by its GIL; httpx and
 JSON decoding take ~1.7 CPU-s per 100k leads, and the fetch thread and the thread shaping rows
@@ -11,21 +11,23 @@ fetching while dlt loads a checkpoint. Short sweeps (every scheduled run) stay i
 starting the child costs ~0.3 s, which a backfill hides by starting it while the run sets up
 (``spawn_fetch_process``).
 
-The child imports only the HTTP modules of this package (not dlt), the token reaches it on
-stdin (never argv or the environment), and whatever goes wrong there comes back as the same
-typed error.
+The child imports only the HTTP and paging modules (not dlt: every package of this project is a
+bare one there, its ``__init__`` not run), the token reaches it on stdin (never argv or the
+environment), and whatever goes wrong there comes back as the same typed error. The endpoint's
+``Keyset`` and the client's class cross as data (``Keyset.wire``, a class reference).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 try:
@@ -36,36 +38,49 @@ except ImportError:  # Windows: pipes keep their default size
 import orjson
 
 from sources.core import errors
+from sources.core.endpoint import Keyset
 from sources.core.errors import MegaError
 from sources.core.http import json_object
 
-from .client import MegaClient
-from .paging import Handoff, Page, PageStream, StartPosition, parse_page
+from .handoff import Handoff
+from .paging import Page, PageStream, StartPosition, parse_page
 
 log = logging.getLogger("mega")
 
 _HEADER = struct.Struct("!cI")  # frame kind, payload length
 _PAGE, _LOG, _ERROR, _DONE = b"P", b"L", b"E", b"D"
 _PIPE_BYTES = 1 << 20  # Linux's default cap for an unprivileged process (fs.pipe-max-size)
-# Run in the child: a bare package named after this directory, so that importing the HTTP
-# modules does not run the package's __init__ (which imports dlt: +0.5 s). httpx imports its
-# command-line client (click, rich: +50 ms) when it can; the child has no use for it. `sources`
-# is pinned to this file's tree, so the child's shared core (sources.core) is the parent's too,
-# whatever the working directory.
+# Run in the child: this project's packages as bare ones (argv[1]: names and folders), so that
+# importing the HTTP modules does not run a package's __init__ (an API package's imports dlt:
+# +0.5 s). httpx imports its command-line client (click, rich: +50 ms) when it can; the child
+# has no use for it.
 _BOOTSTRAP = (
-    "import os, sys, types; pkg = types.ModuleType('_mega_fetch'); pkg.__path__ = [sys.argv[1]]; "
-    "sys.modules['_mega_fetch'] = pkg; sys.modules['httpx._main'] = None; "
-    "top = types.ModuleType('sources'); top.__path__ = [os.path.dirname(sys.argv[1])]; "
-    "sys.modules['sources'] = top; "
-    "from _mega_fetch.fetch_process import child_main; sys.exit(child_main())"
+    "import json, sys, types\n"
+    "for name, path in json.loads(sys.argv[1]):\n"
+    "    sys.modules[name] = types.ModuleType(name); sys.modules[name].__path__ = path\n"
+    "sys.modules['httpx._main'] = None\n"
+    f"from {__name__} import child_main\n"
+    "sys.exit(child_main())"
 )
+
+
+def _bare_packages() -> list[tuple[str, list[str]]]:
+    """Every package of this project's top-level package, with its folder."""
+    top = __name__.split(".")[0]
+    root = os.path.dirname(os.path.abspath(sys.modules[top].__file__ or ""))
+    found = []
+    for folder, _, files in os.walk(root):
+        if "__init__.py" in files:
+            relative = os.path.relpath(folder, os.path.dirname(root))
+            found.append((relative.replace(os.sep, "."), [folder]))
+    return found
 
 
 def spawn_fetch_process() -> subprocess.Popen[bytes]:
     """A fetch process, started: it imports, then waits for its task on stdin. Starting one
     while the run sets up hides its start-up; ``discard_fetch_process`` if it is not needed."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _BOOTSTRAP, os.path.dirname(os.path.abspath(__file__))],
+        [sys.executable, "-c", _BOOTSTRAP, orjson.dumps(_bare_packages()).decode()],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         # Its own session: a terminal's Ctrl-C goes to the run, which decides, and ends the
@@ -91,116 +106,13 @@ def discard_fetch_process(proc: subprocess.Popen[bytes]) -> None:
                 stream.close()
 
 
-class SweepStream:
-    """Pages of one sweep in order: the first from this process; the rest from a child process
-    when more than ``child_min_leads`` leads are due, else from a prefetch thread."""
-
-    def __init__(
-        self,
-        client: MegaClient,
-        params: Mapping[str, str],
-        start: StartPosition,
-        prefetch: int,
-        child_min_leads: int,
-        child_buffer_pages: int,
-        spawned: subprocess.Popen[bytes] | None = None,
-        interrupt: threading.Event | None = None,
-    ) -> None:
-        self._client, self._params, self._start = client, dict(params), start
-        self._interrupt = interrupt
-        self._prefetch = prefetch
-        self._child_min_leads = child_min_leads
-        self._child_buffer_pages = child_buffer_pages
-        self._spawned = spawned  # a fetch process started ahead, waiting for its task
-        self.first_total: int | None = None
-        self._rest: PageStream | ChildPageStream | None = None
-        self._pages = self._all_pages()
-
-    def __iter__(self) -> Iterator[Page]:
-        return self._pages
-
-    def ready(self) -> bool:
-        """Whether the next page is already here (if not, the caller has time to spare)."""
-        return self._rest is None or self._rest.ready()
-
-    def close(self) -> None:
-        if self._rest is not None:
-            self._rest.close()
-        self._pages.close()
-        self._discard_spawned()
-
-    def _discard_spawned(self) -> None:
-        if self._spawned is not None:
-            discard_fetch_process(self._spawned)
-            self._spawned = None
-
-    def _all_pages(self) -> Generator[Page, None, None]:
-        head = PageStream(
-            self._client, self._params, self._start, prefetch=0, interrupt=self._interrupt
-        )
-        first = next(iter(head))
-        head.close()
-        self.first_total = first.total
-        yield first
-        if first.next_cursor is None:
-            return
-        rest = StartPosition(first.next_cursor, self._start.updated_since, cursor_saved=False)
-        due = (first.total or 0) - len(first.leads)
-        if 0 < self._child_min_leads < due:
-            log.info("%d leads due: fetching in a child process", first.total)
-            yield from self._child_pages(rest)
-        else:
-            yield from self._thread_pages(rest)
-
-    def _thread_pages(self, rest: StartPosition) -> Iterator[Page]:
-        self._discard_spawned()
-        self._rest = PageStream(
-            self._client,
-            self._params,
-            rest,
-            prefetch=self._prefetch,
-            first_number=2,
-            interrupt=self._interrupt,
-        )
-        return self._rest
-
-    def _child_pages(self, rest: StartPosition) -> Generator[Page, None, None]:
-        """The child's pages; if it fails before its first page (say, it cannot start in an
-        embedded interpreter), this process fetches them: nothing was read from the child, so
-        nothing is read twice."""
-        try:
-            spawned, self._spawned = self._spawned, None
-            child = ChildPageStream(
-                self._client,
-                self._params,
-                rest,
-                self._child_buffer_pages,
-                first_number=2,
-                spawned=spawned,
-                interrupt=self._interrupt,
-            )
-            self._rest = child
-            first = next(child, None)
-        except (OSError, errors.FetchProcessError) as exc:
-            log.warning(
-                "the fetch process failed before its first page (%s): fetching in this process",
-                exc,
-            )
-            if self._rest is not None:
-                self._rest.close()
-            yield from self._thread_pages(rest)
-            return
-        if first is not None:
-            yield first
-            yield from child
-
-
 class ChildPageStream:
     """Pages fetched by a child process (see the module docstring), decoded here in order."""
 
     def __init__(
         self,
-        client: MegaClient,
+        keyset: Keyset,
+        client: Any,
         params: Mapping[str, str],
         start: StartPosition,
         buffer_pages: int,
@@ -208,12 +120,16 @@ class ChildPageStream:
         spawned: subprocess.Popen[bytes] | None = None,
         interrupt: threading.Event | None = None,
     ) -> None:
+        self._keyset = keyset
         self._stats = client.stats
         self._counted: dict[str, float] = {}
         self._handoff = Handoff(buffer_pages, interrupt)
         self._proc = spawned if spawned is not None else spawn_fetch_process()
         assert self._proc.stdin is not None and self._proc.stdout is not None
+        client_class = type(client)
         spec = client.child_spec() | {
+            "client": f"{client_class.__module__}:{client_class.__qualname__}",
+            "keyset": keyset.wire(),
             "params": dict(params),
             "cursor": start.cursor,
             "updated_since": start.updated_since,
@@ -247,12 +163,12 @@ class ChildPageStream:
     def _page(self, message: dict[str, Any], raw: bytes) -> Page:
         number = message["number"]
         where = f"page {number}"
-        page = parse_page(json_object(raw, where), number, where)
+        page = parse_page(self._keyset, json_object(raw, where), number, where)
         if page.next_cursor != message["next_cursor"]:
             self._finished = True
             raise errors.FetchProcessError(
-                f"{where}: the fetch process read `next_cursor` {message['next_cursor']!r:.40} "
-                f"where the page has {page.next_cursor!r:.40}"
+                f"{where}: the fetch process read `{self._keyset.cursor_field}` "
+                f"{message['next_cursor']!r:.40} where the page has {page.next_cursor!r:.40}"
             )
         return page
 
@@ -358,11 +274,13 @@ def child_main() -> int:
     if not task:  # started ahead and not needed
         return 0
     spec: dict[str, Any] = orjson.loads(task)
-    client = MegaClient.from_child_spec(spec)
+    module, _, class_name = spec["client"].partition(":")
+    client = getattr(importlib.import_module(module), class_name).from_child_spec(spec)
     try:
+        keyset = Keyset.from_wire(spec["keyset"])
         start = StartPosition(spec["cursor"], spec["updated_since"], cursor_saved=False)
         stream = PageStream(
-            client, spec["params"], start, 0, first_number=spec["first_number"], raw_pages=True
+            keyset, client, spec["params"], start, 0, spec["first_number"], raw_pages=True
         )
         for page in stream:
             message = {
@@ -394,7 +312,6 @@ def _described(exc: Exception, token: str) -> dict[str, Any]:
 
 __all__ = [
     "ChildPageStream",
-    "SweepStream",
     "child_main",
     "discard_fetch_process",
     "spawn_fetch_process",

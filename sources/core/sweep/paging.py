@@ -1,16 +1,14 @@
-"""Keyset paging over the list endpoint, with the next page fetched while this one is processed.
+"""Keyset paging over a list endpoint, with the next page fetched while this one is processed.
 
-003: pass `next_cursor` back as `cursor` with the same sort; null means no more pages. A cursor is
-only valid for the sort (and, in practice, the deployment) that made it: a resumed cursor that the
-API rejects with 400 falls back to `updated_since`, which is always safe because the high-water
-mark is inclusive.
+003: pass the cursor back with the same sort; null means no more pages. A cursor is only valid
+for the sort (and, in practice, the deployment) that made it: a resumed cursor that the API
+rejects with 400 falls back to the since-parameter, which is always safe because the
+high-water mark is inclusive.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import re
 import threading
 from collections.abc import Generator, Iterator, Mapping
@@ -19,9 +17,10 @@ from typing import Any
 
 import httpx
 
-from sources.core.errors import Interrupted, InvalidRequestError, MalformedResponseError
+from sources.core.endpoint import Keyset
+from sources.core.errors import InvalidRequestError, MalformedResponseError
 
-from .client import MegaClient
+from .handoff import Handoff
 
 log = logging.getLogger("mega")
 
@@ -29,7 +28,7 @@ log = logging.getLogger("mega")
 @dataclass(frozen=True)
 class Page:
     number: int
-    leads: list[dict[str, Any]]
+    leads: list[dict[str, Any]]  # the page's items
     next_cursor: str | None
     total: int | None
     raw: bytes | None = field(default=None, repr=False)  # the JSON body, for `raw_pages`
@@ -38,7 +37,7 @@ class Page:
 @dataclass(frozen=True)
 class StartPosition:
     cursor: str | None
-    updated_since: str | None
+    updated_since: str | None  # the since-parameter's value
     # A cursor saved by an earlier run may have expired; one handed on within this run has not.
     cursor_saved: bool = True
 
@@ -46,62 +45,18 @@ class StartPosition:
 _DONE = object()
 
 
-class Handoff:
-    """A bounded queue from fetching threads to the consumer, which can be stopped: producers
-    then give up instead of blocking on a full queue forever. ``interrupt`` (the run's Ctrl-C
-    flag) makes a consumer waiting for an item raise ``Interrupted`` instead of waiting on."""
-
-    def __init__(self, size: int, interrupt: threading.Event | None = None) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(size, 1))
-        self._stop = threading.Event()
-        self._interrupt = interrupt
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def get(self) -> object:
-        if self._interrupt is None:
-            return self._queue.get()
-        # Polled: a signal handler can set the flag but cannot wake a blocked queue.
-        while True:
-            try:
-                return self._queue.get(timeout=0.1)
-            except queue.Empty:
-                if self._interrupt.is_set():
-                    raise Interrupted("interrupted while waiting for a page") from None
-
-    def ready(self) -> bool:
-        return not self._queue.empty()
-
-    def stop(self, threads: list[threading.Thread]) -> None:
-        self._stop.set()
-        for thread in threads:
-            while thread.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get(timeout=0.05)
-
-
 class PageStream:
     """Pages of one sweep in order. With ``prefetch > 0`` a thread keeps up to that many pages
-    fetched ahead; pages are only ever requested while `next_cursor` is non-null, so a finished
+    fetched ahead; pages are only ever requested while the cursor is non-null, so a finished
     sweep never makes a wasted request.
 
     ``raw_pages``: pages for a process that decodes them itself (the fetch process): each keeps
-    its body, and its leads are left unread when `next_cursor` can be peeked (``peek_cursor``)."""
+    its body, and its items are left unread when the cursor can be peeked (``peek_cursor``)."""
 
     def __init__(
         self,
-        client: MegaClient,
+        keyset: Keyset,
+        client: Any,
         params: Mapping[str, str],
         start: StartPosition,
         prefetch: int = 2,
@@ -109,6 +64,7 @@ class PageStream:
         raw_pages: bool = False,
         interrupt: threading.Event | None = None,
     ) -> None:
+        self.keyset = keyset
         self.client = client
         self.params = dict(params)
         self.start = start
@@ -179,7 +135,8 @@ class PageStream:
             if page.next_cursor is not None:
                 if page.next_cursor in seen or page.next_cursor == cursor:
                     raise MalformedResponseError(
-                        f"{where}: `next_cursor` repeats an earlier cursor; the API is looping"
+                        f"{where}: `{self.keyset.cursor_field}` repeats an earlier cursor; "
+                        "the API is looping"
                     )
                 seen.add(page.next_cursor)
             yield page
@@ -189,85 +146,99 @@ class PageStream:
 
     def _page(self, response: httpx.Response, number: int, where: str) -> Page:
         if not self.raw_pages:
-            return parse_page(self.client.decode_object(response, where), number, where)
+            body = self.client.decode_object(response, where)
+            return parse_page(self.keyset, body, number, where)
         raw = response.content
-        sure, cursor = peek_cursor(raw)
+        sure, cursor = peek_cursor(raw, self.keyset.cursor_field)
         if sure:
             return Page(number, [], cursor, None, raw)
-        return parse_page(self.client.decode_object(response, where), number, where, raw)
+        body = self.client.decode_object(response, where)
+        return parse_page(self.keyset, body, number, where, raw)
 
     def _fetch(self, cursor: str | None, where: str, resumed: bool) -> httpx.Response:
         params = dict(self.params)
         if cursor is not None:
-            params["cursor"] = cursor
+            params[self.keyset.cursor_param] = cursor
         elif self.start.updated_since:
-            params["updated_since"] = self.start.updated_since
+            params[self.keyset.since_param] = self.start.updated_since
         try:
-            return self.client.list_leads_response(params, context=where)
+            return self.keyset.request(self.client, params, where)
         except InvalidRequestError as exc:
             if not resumed:
                 raise
             # 003: "Replaying a cursor with a different sort_by/sort_dir returns 400"; a cursor
             # saved by an interrupted run can also expire. The inclusive mark re-reads safely.
             log.warning(
-                "the API rejected the saved cursor (%s); resuming from updated_since=%s",
+                "the API rejected the saved cursor (%s); resuming from %s=%s",
                 exc,
+                self.keyset.since_param,
                 self.start.updated_since,
             )
             return self._fetch(None, where, resumed=False)
 
 
-_CURSOR_KEY = b'"next_cursor"'
 # A cursor is opaque (001), but every one seen is base64 text; anything else gets decoded.
-_CURSOR_PAIR = re.compile(rb'"next_cursor"\s*:\s*(?:(null)|"([A-Za-z0-9+/=_.~-]+)")')
+_CURSOR_VALUE = rb'\s*:\s*(?:(null)|"([A-Za-z0-9+/=_.~-]+)")'
+_CURSOR_PAIRS: dict[str, re.Pattern[bytes]] = {}
 
 
-def peek_cursor(raw: bytes) -> tuple[bool, str | None]:
-    """(True, `next_cursor`) read off a body without decoding it (a tenth of the cost), or
+def peek_cursor(raw: bytes, cursor_field: str = "next_cursor") -> tuple[bool, str | None]:
+    """(True, the cursor) read off a body without decoding it (a tenth of the cost), or
     (False, None) when that could be wrong.
 
     Sure only when the key occurs once: inside a JSON string a quote is escaped, so a second
-    unescaped `"next_cursor"` can only be another key (say, a custom field slug) or a value. If
-    the only one is not the top-level key, that key is missing, which the full decode that every
-    page gets in the run's process reports as a malformed page."""
-    at = raw.find(_CURSOR_KEY)
-    if at < 0 or raw.find(_CURSOR_KEY, at + 1) >= 0:
+    unescaped key can only be another key (say, a custom field slug) or a value. If the only
+    one is not the top-level key, that key is missing, which the full decode that every page
+    gets in the run's process reports as a malformed page."""
+    key = f'"{cursor_field}"'.encode()
+    at = raw.find(key)
+    if at < 0 or raw.find(key, at + 1) >= 0:
         return False, None
-    pair = _CURSOR_PAIR.match(raw, at)
+    pattern = _CURSOR_PAIRS.get(cursor_field)
+    if pattern is None:
+        pattern = _CURSOR_PAIRS[cursor_field] = re.compile(re.escape(key) + _CURSOR_VALUE)
+    pair = pattern.match(raw, at)
     if pair is None:
         return False, None
     return True, None if pair.group(1) else pair.group(2).decode("ascii")
 
 
-def parse_page(body: dict[str, Any], number: int, where: str, raw: bytes | None = None) -> Page:
-    for key in ("leads", "next_cursor"):
+def parse_page(
+    keyset: Keyset, body: dict[str, Any], number: int, where: str, raw: bytes | None = None
+) -> Page:
+    for key in (keyset.items_key, keyset.cursor_field):
         if key not in body:
             raise MalformedResponseError(f"{where}: the answer has no `{key}`")
-    next_cursor = body["next_cursor"]
+    next_cursor = body[keyset.cursor_field]
     if next_cursor is not None and (not isinstance(next_cursor, str) or not next_cursor):
-        raise MalformedResponseError(f"{where}: `next_cursor` is {next_cursor!r}, not a string")
-    total = body.get("total")
+        raise MalformedResponseError(
+            f"{where}: `{keyset.cursor_field}` is {next_cursor!r}, not a string"
+        )
+    total = body.get(keyset.total_field)
     return Page(
         number=number,
-        leads=check_page_leads(body["leads"], where),
+        leads=check_page_items(keyset, body[keyset.items_key], where),
         next_cursor=next_cursor,
         total=total if isinstance(total, int) and not isinstance(total, bool) else None,
         raw=raw,
     )
 
 
-def check_page_leads(leads: Any, where: str) -> list[dict[str, Any]]:
-    """The cheap per-page checks: a list of objects, each with a string id and updated_at."""
-    if not isinstance(leads, list):
-        raise MalformedResponseError(f"{where}: `leads` is {type(leads).__name__}, not a list")
-    for position, lead in enumerate(leads):
-        if not isinstance(lead, dict):
-            raise MalformedResponseError(f"{where}: lead #{position} is not an object")
-        lead_id, updated_at = lead.get("id"), lead.get("updated_at")
-        if not isinstance(lead_id, str) or not lead_id:
-            raise MalformedResponseError(f"{where}: lead #{position} has no string `id`")
+def check_page_items(keyset: Keyset, items: Any, where: str) -> list[dict[str, Any]]:
+    """The cheap per-page checks: a list of objects, each with a string id and timestamp."""
+    if not isinstance(items, list):
+        raise MalformedResponseError(
+            f"{where}: `{keyset.items_key}` is {type(items).__name__}, not a list"
+        )
+    id_field, time_field, noun = keyset.id_field, keyset.timestamp_field, keyset.item_name
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise MalformedResponseError(f"{where}: {noun} #{position} is not an object")
+        item_id, updated_at = item.get(id_field), item.get(time_field)
+        if not isinstance(item_id, str) or not item_id:
+            raise MalformedResponseError(f"{where}: {noun} #{position} has no string `{id_field}`")
         if not isinstance(updated_at, str) or not updated_at:
             raise MalformedResponseError(
-                f"{where}: lead {lead_id} has no string `updated_at` (got {updated_at!r})"
+                f"{where}: {noun} {item_id} has no string `{time_field}` (got {updated_at!r})"
             )
-    return leads
+    return items

@@ -1,0 +1,1 @@
+"""Keyset sweeps with checkpoints, generic over an ``EndpointSpec`` (``core/endpoint.py``)."""

@@ -1,0 +1,58 @@
+"""What a load hands dlt: batches of (rows, child rows, append), and the destination's hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import dlt
+import pyarrow as pa
+
+from sources.core.endpoint import EndpointSpec, StoredKeys
+
+# (rows, child rows or None, append): see ``append.py``.
+Batch = tuple[pa.Table, pa.Table | None, bool]
+
+
+@dataclass(frozen=True)
+class DestinationHooks:
+    """What the destination needs of the batches, decided by the runner."""
+
+    # Lakehouse tables (upsert by key, no delete by parent): the table format, and the child
+    # keys stored for given parents, so that removed ones get tombstone rows.
+    table_format: str | None = None
+    stored_keys: StoredKeys | None = None
+    # Where the connector deletes by parent itself (Iceberg): called on each merged batch first.
+    before_load: Callable[[pa.Table, pa.Table | None], tuple[pa.Table, pa.Table | None]] | None = (
+        None
+    )
+
+
+class Load(Protocol):
+    """One resource call's batches: a checkpoint of a sweep, or a reconcile."""
+
+    hooks: DestinationHooks
+    one_load: bool  # no runner: this load reads everything, and its end closes the load
+
+    def batches(self, resource_state: dict[str, Any]) -> Iterator[Batch]: ...
+
+    def close(self) -> None: ...
+
+
+def dlt_items(spec: EndpointSpec, load: Load, resource_state: dict[str, Any]) -> Iterator[Any]:
+    """The load's batches as dlt items, each table with its own hints (resource-level column
+    hints would leak into the child table)."""
+    hooks = load.hooks
+    merge, appended = spec.hints(hooks.table_format)
+    try:
+        for rows, child_rows, append in load.batches(resource_state):
+            if hooks.before_load is not None and not append:
+                rows, child_rows = hooks.before_load(rows, child_rows)
+            row_hints, child_hints = appended if append else merge
+            yield dlt.mark.with_hints(rows, row_hints, create_table_variant=True)
+            if child_rows is not None:
+                yield dlt.mark.with_hints(child_rows, child_hints, create_table_variant=True)
+    finally:
+        if load.one_load:
+            load.close()

@@ -1,0 +1,27 @@
+"""How one stream is swept: the settings the machinery reads, resolved by the API package."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    params: Mapping[str, str]  # the endpoint's fixed parameters and the stream's filters
+    stream_key: str  # the stream's entry in the resource state
+    filters: Mapping[str, str] = field(default_factory=dict)  # described in that entry
+    initial_since: str | None = None  # where a stream with no state starts
+    lookback: timedelta = timedelta(0)
+    checkpoint_pages: int = 1000
+    checkpoint_seconds: float = 60.0
+    prefetch_pages: int = 10
+    fetch_process_min_items: int = 20_000  # 0: never a fetch process
+    fetch_process_buffer_pages: int = 150
+    workers: int = 1
+
+    @property
+    def may_use_fetch_process(self) -> bool:
+        """A fetch process may serve the sweep (not parallel ranges, not switched off)."""
+        return self.fetch_process_min_items > 0 and self.workers < 2
