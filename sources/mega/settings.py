@@ -40,16 +40,16 @@ PREFETCH_PAGES = 10
 # A sweep with more leads than this due fetches in a child process (fetch_process.py); 0: never.
 FETCH_PROCESS_MIN_LEADS = 20_000
 # Raw pages (~80 KB each, +13 in the pipe) the child may run ahead, so it keeps fetching while a
-# checkpoint loads. 150 (12 MB): 1M leads in 33.6 s, 489 MB; 400 (31 MB): 35.7 s, 500 MB.
+# checkpoint loads; more only costs memory (RESULTS.md).
 FETCH_PROCESS_BUFFER_PAGES = 150
 # Leads shaped to arrow at a time: keeps the Python dicts waiting for shaping to a few pages.
 SHAPE_ROWS = 1000
-# Leads handed to dlt at a time: dlt spends ~5 ms of schema work per yielded table whatever its
-# size (benchmarks/RESULTS.md), so shaped tables are joined (zero-copy) into ~25k-lead items.
+# Leads handed to dlt at a time: dlt spends a fixed amount of schema work per yielded table
+# whatever its size, so shaped tables are joined (zero-copy) into ~25k-lead items.
 YIELD_ROWS = 25_000
 # DuckDB's row group (rows). Custom-field rows go to dlt in whole multiples of it, the rest carried
 # to the checkpoint's next item: DuckDB then appends each parquet row group as one of its own
-# instead of merging partial ones (1M leads: 27.7 → 24.3 s, 40.5 → 35.6 CPU-s; RESULTS.md).
+# instead of merging partial ones, which is slower (RESULTS.md).
 DUCKDB_ROW_GROUP = 122_880
 DEFAULT_DATASET = "mega"
 # Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.

@@ -51,8 +51,8 @@ _HEADER = struct.Struct("!cI")  # frame kind, payload length
 _PAGE, _LOG, _ERROR, _DONE = b"P", b"L", b"E", b"D"
 _PIPE_BYTES = 1 << 20  # Linux's default cap for an unprivileged process (fs.pipe-max-size)
 # Run in the child: this project's packages as bare ones (argv[1]: names and folders), so that
-# importing the HTTP modules does not run a package's __init__ (an API package's imports dlt:
-# +0.5 s). httpx imports its command-line client (click, rich: +50 ms) when it can; the child
+# importing the HTTP modules does not run a package's __init__ (an API package's imports dlt,
+# slow to import). httpx imports its command-line client (click, rich) when it can; the child
 # has no use for it.
 _BOOTSTRAP = (
     "import json, sys, types\n"

@@ -207,7 +207,7 @@ class SyncSession:
 
     def _end_checkpoint(self, load: CheckpointLoad) -> None:
         # The checkpoint's arrow buffers are written and freed; arrow's allocator (mimalloc)
-        # would keep their pages through the load, which is the run's peak (−30 MB at 100k).
+        # would keep their pages through the load, which is the run's peak memory.
         pa.default_memory_pool().release_unused()
         counters = self.counters
         counters.checkpoints += 1
