@@ -100,7 +100,6 @@ class Bench:
     ) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "benchmarks.case", kind, "--url", sim.url]
         cmd += ["--token", self.token, "--customer", self.customer, *(extra or [])]
-        child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         record: dict[str, Any] = {"section": section, "case": name, "repeat": repeat}
         record["code"] = code_version(git=False)["connector_files_sha256"]
         record["leads_at_source"] = sim.leads
@@ -109,38 +108,15 @@ class Bench:
         ours = [os.getpid(), sim.pid]
         if self.args.wait_quiet:
             record["waited_for_quiet_s"] = round(wait_until_quiet(ours, self.args.wait_quiet), 1)
-        before = sim.requests_served()
-        limit = timeout or self.args.case_timeout
-        load = ForeignLoad(ours)
-        started = time.perf_counter()
-        with open(self.log, "a") as log:
-            log.write(f"\n===== {section} {name} #{repeat}: {' '.join(cmd[3:5])}\n")
-            log.flush()
-            proc = subprocess.Popen(
-                cmd,
-                cwd=PROJECT_DIR,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                env=child_env,
-                start_new_session=True,  # its own process group, so a timeout kills its workers
-            )
-            try:
-                out, _ = proc.communicate(timeout=limit)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                out = ""
-                record["error"] = f"timeout after {limit:.0f} s (killed)"
-        record["process_s"] = time.perf_counter() - started
-        record["sim_requests"] = sim.requests_served() - before
-        lines = [line for line in out.splitlines() if line.startswith(MARKER)]
-        if lines:
-            record.update(json.loads(lines[-1][len(MARKER) :]))
-        elif "error" not in record:
-            record["error"] = f"exit code {proc.returncode}, no result (see {self.log})"
-        # CPU seconds other processes on the host used meanwhile: > 0 means a noisy run.
-        record["foreign_cpu_s"] = round(load.seconds(minus=float(record.get("cpu_s", 0.0))), 2)
+        run_case(
+            cmd,
+            sim,
+            record,
+            self.log,
+            header=f"{section} {name} #{repeat}: {' '.join(cmd[3:5])}",
+            timeout=timeout or self.args.case_timeout,
+            env=env,
+        )
         self.runs.append(record)
         self.say(f"{section:>22} {name:<22} #{repeat}: {brief(record)}")
         self.save()
@@ -310,6 +286,51 @@ def code_version(git: bool = True) -> dict[str, str]:
         "connector_files_sha256": digest.hexdigest()[:16],
         "uncommitted_changes": "yes" if dirty else "no",
     }
+
+
+def run_case(
+    cmd: list[str],
+    sim: SimulatorProcess,
+    record: dict[str, Any],
+    log_path: Path,
+    header: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run one case's child (``cmd``, stderr appended to ``log_path`` under ``header``) and add
+    to ``record`` its ``BENCH_RESULT`` numbers, the whole-process time, the requests ``sim``
+    served meanwhile and the CPU other processes used (``foreign_cpu_s``), or an ``error``."""
+    before = sim.requests_served()
+    load = ForeignLoad([os.getpid(), sim.pid])
+    started = time.perf_counter()
+    with open(log_path, "a") as log:
+        log.write(f"\n===== {header}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its own process group, so a timeout kills its workers
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            out = ""
+            record["error"] = f"timeout after {timeout:.0f} s (killed)"
+    record["process_s"] = time.perf_counter() - started
+    record["sim_requests"] = sim.requests_served() - before
+    lines = [line for line in out.splitlines() if line.startswith(MARKER)]
+    if lines:
+        record.update(json.loads(lines[-1][len(MARKER) :]))
+    elif "error" not in record:
+        record["error"] = f"exit code {proc.returncode}, no result (see {log_path})"
+    # CPU seconds other processes on the host used meanwhile: > 0 means a noisy run.
+    record["foreign_cpu_s"] = round(load.seconds(minus=float(record.get("cpu_s", 0.0))), 2)
 
 
 def brief(record: dict[str, Any]) -> str:

@@ -237,7 +237,11 @@ def rest_api_config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def rest_api(args: argparse.Namespace) -> dict[str, Any]:
+def rest_api_job(
+    args: argparse.Namespace, destination: str, credentials: str, dataset: str
+) -> dict[str, Any]:
+    """dlt's rest_api source (``rest_api_config``) run once into ``dlt.destinations.<destination>
+    (credentials)``: its wall and import time, leads and rows per table, dlt step times."""
     t0 = time.perf_counter()
     import dlt
     from dlt.sources.rest_api import rest_api_source
@@ -247,8 +251,8 @@ def rest_api(args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     pipeline = dlt.pipeline(
         pipeline_name="rest_bench",
-        destination=dlt.destinations.duckdb(args.duckdb),
-        dataset_name="mega_rest",
+        destination=getattr(dlt.destinations, destination)(credentials),
+        dataset_name=dataset,
         pipelines_dir=args.pipelines_dir,
     )
     pipeline.run(rest_api_source(rest_api_config(args)))  # type: ignore[arg-type]
@@ -256,16 +260,20 @@ def rest_api(args: argparse.Namespace) -> dict[str, Any]:
     trace = pipeline.last_trace
     normalize = trace.last_normalize_info if trace else None
     rows = dict(normalize.row_counts) if normalize else {}
-    leads = int(rows.get("leads", 0))
     return {
         "wall_s": wall,
         "import_s": import_s,
-        "count_table": (args.duckdb, "mega_rest", "leads"),
-        "leads": leads,
+        "leads": int(rows.get("leads", 0)),
         "rows_loaded": rows,
         "steps": steps,
         "steps_each": each,
     }
+
+
+def rest_api(args: argparse.Namespace) -> dict[str, Any]:
+    out = rest_api_job(args, "duckdb", args.duckdb, "mega_rest")
+    out["count_table"] = (args.duckdb, "mega_rest", "leads")
+    return out
 
 
 KINDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {

@@ -22,7 +22,7 @@ import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from benchmarks.case import MARKER, cpu_s, instrument_steps, rest_api_config  # noqa: E402
+from benchmarks.case import MARKER, cpu_s, instrument_steps, rest_api_job  # noqa: E402
 from benchmarks.memory import JobMemory  # noqa: E402
 
 DATASET = "mega"
@@ -91,32 +91,9 @@ def connector(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def rest_api(args: argparse.Namespace) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    import dlt
-    from dlt.sources.rest_api import rest_api_source
-
-    steps, each = instrument_steps()
-    import_s = time.perf_counter() - t0
-    t = time.perf_counter()
-    pipeline = dlt.pipeline(
-        pipeline_name="rest_bench",
-        destination=dlt.destinations.postgres(args.postgres),
-        dataset_name=REST_DATASET,
-        pipelines_dir=args.pipelines_dir,
-    )
-    pipeline.run(rest_api_source(rest_api_config(args)))  # type: ignore[arg-type]
-    trace = pipeline.last_trace
-    normalize = trace.last_normalize_info if trace else None
-    rows = dict(normalize.row_counts) if normalize else {}
-    return {
-        "wall_s": time.perf_counter() - t,
-        "import_s": import_s,
-        "count_in": REST_DATASET,
-        "leads": int(rows.get("leads", 0)),
-        "rows_loaded": rows,
-        "steps": steps,
-        "steps_each": each,
-    }
+    out = rest_api_job(args, "postgres", args.postgres, REST_DATASET)
+    out["count_in"] = REST_DATASET
+    return out
 
 
 def table_checks(args: argparse.Namespace, dataset: str) -> dict[str, int | str]:

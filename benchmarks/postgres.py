@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.bench import run_case
 from benchmarks.case import MARKER
-from benchmarks.hostload import ForeignLoad
 from benchmarks.sim import PROJECT_DIR, SimulatorProcess
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -67,36 +65,8 @@ class PostgresBench:
         cmd = [sys.executable, "-m", "benchmarks.pg_case", kind, "--url", self.sim.url]
         cmd += [*self.auth, *extra]
         record: dict[str, Any] = {"case": name, "repeat": repeat}
-        before = self.sim.requests_served()
-        load = ForeignLoad([os.getpid(), self.sim.pid])
-        started = time.perf_counter()
-        with open(self.log, "a") as log:
-            log.write(f"\n===== {name} #{repeat}\n")
-            log.flush()
-            proc = subprocess.Popen(
-                cmd,
-                cwd=PROJECT_DIR,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
-            )
-            try:
-                out, _ = proc.communicate(timeout=self.args.case_timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                out = proc.communicate()[0] or ""
-                record["error"] = f"timeout after {self.args.case_timeout:.0f} s"
-        record["process_s"] = time.perf_counter() - started
-        record["sim_requests"] = self.sim.requests_served() - before
-        lines = [line for line in out.splitlines() if line.startswith(MARKER)]
-        if lines:
-            record.update(json.loads(lines[-1][len(MARKER) :]))
-        elif "error" not in record:
-            record["error"] = f"exit code {proc.returncode}, no result (see {self.log})"
-        # Includes the Postgres server's own CPU: it runs outside the case's process tree.
-        record["foreign_cpu_s"] = round(load.seconds(minus=float(record.get("cpu_s", 0.0))), 2)
+        # foreign_cpu_s includes the Postgres server's CPU: it runs outside the case's tree.
+        run_case(cmd, self.sim, record, self.log, f"{name} #{repeat}", self.args.case_timeout)
         self.check(record)
         self.runs.append(record)
         self.say(f"{name:<28} #{repeat}: {brief(record)}")
