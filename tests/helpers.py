@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
 import duckdb
@@ -27,6 +27,9 @@ from simulators.mega import (
     SimulatorServer,
     generate_leads,
 )
+
+if TYPE_CHECKING:
+    pass
 
 # Seeded leads are updated before 2026-01-01; the simulator's clock runs after that.
 CLOCK_START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -79,10 +82,8 @@ class Warehouse:
         self.sim = sim
 
     def run(self, **options: Any) -> RunResult:
-        options.setdefault("base_url", self.sim.url)
-        options.setdefault("api_token", DEFAULT_TOKEN)
-        options.setdefault("customer_id", DEFAULT_CUSTOMER_ID)
-        return run(
+        return run_from(
+            self.sim,
             destination=dlt.destinations.duckdb(str(self.path)),
             pipelines_dir=str(self.pipelines_dir),
             **options,
@@ -392,3 +393,15 @@ def manifest(warehouse: Warehouse) -> list[dict[str, Any]]:
 
 def as_row(result: RunResult) -> dict[str, Any]:
     return {name: getattr(result, name) for name in MANIFEST_FIELDS}
+
+
+# ----- a run from the simulator into any destination ---------------------------------------
+
+
+def run_from(sim: SimulatorServer, **options: Any) -> RunResult:
+    """``run`` reading from ``sim`` with the simulator's credentials unless ``options`` say
+    otherwise (the defaults of ``Warehouse.run``, for a test's other destinations)."""
+    options.setdefault("base_url", sim.url)
+    options.setdefault("api_token", DEFAULT_TOKEN)
+    options.setdefault("customer_id", DEFAULT_CUSTOMER_ID)
+    return run(**options)
