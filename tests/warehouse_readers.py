@@ -36,7 +36,45 @@ class WarehouseReader(Protocol):
     def rows(self, table: str) -> list[Row]: ...
 
 
-class DuckDBReader:
+class InformationSchemaReader:
+    """A SQL warehouse read through its ``information_schema``; subclasses run the queries with
+    their own driver (``mark``: its parameter placeholder)."""
+
+    mark = "%s"
+
+    def _query(self, sql: str, *params: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        raise NotImplementedError
+
+    def tables(self) -> set[str]:
+        _, rows = self._query(
+            f"SELECT table_name FROM information_schema.tables WHERE table_schema = {self.mark}",
+            DATASET,
+        )
+        return {row[0] for row in rows}
+
+    def _declared(self, table: str) -> dict[str, str]:
+        """Column name → declared type, in table order."""
+        _, rows = self._query(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+            f"{self.mark} AND table_name = {self.mark} ORDER BY ordinal_position",
+            DATASET,
+            table,
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def columns(self, table: str) -> list[str]:
+        return list(self._declared(table))
+
+    def rows(self, table: str) -> list[Row]:
+        if table not in self.tables():
+            return []
+        names, rows = self._query(f'SELECT * FROM {DATASET}."{table}"')
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+class DuckDBReader(InformationSchemaReader):
+    mark = "?"
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -50,29 +88,8 @@ class DuckDBReader:
             names = [column[0] for column in relation.description or []]
             return names, relation.fetchall()
 
-    def tables(self) -> set[str]:
-        _, rows = self._query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", DATASET
-        )
-        return {row[0] for row in rows}
 
-    def columns(self, table: str) -> list[str]:
-        _, rows = self._query(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            DATASET,
-            table,
-        )
-        return [row[0] for row in rows]
-
-    def rows(self, table: str) -> list[Row]:
-        if table not in self.tables():
-            return []
-        names, rows = self._query(f'SELECT * FROM {DATASET}."{table}"')
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
-
-class PostgresReader:
+class PostgresReader(InformationSchemaReader):
     def __init__(self, url: str) -> None:
         self.url = url
 
@@ -87,27 +104,6 @@ class PostgresReader:
                 return names, list(cursor.fetchall())
         finally:
             connection.close()
-
-    def tables(self) -> set[str]:
-        _, rows = self._query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", DATASET
-        )
-        return {row[0] for row in rows}
-
-    def columns(self, table: str) -> list[str]:
-        _, rows = self._query(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-            DATASET,
-            table,
-        )
-        return [row[0] for row in rows]
-
-    def rows(self, table: str) -> list[Row]:
-        if table not in self.tables():
-            return []
-        names, rows = self._query(f'SELECT * FROM {DATASET}."{table}"')
-        return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def sqlite_dataset_file(database: Path) -> Path:
@@ -181,7 +177,7 @@ def _mysql_value(column_type: str, value: Any) -> Any:
     return value
 
 
-class MySQLReader:
+class MySQLReader(InformationSchemaReader):
     """dlt's sqlalchemy destination on MySQL/MariaDB: the dataset is a database of the server
     (``mega``), whatever database the credentials URL names."""
 
@@ -209,12 +205,6 @@ class MySQLReader:
         finally:
             connection.close()
 
-    def tables(self) -> set[str]:
-        _, rows = self._query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", DATASET
-        )
-        return {row[0] for row in rows}
-
     def _declared(self, table: str) -> dict[str, str]:
         _, rows = self._query(
             "SELECT column_name, column_type FROM information_schema.columns "
@@ -223,9 +213,6 @@ class MySQLReader:
             table,
         )
         return {row[0]: row[1] for row in rows}
-
-    def columns(self, table: str) -> list[str]:
-        return list(self._declared(table))
 
     def rows(self, table: str) -> list[Row]:
         if table not in self.tables():
