@@ -141,8 +141,6 @@ class CheckpointLoad:
         # Appended items are new to the tables: no old child rows to delete.
         append = bool(self.append)
         rows, child_rows = self._spec.shape(items, where, append)
-        if self._stored_keys is not None and not append and child_rows is not None:
-            child_rows = self._spec.with_removed_keys(child_rows, self._stored_keys)
         self._counters.items += len(items)
         self.rows += len(items)
         return rows, child_rows, append
@@ -154,8 +152,13 @@ class CheckpointLoad:
         last item (``final``) takes every row left."""
         self._counters.state_after = copy.deepcopy(self._stream_state)
         shaped, self._shaped = self._shaped, []
-        children = [self._carried] if self._carried is not None else []
-        children += [batch[1] for batch in shaped if batch[1] is not None]
+        children = [batch[1] for batch in shaped if batch[1] is not None]
+        if children and self._stored_keys is not None and not self.append:
+            # One read of the stored child keys per item, not per shaped chunk: on a lakehouse
+            # it scans the child table. Each upsert key stands alone, so items may split parents.
+            children = [self._spec.with_removed_keys(pa.concat_tables(children), self._stored_keys)]
+        if self._carried is not None:
+            children.insert(0, self._carried)
         joined = pa.concat_tables(children) if children else None
         self._carried = None
         if joined is not None and not final:
