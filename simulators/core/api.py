@@ -132,6 +132,8 @@ class ApiCore:
             response.body = self.rewrite_body(fault, response.body, request)
         elif fault.kind in _DELIVERY_KINDS:
             response.action, response.hang_s = fault.kind, fault.seconds
+        elif fault.kind == "commit_then_drop":
+            response.action = "drop"  # route() has run: its side effects stay
         return response
 
     def _pre_fault(self, fault: fl.Fault, rl_headers: Headers) -> Response:

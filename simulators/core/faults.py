@@ -4,6 +4,8 @@ Usage::
 
     server.faults.add(faults.status(503, retry_after=2), times=2)
     server.faults.add(faults.truncate(), after=3)  # the 4th matching request is cut short
+    server.faults.add(faults.status(404), path="/api/v1/leads/{id}")  # any one lead
+    server.faults.add(faults.commit_then_drop(), method="POST")  # created, never answered
 
 The faults here fit any API; an API adds its own body faults (``Fault(kind=...)`` values it
 rewrites itself, e.g. ``simulators.mega.faults.bad_lead``) and a default path.
@@ -71,6 +73,12 @@ def non_json_200() -> Fault:
     return Fault("non_json_200", status=200)
 
 
+def commit_then_drop() -> Fault:
+    """Process the request normally (a create or update is committed), then close the
+    connection without a byte of response: the client cannot tell whether it happened."""
+    return Fault("commit_then_drop")
+
+
 def callback(fn: Callable[[Any], object]) -> Fault:
     """Run ``fn(store)`` before the request is served (e.g. edit data between two pages)."""
     return Fault("callback", fn=fn)
@@ -85,12 +93,30 @@ class _Entry:
     after: int
 
 
+def path_matches(pattern: str, path: str) -> bool:
+    """``pattern`` is a literal path, or has ``{name}`` segments that each match one non-empty
+    path segment (``/api/v1/leads/{id}`` matches every single-lead path, not the list)."""
+    if "{" not in pattern:
+        return pattern == path
+    want, got = pattern.split("/"), path.split("/")
+    if len(want) != len(got):
+        return False
+    for w, g in zip(want, got, strict=True):
+        if w.startswith("{") and w.endswith("}"):
+            if not g:
+                return False
+        elif w != g:
+            return False
+    return True
+
+
 class FaultPlan:
     """Ordered, thread-safe list of armed faults.
 
-    Every entry matching a request's method and path counts that request against its own
-    ``after``; the first entry whose ``after`` is spent fires and uses one of its ``times``
-    (``None`` = forever). An API's plan sets ``default_path`` to its main endpoint.
+    Every entry matching a request's method (``"*"``: any) and path (see :func:`path_matches`)
+    counts that request against its own ``after``; the first entry whose ``after`` is spent
+    fires and uses one of its ``times`` (``None`` = forever). An API's plan sets
+    ``default_path`` to its main endpoint.
     """
 
     default_path = "/"
@@ -116,7 +142,7 @@ class FaultPlan:
         fired: Fault | None = None
         with self._lock:
             for entry in self._entries:
-                if entry.method != method or entry.path != path:
+                if entry.method not in (method, "*") or not path_matches(entry.path, path):
                     continue
                 if entry.after > 0:
                     entry.after -= 1

@@ -1,0 +1,107 @@
+"""Leads v1 fault injection: the core's faults (``simulators.core.faults``, re-exported so
+``faults.status(503)`` and ``faults.missing_key("data")`` sit side by side), the faults that
+rewrite a Leads v1 body, and a plan aimed at GET /api/v1/leads by default.
+
+Usage::
+
+    sim.faults.add(faults.status(503, retry_after=2), times=2)  # GET /api/v1/leads
+    sim.faults.add(faults.status(404), path=LEAD_PATH)  # GET of any single lead
+    sim.faults.add(faults.commit_then_drop(), method="POST")  # created, answer lost
+    sim.faults.add(faults.drop(), method="*", path=LEAD_PATH)  # GET or PATCH of a lead
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from simulators.core import faults as core
+from simulators.core.faults import (
+    PRE_KINDS,
+    Fault,
+    callback,
+    commit_then_drop,
+    drop,
+    hang,
+    html_200,
+    non_json_200,
+    rate_limited,
+    slow,
+    status,
+    truncate,
+)
+
+from .schema import LEAD_PATH, LEADS_PATH
+
+__all__ = [
+    "BAD_LEAD_MODES",
+    "BODY_KINDS",
+    "LEADS_PATH",
+    "LEAD_PATH",
+    "PRE_KINDS",
+    "Fault",
+    "FaultPlan",
+    "apply_body_fault",
+    "bad_lead",
+    "callback",
+    "commit_then_drop",
+    "drop",
+    "hang",
+    "html_200",
+    "missing_key",
+    "non_json_200",
+    "rate_limited",
+    "slow",
+    "status",
+    "truncate",
+]
+
+BAD_LEAD_MODES = ("no_id", "not_object", "wrong_types")
+# Faults that alter a normally computed 200/201 body.
+BODY_KINDS = frozenset({"missing_key", "bad_lead"})
+
+
+class FaultPlan(core.FaultPlan):
+    """The core's plan; a fault added without ``path`` hits /api/v1/leads (list / create).
+    ``path=LEAD_PATH`` (``/api/v1/leads/{id}``) targets every single-lead request."""
+
+    default_path = LEADS_PATH
+
+
+def missing_key(key: str) -> Fault:
+    """A normal body with a top-level key (``data``, ``next_cursor``, ``id`` …) removed."""
+    return Fault("missing_key", key=key)
+
+
+def bad_lead(mode: str = "no_id") -> Fault:
+    """Corrupt the first row of a list page (or a single-lead body): ``no_id`` drops its
+    ``id``; ``not_object`` replaces it with a string; ``wrong_types`` makes id a number and
+    created_at / lead_score strings of the wrong kind."""
+    if mode not in BAD_LEAD_MODES:
+        raise ValueError(f"mode must be one of {BAD_LEAD_MODES}")
+    return Fault("bad_lead", mode=mode)
+
+
+def apply_body_fault(fault: Fault, body: bytes) -> bytes:
+    """Rewrite a 200/201 body for the ``BODY_KINDS`` faults."""
+    doc = orjson.loads(body)
+    if fault.kind == "missing_key" and fault.key is not None and isinstance(doc, dict):
+        doc.pop(fault.key, None)
+    elif fault.kind == "bad_lead":
+        rows = doc.get("data") if isinstance(doc, dict) else None
+        if isinstance(rows, list):
+            if rows:
+                rows[0] = _corrupt(rows[0], fault.mode)
+        else:
+            doc = _corrupt(doc, fault.mode)
+    out: bytes = orjson.dumps(doc)
+    return out
+
+
+def _corrupt(row: object, mode: str | None) -> object:
+    if mode == "not_object" or not isinstance(row, dict):
+        return "9f1c8a32-4d65-4e2b-8a91-3c0e7d4b2f18"
+    if mode == "no_id":
+        row.pop("id", None)
+    else:
+        row.update(id=12345, created_at=1777296125114, lead_score="eighty-seven")
+    return row

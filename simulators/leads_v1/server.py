@@ -1,0 +1,95 @@
+"""``LeadsV1Server``: the Leads v1 API on the core server (``simulators.core.server``), with a
+generated store and a few ``/_sim/`` admin endpoints for a simulator run from the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from simulators.core.http import is_loopback
+from simulators.core.messages import Response
+from simulators.core.ratelimit import RateLimiter
+from simulators.core.server import ServerCore
+
+from .api import Api
+from .auth import normalize_tokens
+from .clock import Clock, SystemClock
+from .data import generate_leads
+from .errors import invalid_request, not_found
+from .faults import FaultPlan
+from .schema import DEFAULT_ORGANIZATION_ID, OTHER_ORGANIZATION_ID
+from .store import LeadsV1Store
+
+# Leads of OTHER_ORGANIZATION_ID in every generated store: scoping is then always testable.
+OTHER_ORG_LEADS = 5
+_DELETE = re.compile(r"^/_sim/leads/([^/]+)/delete$")
+
+
+class LeadsV1Server(ServerCore):
+    """A local Leads v1 API: ``with LeadsV1Server(n_leads=500) as sim: sim.url``.
+
+    ``tokens`` maps token -> organization id (default: DEFAULT_TOKEN for
+    DEFAULT_ORGANIZATION_ID). Without a ``store``, ``n_leads`` leads of DEFAULT_ORGANIZATION_ID
+    (plus a few of OTHER_ORGANIZATION_ID) are generated before ``clock``'s now; with one, the
+    store's clock is used and ``clock``/``n_leads``/``seed`` are ignored. ``latency_s`` is
+    slept by each request's own thread, so concurrent requests overlap.
+    """
+
+    server_version = "LeadsV1-Simulator/1.0"
+    thread_name = "leads-v1-simulator"
+    api: Api
+
+    def __init__(
+        self,
+        n_leads: int = 0,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        rate_limit: int | None = None,
+        latency_s: float = 0.0,
+        store: LeadsV1Store | None = None,
+        rate_window_s: float = 60,
+    ) -> None:
+        if not is_loopback(host):  # before generating leads
+            raise ValueError(f"refusing to bind non-loopback host {host!r}")
+        if store is None:
+            store = LeadsV1Store(clock or SystemClock(), DEFAULT_ORGANIZATION_ID)
+            now = store.clock.now()
+            store.add_many(generate_leads(n_leads, seed, DEFAULT_ORGANIZATION_ID, now))
+            store.add_many(generate_leads(OTHER_ORG_LEADS, seed + 1, OTHER_ORGANIZATION_ID, now))
+        self.store = store
+        self.tokens = normalize_tokens(tokens)
+        self.faults = FaultPlan()
+        self.limiter = RateLimiter(rate_limit, rate_window_s)
+        self.api = Api(store, self.tokens, self.limiter, self.faults, latency_s)
+        super().__init__(host, port)
+
+    @property
+    def clock(self) -> Clock:
+        return self.store.clock
+
+    def stats(self) -> dict[str, Any]:
+        return {"leads": len(self.store), **super().stats(), "version": self.store.version}
+
+    def admin(self, method: str, path: str, query: dict[str, str]) -> Response | None:
+        """``POST /_sim/leads/{id}/delete`` (hard delete), ``POST /_sim/touch?n=&seed=``
+        (edit n default-org leads, moving updated_at), ``GET /_sim/snapshot`` (default-org
+        records in list order); plus the core's ``/_sim/stats`` and ``/_sim/reset_requests``."""
+        if method == "POST" and (match := _DELETE.match(path)):
+            if not self.store.delete(match.group(1)):
+                raise not_found()
+            return Response(200, orjson.dumps({"deleted": match.group(1)}))
+        if method == "POST" and path == "/_sim/touch":
+            try:
+                ids = self.store.touch(int(query.get("n", "1")), int(query.get("seed", "0")))
+            except ValueError:  # not integers, or a negative n
+                raise invalid_request("n and seed must be integers, n >= 0.") from None
+            return Response(200, orjson.dumps({"ids": ids, "version": self.store.version}))
+        if method == "GET" and path == "/_sim/snapshot":
+            return Response(200, orjson.dumps(self.store.leads()))
+        return None

@@ -1,0 +1,53 @@
+"""Helpers of the Leads v1 simulator's tests: paths, credentials, a manual clock start,
+paging to the end, and the shape of an error answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from simulators.leads_v1 import DEFAULT_TOKEN, LEAD_PATH, LEADS_PATH
+from simulators.leads_v1.clock import UTC
+
+LEADS = LEADS_PATH
+START = datetime(2026, 4, 28, 12, tzinfo=UTC)  # the manual clock's now: after all generated leads
+AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+
+__all__ = ["AUTH", "LEADS", "LEAD_PATH", "START", "assert_error", "lead_url", "page_all"]
+
+
+def lead_url(lead_id: str) -> str:
+    return f"{LEADS}/{lead_id}"
+
+
+def page_all(client: httpx.Client, **params: Any) -> tuple[list[dict[str, Any]], int]:
+    """Follow next_cursor to the end; return all rows and the number of requests."""
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    requests = 0
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = client.get(LEADS, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"data", "next_cursor"}
+        requests += 1
+        rows.extend(body["data"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return rows, requests
+        assert body["data"], "a cursor after an empty page"
+        assert requests < 10_000
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> str:
+    """The error body's message, after checking the simulator's error shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == code
+    assert DEFAULT_TOKEN not in response.text
+    return str(body["error"]["message"])
