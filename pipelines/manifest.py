@@ -1,4 +1,5 @@
-"""The run manifest: one row per run in `_mega_runs` (README: warehouse contract).
+"""The run manifest: one row per run in `_<source>_runs`, e.g. `_mega_runs` (README: warehouse
+contract).
 
 dlt makes the table with a run's first load, from a zero-row stub riding along with it; after
 that each run's row is inserted by SQL once the run has finished, since a whole dlt run for one
@@ -23,8 +24,7 @@ from pipelines.warehouses import Warehouse
 
 log = logging.getLogger("mega")
 
-MANIFEST_TABLE = "_mega_runs"
-SCHEMA = "mega"
+MANIFEST_TABLE = "_mega_runs"  # MEGA's; each source names its own (`_<source>_runs`)
 # Declared so that columns which are often NULL (error, totals) exist from the first row.
 MANIFEST_COLUMNS: dict[str, Any] = {
     "run_id": {"data_type": "text", "nullable": False},
@@ -66,20 +66,27 @@ def manifest_stub(row: dict[str, Any]) -> pa.Table:
 class Manifest:
     """Writes a run's row into the warehouse it loaded."""
 
-    def __init__(self, warehouse: Warehouse) -> None:
+    def __init__(self, warehouse: Warehouse, source_name: str, table: str) -> None:
         self.warehouse = warehouse
+        self.source_name = source_name  # the dlt schema the table belongs to
+        self.table = table
+
+    def _schema(self, pipeline: Any) -> Any | None:
+        # `pipeline.schemas` is dlt's schema storage: `get` would load a missing schema file.
+        known = self.source_name in pipeline.schemas
+        return pipeline.schemas[self.source_name] if known else None
 
     def stub_resource(self, pipeline: Any, row: dict[str, Any]) -> Any | None:
         """The zero-row stub to load with the run's first load, or None when the table exists
         (or the warehouse cannot load an empty table)."""
         if not self.warehouse.manifest_stub:
             return None
-        schema = pipeline.schemas.get(SCHEMA) if SCHEMA in pipeline.schemas else None
-        if schema is not None and MANIFEST_TABLE in schema.tables:
+        schema = self._schema(pipeline)
+        if schema is not None and self.table in schema.tables:
             return None
         return dlt.resource(
             manifest_stub(row),
-            name=MANIFEST_TABLE,
+            name=self.table,
             write_disposition="append",
             columns=MANIFEST_COLUMNS,
         )
@@ -93,17 +100,19 @@ class Manifest:
         row = result.manifest_row()
         # Its run's last load id (a fresh one if it loaded nothing): the row lands right after it.
         load_id = result.load_ids[-1] if result.load_ids else f"{time.time():.7f}"
-        if self.warehouse.insert_row(pipeline, MANIFEST_TABLE, row, load_id):
+        if self.warehouse.insert_row(pipeline, self.table, row, load_id):
             return
         resource = dlt.resource(
-            [row], name=MANIFEST_TABLE, write_disposition="append", columns=MANIFEST_COLUMNS
+            [row], name=self.table, write_disposition="append", columns=MANIFEST_COLUMNS
         )
         # The source's schema, so the manifest sits beside the lead tables even when the first
         # run failed before the source ever loaded.
-        schema = pipeline.schemas.get(SCHEMA) if SCHEMA in pipeline.schemas else None
+        schema = self._schema(pipeline)
         try:
             pipeline.run(
-                resource, schema=schema or dlt.Schema(SCHEMA), **self.warehouse.run_options()
+                resource,
+                schema=schema or dlt.Schema(self.source_name),
+                **self.warehouse.run_options(),
             )
         except Exception as exc:
             log.warning("run manifest not written: %s", explain(exc))

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.dlt_setup import check_config, config_dir, configure_dlt
+from pipelines.dlt_setup import configure_dlt
 
 configure_dlt()
 
 # dlt_config must be registered before dlt resolves anything.
-from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException  # noqa: E402
-
-from pipelines.failures import NoTracebacks  # noqa: E402
+from pipelines.entrypoint import (  # noqa: E402
+    checked_source_config,
+    common_arguments,
+    located,
+    main_for,
+)
+from pipelines.mega_run import MegaRun  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
-from pipelines.runner import LeadRun, make_pipeline  # noqa: E402
+from pipelines.runner import make_pipeline  # noqa: E402
 from pipelines.warehouses import resolve_warehouse  # noqa: E402
-from sources.core.errors import ConfigurationError, MegaError  # noqa: E402
+from sources.core.errors import ConfigurationError  # noqa: E402
 from sources.mega import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
 from sources.mega.config import SourceConfig, setting_name  # noqa: E402
 
@@ -57,12 +60,14 @@ def run(
     vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
     try:
-        config = checked_source_config(source_options)
+        config: SourceConfig = checked_source_config(
+            resolve_config, SOURCE_OPTIONS, setting_name, source_options
+        )
         warehouse = resolve_warehouse(destination, dataset_name, table_format)
     except ConfigurationError as exc:
         raise located(exc) from None
     pipeline = make_pipeline(pipeline_name, warehouse.destination, dataset_name, pipelines_dir)
-    job = LeadRun(
+    job = MegaRun(
         pipeline,
         warehouse,
         config,
@@ -74,54 +79,12 @@ def run(
     return job.execute()
 
 
-def checked_source_config(source_options: dict[str, Any]) -> SourceConfig:
-    """The source's settings, given or from dlt config, resolved once and checked: a bad one
-    stops the run here, before a request is sent or a file is made."""
-    check_config()
-    unknown = set(source_options) - set(SOURCE_OPTIONS)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown source option(s): {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(SOURCE_OPTIONS)}"
-        )
-    options = {key: value for key, value in source_options.items() if value is not None}
-    try:
-        return resolve_config(**options)
-    except ConfigValueCannotBeCoercedException as exc:
-        raise ConfigurationError(
-            f"{exc.field_name} must be {_KIND.get(exc.hint, 'a valid value')}, got "
-            f"{exc.field_value!r} (setting {setting_name(exc.field_name)})"
-        ) from None
-
-
-_KIND: dict[Any, str] = {int: "a whole number", float: "a number"}
-
-
-def located(exc: ConfigurationError) -> ConfigurationError:
-    """A missing setting's message completed with the file it belongs in, in the folder read."""
-    if exc.toml_file is None:
-        return exc
-    return ConfigurationError(f"{exc} in {config_dir() / exc.toml_file}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mega-leads",
         description="Load MEGA CRM leads that changed since the last run into a warehouse.",
     )
-    parser.add_argument("--destination", default=None, help="dlt destination (default: duckdb)")
-    parser.add_argument("--dataset", default=settings.DEFAULT_DATASET, help="dataset / schema")
-    parser.add_argument(
-        "--table-format",
-        choices=["delta", "iceberg"],
-        help="filesystem destination: the lakehouse table format (required there)",
-    )
-    parser.add_argument("--pipeline-name", default=settings.PIPELINE_NAME)
-    parser.add_argument(
-        "--full-refresh",
-        action="store_true",
-        help="drop the lead tables and their state, then load everything again",
-    )
+    common_arguments(parser, settings.DEFAULT_DATASET, settings.PIPELINE_NAME)
     parser.add_argument(
         "--initial-updated-since",
         metavar="TS",
@@ -140,12 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="reconcile: set _deleted_at (soft, default) or remove the rows (hard)",
     )
     parser.add_argument(
-        "--discard-pending",
-        action="store_true",
-        help="drop data an earlier run failed to load (its state reverts) instead of loading it",
-    )
-    parser.add_argument("--checkpoint-pages", type=int, help="commit data + state every N pages")
-    parser.add_argument(
         "--workers",
         type=int,
         help="backfill with K parallel workers over equal updated_at ranges (default 1)",
@@ -158,23 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--lead-line", choices=["buyer", "seller"])
     filters.add_argument("--search")
     filters.add_argument("--created-since", metavar="TS")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only the summary and errors")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="mega-leads: %(message)s",
-        stream=sys.stderr,
-    )
-    dlt_log = logging.getLogger("dlt")
-    dlt_log.setLevel(logging.WARNING)
-    dlt_log.addFilter(NoTracebacks())
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        result = run(
+    return main_for(
+        "mega-leads",
+        args,
+        lambda: run(
             destination=args.destination,
             dataset_name=args.dataset,
             pipeline_name=args.pipeline_name,
@@ -184,16 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             delete_mode=args.delete_mode,
             discard_pending=args.discard_pending,
             **{name: getattr(args, name, None) for name in SOURCE_OPTIONS},
-        )
-    except RunFailed as exc:
-        print(f"mega-leads: error: {exc}", file=sys.stderr)
-        # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
-        return 130 if exc.result.outcome == "interrupted" else 1
-    except MegaError as exc:
-        print(f"mega-leads: error: {exc}", file=sys.stderr)
-        return 2
-    print(result.summary())
-    return 0
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -7,14 +7,21 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from dlt.common.pipeline import LoadInfo
 
 from sources.core.errors import MegaError
 from sources.core.sweep.counters import RunCounters
-from sources.mega.config import SourceConfig
-from sources.mega.reconcile import ReconcilePlan
+
+
+class StreamFilters(Protocol):
+    """A source's filter set: its stream's key in the state, and what it names."""
+
+    @property
+    def stream_key(self) -> str: ...
+
+    def describe(self) -> dict[str, str]: ...
 
 
 @dataclass
@@ -42,6 +49,7 @@ class RunResult:
     warehouse_count: int | None = None
     stream: str | None = None
     filters: dict[str, str] = field(default_factory=dict)
+    details: int = 0  # detail requests (Leads v1: new or changed leads)
     lookback_rereads: int = 0
     late_changes: int = 0
     max_lateness_s: float = 0.0
@@ -90,6 +98,8 @@ class RunResult:
         extra = ""
         if self.reconciled:
             extra += f"; reconcile: {self.deleted} deleted, {self.restored} restored"
+        elif self.deleted:
+            extra += f"; {self.deleted} deleted at the source"
         if self.lookback_rereads:
             extra += f"; lookback re-read {self.lookback_rereads}, {self.late_changes} late"
         if self.recovered_pending:
@@ -115,11 +125,14 @@ class RunFailed(MegaError):
 
 
 class RunTracker:
-    def __init__(self, pipeline: Any, counters: RunCounters, config: SourceConfig) -> None:
+    def __init__(self, pipeline: Any, counters: RunCounters, filters: StreamFilters) -> None:
         self.pipeline = pipeline
         self.counters = counters
-        self.config = config
-        self.reconcile_plan: ReconcilePlan | None = None  # set by the runner's reconcile
+        self.filters = filters
+        # Deletes: set by the run once its reconcile (MEGA) or sweep (Leads v1) has found them.
+        self.reconciled = False
+        self.deleted = 0
+        self.restored = 0
         self.started_at = datetime.now(timezone.utc)
         self._t0 = time.monotonic()
         self.rows: dict[str, int] = {}
@@ -157,7 +170,6 @@ class RunTracker:
     def finish(self, error: str | None = None, interrupted: bool = False) -> RunResult:
         counters = self.counters
         stats = counters.stats.snapshot()
-        config, plan = self.config, self.reconcile_plan
         rows = dict(self.rows)
         for table, count in self.recovered_rows.items():
             rows[table] = rows.get(table, 0) + count
@@ -184,14 +196,15 @@ class RunTracker:
             state_after=counters.state_after,
             api_total=self.api_total,
             warehouse_count=self.warehouse_count,
-            stream=config.filters.stream_key,
-            filters=config.filters.describe(),
+            stream=self.filters.stream_key,
+            filters=self.filters.describe(),
+            details=counters.details,
             lookback_rereads=counters.rereads,
             late_changes=counters.late_changes,
             max_lateness_s=counters.max_lateness_s,
-            reconciled=plan is not None and not error,
-            deleted=len(plan.vanished) if plan else 0,
-            restored=len(plan.restored) if plan else 0,
+            reconciled=self.reconciled and not error,
+            deleted=self.deleted + counters.vanished,
+            restored=self.restored,
             recovered_pending=self.recovered_pending,
             load_ids=list(self.load_ids),
             error=error,

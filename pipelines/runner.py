@@ -1,4 +1,5 @@
-"""One run: finish what an earlier run left pending, sweep in checkpoints, reconcile, manifest.
+"""One run of any source: finish what an earlier run left pending, sweep in checkpoints, write
+the manifest. A source's run (``mega_run.py``, ``leads_v1_run.py``) says what its sweep is.
 
 Each checkpoint is its own ``pipeline.run``: dlt commits a load's data and the resource state in
 one package, so a run killed at any page resumes from its last checkpoint (dlt-hub/dlt#215).
@@ -13,7 +14,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
 
 import dlt
@@ -23,24 +24,14 @@ import pyarrow.parquet as pq
 from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
 from pipelines.manifest import Manifest
-from pipelines.progress import Progress
-from pipelines.result import RunFailed, RunResult, RunTracker
+from pipelines.result import RunFailed, RunResult, RunTracker, StreamFilters
 from pipelines.warehouses import Warehouse
 from sources.core.errors import ConfigurationError, DestinationError, Interrupted
 from sources.core.sweep.counters import RunCounters
 from sources.core.sweep.loads import DestinationHooks, Load
-from sources.core.sweep.session import SyncSession
 from sources.core.sweep.state import stream_state_for
-from sources.core.sweep.sweep_stream import FetchAhead
-from sources.mega import leads_session, mega
-from sources.mega.config import SourceConfig
-from sources.mega.reconcile import DELETE_MODES, ReconcileLoad, ReconcilePlan
-from sources.mega.shaping import parse_timestamp
 
 log = logging.getLogger("mega")
-
-SCHEMA = "mega"
-
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -71,45 +62,50 @@ def stop_on_signals(stop: threading.Event) -> Iterator[bool]:
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
-class LeadRun:
+@dataclass(frozen=True)
+class SourceTables:
+    """Where a source keeps things: its dlt source (and schema) name, the resource whose state
+    holds its streams, and its manifest table."""
+
+    source: str
+    resource: str
+    manifest: str
+
+
+class CheckpointedRun:
+    """What every source's run shares. A subclass implements ``_sweep`` (open its session and
+    hand it to ``_load_checkpoints``) and may add work after it (``_after_sweep``)."""
+
     def __init__(
         self,
         pipeline: Any,
         warehouse: Warehouse,
-        config: SourceConfig,
-        full_refresh: bool = False,
-        reconcile: bool = False,
-        delete_mode: str = "soft",
+        tables: SourceTables,
+        filters: StreamFilters,
         discard_pending: bool = False,
     ) -> None:
-        if delete_mode not in DELETE_MODES:
-            raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
         self.pipeline = pipeline
         self.warehouse = warehouse
-        self.manifest = Manifest(warehouse)
-        self.config = config  # resolved once, by the caller
-        self.full_refresh = full_refresh
-        self.reconcile = reconcile
-        self.delete_mode = delete_mode
+        self.tables = tables
+        self.filters = filters
+        self.manifest = Manifest(warehouse, tables.source, tables.manifest)
         self.discard_pending = discard_pending
+        # Set by Ctrl-C / SIGTERM: the sweep stops between pages, every wait ends at once.
+        self.stop = threading.Event()
+        self.counters = RunCounters()
+        self.tracker = RunTracker(pipeline, self.counters, filters)
+        self.handles_signals = False
+        self.full_refresh = False
         upsert = warehouse.custom_fields_upsert
         self.hooks = DestinationHooks(
             table_format=warehouse.table_format if upsert else None,
             # Read at call time: `--discard-pending` replaces the pipeline.
-            stored_keys=(lambda ids: warehouse.custom_field_slugs(self.pipeline, ids))
-            if upsert and not warehouse.deletes_by_lead
-            else None,
             before_load=(lambda leads, fields: warehouse.before_load(self.pipeline, leads, fields))
             if warehouse.deletes_by_lead
             else None,
         )
-        # Set by Ctrl-C / SIGTERM: the sweep stops between pages, every wait ends at once.
-        self.stop = threading.Event()
-        self.counters = RunCounters()
-        self.ahead = FetchAhead()
-        self.session: SyncSession | None = None  # made once the tables have been asked
-        self.tracker = RunTracker(pipeline, self.counters, config)
-        self.handles_signals = False
+        # Where an interrupt after the last page finds the run (MEGA: "during the reconcile").
+        self._after_sweep_stage = "after the sweep"
 
     def execute(self) -> RunResult:
         with stop_on_signals(self.stop) as handled:
@@ -142,10 +138,8 @@ class LeadRun:
             self._recover_pending()
             self._raise_if_stopped()
             self._sweep()
-            if self.reconcile:
-                self._raise_if_stopped()
-                self._reconcile()
-            self._check_completeness()
+            self._raise_if_stopped()
+            self._after_sweep()
         except RunFailed:
             raise  # already explained (a pending load that could not be finished)
         except Exception as exc:
@@ -158,15 +152,10 @@ class LeadRun:
             self._write_manifest(result)
             raise RunFailed(reason, result) from (None if interrupted else exc)
         finally:
-            if self.session is not None:
-                self.session.close()
-            self.ahead.close()
+            self._close()
         result = self.tracker.finish()
         self._write_manifest(result)
         return result
-
-    def _source(self, load: Load) -> Any:
-        return mega(config=self.config, load=load)
 
     def _recover_pending(self) -> None:
         """A load that failed (e.g. the DuckDB file locked) leaves its package pending, with the
@@ -202,9 +191,19 @@ class LeadRun:
             self.tracker.recovered_rows = rows
 
     def _sweep(self) -> None:
-        refresh: Any = "drop_resources" if self.full_refresh else None
-        if self._backfill_likely() and self.config.sweep_options().may_use_fetch_process:
-            self.ahead.start()
+        raise NotImplementedError
+
+    def _after_sweep(self) -> None:
+        """Work after the sweep (MEGA: reconcile, the completeness check)."""
+
+    def _close(self) -> None:
+        """Close what the sweep opened (its session, a fetch process)."""
+
+    def _source(self, load: Load) -> Any:
+        raise NotImplementedError
+
+    def _sync(self) -> None:
+        """State and schema restored from the warehouse once, before the sweep plans."""
         # The schema restored from the warehouse first: on a new machine the local copy is empty.
         self.pipeline.sync_destination()
         # dlt's `run` restores the state again unless this flag says it was done: a second
@@ -212,17 +211,10 @@ class LeadRun:
         # tests/test_incremental.py::test_a_run_restores_state_from_the_warehouse_once fails if
         # dlt renames it or restores regardless.
         self.pipeline._state_restored = True
-        session = self.session = leads_session(
-            self.config,
-            counters=self.counters,
-            stop=self.stop,
-            hooks=self.hooks,
-            # Empty lead tables: a backfill's loads may be appended (core/sweep/append.py).
-            empty_table=bool(refresh) or self.warehouse.lead_count(self.pipeline) == 0,
-            known_versions=self._known_versions() if refresh is None else None,
-            progress=Progress(),
-            ahead=self.ahead,
-        )
+
+    def _load_checkpoints(self, session: Any, refresh: Any = None) -> None:
+        """One ``pipeline.run`` per checkpoint of ``session`` until its sweep is done; a
+        failure it met is raised once the pages before it are committed."""
         while True:
             self._raise_if_stopped()
             source = self._source(session)
@@ -240,19 +232,8 @@ class LeadRun:
         counters = self.counters
         committed = counters.committed_pages
         done = f"committed up to page {committed}" if committed else "nothing committed"
-        if counters.done:
-            where = "after the sweep" if not self.reconcile else "during the reconcile"
-        else:
-            where = f"at page {counters.pages + 1}"
+        where = self._after_sweep_stage if counters.done else f"at page {counters.pages + 1}"
         return f"interrupted {where}; {done}; run again to resume"
-
-    def _backfill_likely(self) -> bool:
-        """No mark in the local state (a first run, or a new machine), a sweep left half-way,
-        or a full refresh: a long sweep is likely, and its fetch process can start right away."""
-        if self.full_refresh:
-            return True
-        state = self._stream_state()
-        return not state.get("high_water_mark") or bool(state.get("cursor"))
 
     def _with_manifest_table(self, source: Any) -> None:
         stub = self.manifest.stub_resource(self.pipeline, self.tracker.finish().manifest_row())
@@ -261,52 +242,10 @@ class LeadRun:
 
     def _stream_state(self) -> dict[str, Any]:
         """The stream's committed state, once `_sweep` has synced it from the destination."""
-        filters = self.config.filters
+        filters, tables = self.filters, self.tables
         sources = self.pipeline.state.get("sources", {})
-        resource = sources.get("mega", {}).get("resources", {}).get("leads", {})
+        resource = sources.get(tables.source, {}).get("resources", {}).get(tables.resource, {})
         return stream_state_for(dict(resource), filters.stream_key, filters.describe())
-
-    def _known_versions(self) -> dict[str, str] | None:
-        """Lookback: the versions loaded inside the window the sweep re-reads."""
-        if not self.config.lookback:
-            return None
-        mark = self._stream_state().get("high_water_mark")
-        if not mark:
-            return None
-        since = parse_timestamp(mark) - self.config.lookback
-        return self.warehouse.versions_since(self.pipeline, since)
-
-    def _reconcile(self) -> None:
-        assert self.session is not None  # the sweep ran first
-        live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline)
-        plan = self.tracker.reconcile_plan = ReconcilePlan(
-            live_ids=live,
-            deleted_ids=deleted,
-            mode=self.delete_mode,
-            swept_at=datetime.now(timezone.utc),
-            read_loaded=lambda ids: self.warehouse.lead_rows(self.pipeline, ids),
-        )
-        source = self._source(ReconcileLoad(plan, self.session))
-        self.tracker.loaded(self.pipeline.run(source, **self.warehouse.run_options()))
-
-    def _check_completeness(self) -> None:
-        """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
-        plan = self.tracker.reconcile_plan
-        config = self.config
-        before = self.counters.state_before or {}
-        # Only a sweep that began at the first lead has the API's total for every lead: a
-        # resumed one (a cursor, or parallel ranges left half-way) counts only what was left.
-        full_sweep = plan is not None or (
-            config is not None
-            and not before.get("high_water_mark")
-            and not before.get("cursor")
-            and not before.get("ranges")
-            and not config.filters.describe()
-        )
-        if not full_sweep:
-            return
-        self.tracker.api_total = plan.total if plan is not None else self.counters.total
-        self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline)
 
     def _write_manifest(self, result: RunResult) -> None:
         self.manifest.write(self.pipeline, result, self._explain)

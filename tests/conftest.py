@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import CLOCK_START, Warehouse, make_sim
+from tests.helpers.leads_v1 import V1Warehouse, make_v1_sim
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +27,14 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCES__MEGA__RETRY_AFTER_MAX", "1")
     monkeypatch.setenv("SOURCES__MEGA__MAX_RETRIES", "4")
     monkeypatch.setenv("SOURCES__MEGA__READ_TIMEOUT", "5")
+    for name, value in (
+        ("BACKOFF_BASE", "0.01"),
+        ("BACKOFF_MAX", "0.05"),
+        ("RETRY_AFTER_MAX", "1"),
+        ("MAX_RETRIES", "4"),
+        ("READ_TIMEOUT", "5"),
+    ):
+        monkeypatch.setenv(f"SOURCES__LEADS_V1__{name}", value)
 
 
 @pytest.fixture
@@ -42,3 +52,15 @@ def sim(clock: ManualClock) -> Iterator[SimulatorServer]:
 @pytest.fixture
 def warehouse(tmp_path: Path, sim: SimulatorServer) -> Warehouse:
     return Warehouse(tmp_path, sim)
+
+
+@pytest.fixture
+def v1_sim(clock: ManualClock) -> Iterator[LeadsV1Server]:
+    """A Leads v1 API with 450 leads: three pages of 200."""
+    with make_v1_sim(clock, 450) as server:
+        yield server
+
+
+@pytest.fixture
+def v1_warehouse(tmp_path: Path, v1_sim: LeadsV1Server) -> V1Warehouse:
+    return V1Warehouse(tmp_path, v1_sim)

@@ -21,7 +21,7 @@ import pytest
 from deltalake import DeltaTable
 from dlt.pipeline.pipeline import Pipeline
 
-from pipelines import runner
+from pipelines.mega_run import MegaRun
 from pipelines.result import RunFailed, RunResult
 from pipelines.warehouses.iceberg import IcebergWarehouse
 from pipelines.warehouses.lakehouse import lakehouse_warehouse
@@ -335,9 +335,9 @@ def test_a_runner_without_the_deletes_stops_before_loading_tombstones(
     before = bucket.custom_fields()
     lead = next(lead for lead in sim.store.snapshot() if lead["custom_fields"])
     sim.store.remove_custom_field(lead["id"], next(iter(lead["custom_fields"])))
-    init = runner.LeadRun.__init__
+    init = MegaRun.__init__
 
-    def unwired(self: runner.LeadRun, pipeline: Any, warehouse: Any, *a: Any, **k: Any) -> None:
+    def unwired(self: MegaRun, pipeline: Any, warehouse: Any, *a: Any, **k: Any) -> None:
         init(self, pipeline, warehouse, *a, **k)
         self.hooks = dataclasses.replace(
             self.hooks,
@@ -345,7 +345,7 @@ def test_a_runner_without_the_deletes_stops_before_loading_tombstones(
             stored_keys=lambda ids: warehouse.custom_field_slugs(self.pipeline, ids),
         )
 
-    monkeypatch.setattr(runner.LeadRun, "__init__", unwired)
+    monkeypatch.setattr(MegaRun, "__init__", unwired)
     with pytest.raises(RunFailed) as failed:
         bucket.run()
     assert "before_load" in str(failed.value) and "\n" not in str(failed.value)

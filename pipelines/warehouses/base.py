@@ -10,20 +10,29 @@ SQLite, say, hands timestamps back as text).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.utils import uniq_id
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from sources.mega.shaping import DELETED_AT, LEADS_SCHEMA, format_timestamp
+from sources.mega.shaping import DELETED_AT, TIMESTAMP, format_timestamp
 
 LEADS = "leads"
-SCHEMA = "mega"
 _IDS_PER_QUERY = 500
+# What `live_versions` returns: enough to tell new, changed and vanished leads apart.
+VERSIONS_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), False),
+        pa.field("created_at", TIMESTAMP),
+        pa.field("updated_at", TIMESTAMP),
+    ]
+)
 
 log = logging.getLogger("mega")
 
@@ -82,8 +91,13 @@ class Warehouse:
         """id → updated_at (API format) of loaded leads updated at/after ``since``."""
         raise NotImplementedError
 
-    def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
-        """The loaded rows of ``ids``, shaped like the source's ``leads`` table."""
+    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
+        """The loaded rows of ``ids``, shaped like the source's ``leads`` table (``schema``)."""
+        raise NotImplementedError
+
+    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
+        """`id`, `created_at`, `updated_at` of the live (not soft-deleted) leads whose columns
+        equal ``matching`` (a filter set's), sorted by (`created_at`, `id`)."""
         raise NotImplementedError
 
     def custom_field_slugs(self, pipeline: Any, lead_ids: list[str]) -> dict[str, set[str]]:
@@ -140,8 +154,7 @@ class SqlWarehouse(Warehouse):
         """`leads` through dlt's dataset access (typed by the schema), or None if not made."""
         if not self.lead_count(pipeline):
             return None
-        known = SCHEMA in pipeline.schemas
-        return pipeline.dataset(schema=SCHEMA if known else None).table(LEADS)
+        return pipeline.dataset(schema=schema_of(pipeline)).table(LEADS)
 
     def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
         relation = self._leads_relation(pipeline)
@@ -150,24 +163,32 @@ class SqlWarehouse(Warehouse):
         since_then = relation.where("updated_at", "gte", since)
         return versions_of(self._arrow(since_then.select("id", "updated_at")))
 
-    def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
+    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
         relation = self._leads_relation(pipeline) if ids else None
         if relation is None:
-            return LEADS_SCHEMA.empty_table()
+            return schema.empty_table()
         chunks = (
             ids[start : start + _IDS_PER_QUERY] for start in range(0, len(ids), _IDS_PER_QUERY)
         )
         parts = [
-            self._arrow(relation.where("id", "in", chunk).select(*LEADS_SCHEMA.names))
-            for chunk in chunks
+            self._arrow(relation.where("id", "in", chunk).select(*schema.names)) for chunk in chunks
         ]
-        return pa.concat_tables(parts).select(LEADS_SCHEMA.names).cast(LEADS_SCHEMA)
+        return pa.concat_tables(parts).select(schema.names).cast(schema)
+
+    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
+        relation = self._leads_relation(pipeline)
+        if relation is None:
+            return VERSIONS_SCHEMA.empty_table()
+        for column, value in matching.items():
+            relation = relation.where(column, "eq", value)
+        found = self._arrow(relation.select(*VERSIONS_SCHEMA.names, DELETED_AT))
+        return sorted_versions(found.filter(pc.is_null(found[DELETED_AT])))
 
     def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
         """By SQL into a table that dlt made with (at least) these columns; a whole dlt run for
         one row costs ~0.3 s (benchmarks/RESULTS.md)."""
-        schema = pipeline.schemas.get(SCHEMA) if SCHEMA in pipeline.schemas else None
-        columns = schema.tables.get(table, {}).get("columns", {}) if schema else {}
+        name = schema_of(pipeline)
+        columns = pipeline.schemas[name].tables.get(table, {}).get("columns", {}) if name else {}
         values = {**row, "_dlt_load_id": load_id, "_dlt_id": uniq_id()}
         if not columns or not set(values) <= set(columns):
             return False
@@ -188,7 +209,19 @@ class SqlWarehouse(Warehouse):
 
 def _sql_client(pipeline: Any) -> Any:
     """The dataset's SQL client; before the first load made the schema, dlt's ad hoc one."""
-    return pipeline.sql_client(schema_name=SCHEMA if SCHEMA in pipeline.schemas else None)
+    return pipeline.sql_client(schema_name=schema_of(pipeline))
+
+
+def schema_of(pipeline: Any) -> str | None:
+    """The source's schema (`mega`, `leads_v1`); None before a first load made one, when dlt's
+    clients make an ad hoc one (the dataset is the pipeline's either way)."""
+    return pipeline.default_schema_name if pipeline.schemas else None
+
+
+def sorted_versions(found: pa.Table) -> pa.Table:
+    """``found``'s `id`, `created_at`, `updated_at` in the list order (`created_at`, `id`)."""
+    versions = found.select(VERSIONS_SCHEMA.names).cast(VERSIONS_SCHEMA)
+    return versions.sort_by([("created_at", "ascending"), ("id", "ascending")])
 
 
 def versions_of(found: pa.Table | None) -> dict[str, str]:

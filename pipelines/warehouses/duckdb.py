@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +23,16 @@ import pyarrow as pa
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-from pipelines.warehouses.base import LEADS, SqlWarehouse, versions_of
+from pipelines.warehouses.base import (
+    LEADS,
+    VERSIONS_SCHEMA,
+    SqlWarehouse,
+    sorted_versions,
+    versions_of,
+)
 from sources.core.errors import ConfigurationError, DestinationError, one_line
 from sources.mega import settings
-from sources.mega.shaping import LEADS_SCHEMA
+from sources.mega.shaping import DELETED_AT
 
 log = logging.getLogger("mega")
 
@@ -298,11 +304,17 @@ class DuckDbWarehouse(SqlWarehouse):
         query = "SELECT id, updated_at FROM {table} WHERE updated_at >= $1"
         return versions_of(self._native_arrow(pipeline, query, since))
 
-    def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
-        names = ", ".join(LEADS_SCHEMA.names)
+    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
+        names = ", ".join(schema.names)
         query = f"SELECT {names} FROM {{table}} WHERE id IN (SELECT unnest($1))"
         found = self._native_arrow(pipeline, query, ids)
-        return LEADS_SCHEMA.empty_table() if found is None else found.cast(LEADS_SCHEMA)
+        return schema.empty_table() if found is None else found.cast(schema)
+
+    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
+        where = "".join(f" AND {column} = ${n}" for n, column in enumerate(matching, start=1))
+        query = f"SELECT id, created_at, updated_at FROM {{table}} WHERE {DELETED_AT} IS NULL"
+        found = self._native_arrow(pipeline, query + where, *matching.values())
+        return VERSIONS_SCHEMA.empty_table() if found is None else sorted_versions(found)
 
 
 def convert(path: Path, storage_version: str) -> Path:

@@ -30,7 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.utils import uniq_id
 
-from pipelines.warehouses.lakehouse import CUSTOM_FIELDS, LEADS, SCHEMA, LakehouseWarehouse
+from pipelines.warehouses.base import schema_of
+from pipelines.warehouses.lakehouse import CUSTOM_FIELDS, LEADS, LakehouseWarehouse
 from sources.mega.shaping import TOMBSTONE
 
 log = logging.getLogger("mega")
@@ -55,8 +56,7 @@ class IcebergWarehouse(LakehouseWarehouse):
         from dlt.common.libs.pyiceberg import evolve_table
         from pyiceberg.exceptions import NoSuchTableError
 
-        schema = SCHEMA if SCHEMA in pipeline.schemas else None
-        with pipeline.destination_client(schema_name=schema) as client:
+        with pipeline.destination_client(schema_name=schema_of(pipeline)) as client:
             try:
                 return evolve_table(
                     catalog=client.get_open_table_catalog("iceberg"),
@@ -88,8 +88,7 @@ class IcebergWarehouse(LakehouseWarehouse):
 
     def written_paths(self, pipeline: Any) -> list[Path]:
         """The bucket, when it is a local folder (to name it when the disk is full)."""
-        schema = SCHEMA if SCHEMA in pipeline.schemas else None
-        with pipeline.destination_client(schema_name=schema) as client:
+        with pipeline.destination_client(schema_name=schema_of(pipeline)) as client:
             location = client.get_open_table_location("iceberg", LEADS)
         url = urlparse(str(location))
         return [Path(url.path).parent] if url.scheme in ("", "file") else []

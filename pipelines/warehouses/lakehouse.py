@@ -14,6 +14,7 @@ format: dlt can only append, so every incremental and reconcile would add duplic
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from dlt.common.utils import uniq_id
 
-from pipelines.warehouses.base import Warehouse
+from pipelines.warehouses.base import VERSIONS_SCHEMA, Warehouse, schema_of, sorted_versions
 from sources.core.errors import ConfigurationError
-from sources.mega.shaping import DELETED_AT, LEADS_SCHEMA, TIMESTAMP, format_timestamp
+from sources.mega.shaping import DELETED_AT, TIMESTAMP, format_timestamp
 
 LEADS = "leads"
 CUSTOM_FIELDS = "leads__custom_fields"
-SCHEMA = "mega"
 TABLE_FORMATS = ("delta", "iceberg")
 
 log = logging.getLogger("mega")
@@ -96,8 +96,7 @@ class LakehouseWarehouse(Warehouse):
             from dlt.common.libs.deltalake import deltalake_storage_options
 
             # An ad hoc schema before the first load: the location does not depend on it.
-            schema = SCHEMA if SCHEMA in pipeline.schemas else None
-            with pipeline.destination_client(schema_name=schema) as client:
+            with pipeline.destination_client(schema_name=schema_of(pipeline)) as client:
                 location = client.get_open_table_location("delta", table)
                 options = deltalake_storage_options(
                     client.config.credentials, client.config.deltalake_storage_options
@@ -174,19 +173,30 @@ class LakehouseWarehouse(Warehouse):
             if updated is not None
         }
 
-    def lead_rows(self, pipeline: Any, ids: list[str]) -> pa.Table:
+    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
         wanted = pa.array(ids, pa.string())
-        rows = self._scan(pipeline, LEADS, LEADS_SCHEMA.names, lambda b: pc.is_in(b["id"], wanted))
+        rows = self._scan(pipeline, LEADS, schema.names, lambda b: pc.is_in(b["id"], wanted))
         if rows is None or not ids:
-            return LEADS_SCHEMA.empty_table()
+            return schema.empty_table()
         # A column never loaded with a value is not in the table: nulls, as on DuckDB.
         arrays = [
             rows[field.name].cast(field.type)
             if field.name in rows.column_names
             else pa.nulls(len(rows), field.type)
-            for field in LEADS_SCHEMA
+            for field in schema
         ]
-        return pa.Table.from_arrays(arrays, schema=LEADS_SCHEMA)
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
+        def wanted(batch: Any) -> Any:
+            mask = pc.is_null(batch[DELETED_AT])
+            for column, value in matching.items():
+                mask = pc.and_(mask, pc.fill_null(pc.equal(batch[column], value), False))
+            return mask
+
+        columns = [*VERSIONS_SCHEMA.names, DELETED_AT, *matching]
+        rows = self._scan(pipeline, LEADS, columns, wanted)
+        return VERSIONS_SCHEMA.empty_table() if rows is None else sorted_versions(rows)
 
     def custom_field_slugs(self, pipeline: Any, lead_ids: list[str]) -> dict[str, set[str]]:
         """One scan of the table's (lead_id, slug) columns: its cost grows with the table."""

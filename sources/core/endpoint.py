@@ -84,3 +84,25 @@ class EndpointSpec:
 
     def api_time(self, value: str) -> str:
         return self.format_time(self.parse_time(value))
+
+
+# (client, item id, context for errors) -> the full record, or None when it is gone (404).
+FetchDetail = Callable[[Any, str, str], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class DetailEndpoint:
+    """A list endpoint with no updated-since filter, in (``keyset.timestamp_field``, id) order,
+    whose full records come from a detail request: each run lists everything (or what was
+    created since the mark), compares versions with the warehouse and fetches only new or
+    changed items (``sweep/detail_sweep.py``)."""
+
+    name: str  # the dlt resource whose state holds the streams
+    keyset: Keyset  # the list's paging; ``since_param`` bounds the order field from below
+    version_field: str  # e.g. "updated_at": another value means the record changed
+    fetch: FetchDetail
+    parse_time: Callable[[str], datetime]
+    format_time: Callable[[datetime], str]
+    shape: Callable[[list[dict[str, Any]], str], Any]  # records -> the rows table
+    rows_schema: Any  # that table's arrow schema (deleted rows are read back in it)
+    hints: Callable[[str | None], Any]  # table format or None -> the rows table's hints

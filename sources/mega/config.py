@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 import httpx
 
+from sources.core.config_checks import SettingChecks, parse_duration
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.retry import RetryPolicy
@@ -22,41 +22,11 @@ from .client import RETRY, MegaClient, check_base_url
 from .endpoint import LEADS_KEYSET
 from .shaping import format_timestamp, parse_timestamp
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def setting_name(name: str) -> str:
-    """The environment variable of a source setting (dlt's layout of ``[sources.mega] name``)."""
-    return f"SOURCES__MEGA__{name.upper()}"
-
-
-def whole_number(value: object, name: str, low: int, high: int | None = None) -> int:
-    """An integer setting within [low, high]; digit strings count (env vars, CLI, Python)."""
-    number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        number = int(value)
-    if number is None or number < low or (high is not None and number > high):
-        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise ConfigurationError(
-            f"{name} must be a whole number {allowed}, got {value!r} (setting {setting_name(name)})"
-        )
-    return number
-
-
-def seconds(value: object, name: str, zero_ok: bool = False) -> float:
-    """A number of seconds: greater than 0 (or at least 0 where ``zero_ok``)."""
-    try:
-        number = float(value) if not isinstance(value, bool) else None  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number != number or number < 0 or (number == 0 and not zero_ok):
-        allowed = "0 or more" if zero_ok else "greater than 0"
-        raise ConfigurationError(
-            f"{name} must be a number of seconds {allowed}, got {value!r} "
-            f"(setting {setting_name(name)})"
-        )
-    return number
+CHECKS = SettingChecks("mega")
+setting_name = CHECKS.setting_name
+whole_number = CHECKS.whole_number
+seconds = CHECKS.seconds
+require = CHECKS.require
 
 
 def customer_uuid(value: str) -> str:
@@ -69,38 +39,6 @@ def customer_uuid(value: str) -> str:
             f"{value!r} (setting SOURCES__MEGA__CUSTOMER_ID)"
         ) from None
     return value
-
-
-def parse_duration(value: str | float | int | None, setting: str) -> timedelta:
-    """Seconds as a number, `90s` / `15m` / `2h` / `1d`, or an ISO-8601 duration (`PT15M`)."""
-    if value is None or value == "":
-        return timedelta(0)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        text = str(value)
-        match = _DURATION.match(text)
-        if match:
-            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        else:
-            seconds = _iso_duration_seconds(text, setting)
-    if seconds < 0:
-        raise ConfigurationError(f"{setting} must not be negative, got {value!r}")
-    return timedelta(seconds=seconds)
-
-
-def _iso_duration_seconds(text: str, setting: str) -> float:
-    import pendulum
-
-    try:
-        parsed = pendulum.parse(text)
-    except (ValueError, pendulum.parsing.exceptions.ParserError):
-        parsed = None
-    if not isinstance(parsed, pendulum.Duration):
-        raise ConfigurationError(
-            f"{setting} must be a duration like 900, '15m', '2h' or 'PT15M', got {text!r}"
-        )
-    return float(parsed.total_seconds())
 
 
 def normalize_timestamp(value: str | None, setting: str) -> str | None:
@@ -210,15 +148,6 @@ class SourceConfig:
         )
 
 
-def require(value: str | None, name: str, secret: bool = False) -> str:
-    if value:
-        return value
-    raise ConfigurationError(
-        f"missing {name}: set {setting_name(name)} or `{name}` under [sources.mega]",
-        toml_file="secrets.toml" if secret else "config.toml",
-    )
-
-
 MAX_WORKERS = 32
 
 
@@ -256,18 +185,14 @@ def build_config(
         prefetch_pages=whole_number(prefetch_pages, "prefetch_pages", 0, 1000),
         fetch_process_min_leads=whole_number(fetch_process_min_leads, "fetch_process_min_leads", 0),
         lookback=parse_duration(lookback, "lookback"),  # type: ignore[arg-type]
-        timeout=httpx.Timeout(
-            seconds(read_timeout, "read_timeout"),
-            connect=seconds(connect_timeout, "connect_timeout"),
-            write=settings.WRITE_TIMEOUT_S,
-        ),
-        retry=replace(
+        timeout=CHECKS.timeout(connect_timeout, read_timeout, settings.WRITE_TIMEOUT_S),
+        retry=CHECKS.retry(
             RETRY,
-            max_retries=whole_number(max_retries, "max_retries", 0, 100),
-            backoff_base_s=seconds(backoff_base, "backoff_base", zero_ok=True),
-            backoff_max_s=seconds(backoff_max, "backoff_max", zero_ok=True),
-            retry_after_max_s=seconds(retry_after_max, "retry_after_max", zero_ok=True),
-            max_retry_time_s=seconds(max_retry_time, "max_retry_time", zero_ok=True),
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            retry_after_max=retry_after_max,
+            max_retry_time=max_retry_time,
         ),
         # Each worker may have a request in flight when the quota runs low.
         rate_limit_reserve=max(

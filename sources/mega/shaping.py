@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
 from decimal import Decimal
 from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter, not_
@@ -18,9 +17,14 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sources.core.columns import (  # noqa: F401  # re-exported: MEGA's columns
+    DELETED_AT,
+    TIMESTAMP,
+    TOMBSTONE,
+    format_timestamp,
+    parse_timestamp,
+)
 from sources.core.errors import MalformedResponseError
-
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 # (column, arrow type, path in the lead) in warehouse order; `current_stage` / `owner` flattened.
 LEAD_FIELDS: list[tuple[str, pa.DataType, tuple[str, ...]]] = [
@@ -69,8 +73,6 @@ _API_POSITIONS = [
     else (_API_SCHEMA.get_field_index(path[0]), -1)
     for _, _, path in LEAD_FIELDS
 ]
-DELETED_AT = "_deleted_at"
-TOMBSTONE = "_tombstone"
 
 LEADS_SCHEMA = pa.schema(
     [pa.field(name, dtype, nullable=name != "id") for name, dtype, _ in LEAD_FIELDS]
@@ -92,16 +94,6 @@ _EMPTY: Mapping[str, Any] = {}
 # malformed timestamp): only then does the reference path decide, and name the fault. Any other
 # error in a fast path is a bug in it and is raised, so no test can pass on the fallback alone.
 UNUSUAL_INPUT = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
-
-
-def format_timestamp(value: datetime) -> str:
-    """The API's own rendering, so state and `updated_since` always compare alike."""
-    utc = value.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _column(leads: list[dict[str, Any]], path: tuple[str, ...]) -> list[Any]:

@@ -24,3 +24,6 @@ class RunCounters:
     rereads: int = 0
     late_changes: int = 0
     max_lateness_s: float = 0.0
+    # list + detail sweeps: detail records fetched, and loaded items found gone at the source.
+    details: int = 0
+    vanished: int = 0

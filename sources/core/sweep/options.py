@@ -25,3 +25,18 @@ class SweepOptions:
     def may_use_fetch_process(self) -> bool:
         """A fetch process may serve the sweep (not parallel ranges, not switched off)."""
         return self.fetch_process_min_items > 0 and self.workers < 2
+
+
+@dataclass(frozen=True)
+class DetailOptions:
+    """How one list + detail stream is swept (``detail_sweep.py``)."""
+
+    params: Mapping[str, str]  # the list's fixed parameters and the stream's filters
+    stream_key: str
+    filters: Mapping[str, str] = field(default_factory=dict)
+    new_only: bool = False  # list only what was created since the mark (misses updates)
+    concurrency: int = 8  # detail requests in flight
+    delete_mode: str = "soft"  # vanished items: `_deleted_at` set (soft) or rows removed (hard)
+    checkpoint_pages: int = 50
+    checkpoint_seconds: float = 60.0
+    prefetch_pages: int = 2

@@ -1,0 +1,135 @@
+"""One run of the MEGA source: the keyset sweep in checkpoints, then the optional reconcile and
+the completeness check (the API's `total` against the live leads loaded)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from typing import Any
+
+from pipelines.progress import Progress
+from pipelines.runner import CheckpointedRun, SourceTables
+from pipelines.warehouses import Warehouse
+from sources.core.errors import ConfigurationError
+from sources.core.sweep.loads import Load
+from sources.core.sweep.session import SyncSession
+from sources.core.sweep.sweep_stream import FetchAhead
+from sources.mega import leads_session, mega
+from sources.mega.config import SourceConfig
+from sources.mega.reconcile import DELETE_MODES, ReconcileLoad, ReconcilePlan
+from sources.mega.shaping import LEADS_SCHEMA, parse_timestamp
+
+TABLES = SourceTables(source="mega", resource="leads", manifest="_mega_runs")
+
+
+class MegaRun(CheckpointedRun):
+    def __init__(
+        self,
+        pipeline: Any,
+        warehouse: Warehouse,
+        config: SourceConfig,
+        full_refresh: bool = False,
+        reconcile: bool = False,
+        delete_mode: str = "soft",
+        discard_pending: bool = False,
+    ) -> None:
+        if delete_mode not in DELETE_MODES:
+            raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
+        super().__init__(pipeline, warehouse, TABLES, config.filters, discard_pending)
+        self.config = config  # resolved once, by the caller
+        self.full_refresh = full_refresh
+        self.reconcile = reconcile
+        self.delete_mode = delete_mode
+        if reconcile:
+            self._after_sweep_stage = "during the reconcile"
+        if warehouse.custom_fields_upsert and not warehouse.deletes_by_lead:
+            self.hooks = dataclasses.replace(
+                self.hooks,
+                # Read at call time: `--discard-pending` replaces the pipeline.
+                stored_keys=lambda ids: warehouse.custom_field_slugs(self.pipeline, ids),
+            )
+        self.ahead = FetchAhead()
+        self.session: SyncSession | None = None  # made once the tables have been asked
+        self.reconcile_plan: ReconcilePlan | None = None
+
+    def _source(self, load: Load) -> Any:
+        return mega(config=self.config, load=load)
+
+    def _close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.ahead.close()
+
+    def _sweep(self) -> None:
+        refresh: Any = "drop_resources" if self.full_refresh else None
+        if self._backfill_likely() and self.config.sweep_options().may_use_fetch_process:
+            self.ahead.start()
+        self._sync()
+        session = self.session = leads_session(
+            self.config,
+            counters=self.counters,
+            stop=self.stop,
+            hooks=self.hooks,
+            # Empty lead tables: a backfill's loads may be appended (core/sweep/append.py).
+            empty_table=bool(refresh) or self.warehouse.lead_count(self.pipeline) == 0,
+            known_versions=self._known_versions() if refresh is None else None,
+            progress=Progress(),
+            ahead=self.ahead,
+        )
+        self._load_checkpoints(session, refresh)
+
+    def _after_sweep(self) -> None:
+        if self.reconcile:
+            self._reconcile()
+        self._check_completeness()
+
+    def _backfill_likely(self) -> bool:
+        """No mark in the local state (a first run, or a new machine), a sweep left half-way,
+        or a full refresh: a long sweep is likely, and its fetch process can start right away."""
+        if self.full_refresh:
+            return True
+        state = self._stream_state()
+        return not state.get("high_water_mark") or bool(state.get("cursor"))
+
+    def _known_versions(self) -> dict[str, str] | None:
+        """Lookback: the versions loaded inside the window the sweep re-reads."""
+        if not self.config.lookback:
+            return None
+        mark = self._stream_state().get("high_water_mark")
+        if not mark:
+            return None
+        since = parse_timestamp(mark) - self.config.lookback
+        return self.warehouse.versions_since(self.pipeline, since)
+
+    def _reconcile(self) -> None:
+        assert self.session is not None  # the sweep ran first
+        live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline)
+        plan = self.reconcile_plan = ReconcilePlan(
+            live_ids=live,
+            deleted_ids=deleted,
+            mode=self.delete_mode,
+            swept_at=datetime.now(timezone.utc),
+            read_loaded=lambda ids: self.warehouse.lead_rows(self.pipeline, ids, LEADS_SCHEMA),
+        )
+        source = self._source(ReconcileLoad(plan, self.session))
+        self.tracker.loaded(self.pipeline.run(source, **self.warehouse.run_options()))
+        tracker = self.tracker
+        tracker.reconciled = True
+        tracker.deleted, tracker.restored = len(plan.vanished), len(plan.restored)
+
+    def _check_completeness(self) -> None:
+        """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
+        plan = self.reconcile_plan
+        before = self.counters.state_before or {}
+        # Only a sweep that began at the first lead has the API's total for every lead: a
+        # resumed one (a cursor, or parallel ranges left half-way) counts only what was left.
+        full_sweep = plan is not None or (
+            not before.get("high_water_mark")
+            and not before.get("cursor")
+            and not before.get("ranges")
+            and not self.config.filters.describe()
+        )
+        if not full_sweep:
+            return
+        self.tracker.api_total = plan.total if plan is not None else self.counters.total
+        self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline)

@@ -1,0 +1,118 @@
+"""The Leads v1 API on the shared HTTP core (``sources/core/http.py``): its auth header, how its
+error body reads, its retry policy, and its list and detail endpoints (seed 004).
+
+004 says only "tenant-scoped" and "RLS enforced": this connector assumes a bearer token bound to
+one organization (README).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from sources.core.errors import NotFoundError
+from sources.core.http import HttpClient
+from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.retry import DEFAULT_RETRY, RetryPolicy
+
+from . import settings
+
+BASE_URL_SETTING = "SOURCES__LEADS_V1__BASE_URL"
+RETRY = replace(
+    DEFAULT_RETRY,
+    name="leads_v1",
+    max_retries=settings.MAX_RETRIES,
+    backoff_base_s=settings.BACKOFF_BASE_S,
+    backoff_max_s=settings.BACKOFF_MAX_S,
+    retry_after_max_s=settings.RETRY_AFTER_MAX_S,
+    max_retry_time_s=settings.MAX_RETRY_TIME_S,
+)
+TIMEOUT = httpx.Timeout(
+    connect=settings.CONNECT_TIMEOUT_S,
+    read=settings.READ_TIMEOUT_S,
+    write=settings.WRITE_TIMEOUT_S,
+    pool=settings.POOL_TIMEOUT_S,
+)
+
+
+def read_error(response: httpx.Response) -> tuple[str, str]:
+    """``(code, message)`` of an error body. 004 documents none; read are
+    ``{"error": {"code", "message"}}``, ``{"error": "text"}`` and ``{"message": "text"}``,
+    else the status's reason phrase."""
+    code, message = "unknown", response.reason_phrase or "no message"
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return code, message
+    if not isinstance(body, dict):
+        return code, message
+    detail = body.get("error")
+    if isinstance(detail, dict):
+        code = str(detail.get("code", detail.get("type", code)))
+        message = str(detail.get("message", message))
+    elif isinstance(detail, str):
+        message = detail
+    elif isinstance(body.get("message"), str):
+        message = body["message"]
+    return code, message
+
+
+class LeadsV1Client:
+    """The lead endpoints of one organization. Thread-safe (its HttpClient is)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        pacer: RateLimitPacer | None = None,
+        stats: ClientStats | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.http = HttpClient(
+            base_url,
+            base_url_setting=BASE_URL_SETTING,
+            auth_headers={"Authorization": f"Bearer {api_token}"},
+            secrets=(api_token,),
+            read_error=read_error,
+            timeout=timeout or TIMEOUT,
+            retry=retry or RETRY,
+            pacer=pacer,
+            stats=stats,
+            sleep=sleep,
+        )
+        self.stats = self.http.stats
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> LeadsV1Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def decode_object(self, response: httpx.Response, context: str) -> dict[str, Any]:
+        return self.http.decode_object(response, context)
+
+    def list_response(self, params: Mapping[str, str], context: str = "") -> httpx.Response:
+        """A list page, not yet decoded (``decode_object``)."""
+        return self.http.request("GET", settings.LEADS_PATH, params=params, context=context)
+
+    def lead(self, lead_id: str, context: str = "") -> dict[str, Any] | None:
+        """The full record; None when the API answers 404 (004: another organization's lead,
+        or, for a lead just listed, one deleted since)."""
+        path = f"{settings.LEADS_PATH}/{quote(lead_id, safe='')}"
+        try:
+            response = self.http.request("GET", path, context=context)
+        except NotFoundError:
+            return None
+        return self.decode_object(response, context)
