@@ -1,8 +1,10 @@
-"""The demo: the whole job on embedded defaults, against the shipped simulator on loopback.
+"""The demo: the whole job on embedded defaults, against the shipped simulators on loopback.
 
-Starts the MEGA simulator with sample leads, backfills DuckDB, creates and updates leads through
-the API, runs again (only the changes are fetched), reconciles a deleted lead, and prints the
-summaries and a few sample queries. Everything lands in ``demo_data/`` (recreated each time).
+MEGA: starts its simulator with sample leads, backfills DuckDB, creates and updates leads through
+the API, runs again (only the changes are fetched), reconciles a deleted lead. Leads v1: backfills
+the same DuckDB file (dataset ``leads_v1``) with each lead's detail, then a run after edits and a
+deletion fetches only the changed leads' details. Prints the summaries and a few sample queries.
+Everything lands in ``demo_data/`` (recreated each time).
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from typing import Any
 
 import duckdb
 
+from pipelines import leads_v1
 from pipelines.mega_leads import run
 from pipelines.result import RunResult
+from simulators.leads_v1 import DEFAULT_TOKEN as LEADS_V1_TOKEN
+from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from sources.mega.client import MegaClient
 
@@ -35,6 +40,15 @@ SAMPLE_QUERIES = {
     "runs (_mega_runs)": (
         "SELECT outcome, pages, leads, requests, checkpoints, reconciled, deleted, "
         "api_total, warehouse_count FROM mega._mega_runs ORDER BY started_at"
+    ),
+    "Leads v1: qualified leads by source": (
+        "SELECT source, COUNT(*) AS leads, ROUND(AVG(lead_score)) AS avg_score, "
+        "COUNT(ai_reasoning) AS ai_qualified FROM leads_v1.leads WHERE _deleted_at IS NULL "
+        "GROUP BY source ORDER BY leads DESC"
+    ),
+    "Leads v1: runs (_leads_v1_runs)": (
+        "SELECT outcome, pages, leads, details, requests, deleted "
+        "FROM leads_v1._leads_v1_runs ORDER BY started_at"
     ),
 }
 
@@ -76,6 +90,28 @@ def show_queries(database: Path) -> None:
         for title, sql in SAMPLE_QUERIES.items():
             step(f"sample query: {title}")
             print(con.sql(sql))
+
+
+def leads_v1_demo(work: Path) -> None:
+    """The second source into the same DuckDB file, its own dataset."""
+    with LeadsV1Server(n_leads=600, seed=42) as sim:
+        print(f"\nLeads v1 simulator on {sim.url} serving 600 leads")
+        options: dict[str, Any] = {
+            "pipelines_dir": str(work / "pipelines"),
+            "base_url": sim.url,
+            "api_token": LEADS_V1_TOKEN,
+        }
+        step("Leads v1 run 1: backfill (list pages of 200, each lead's detail, 8 in flight)")
+        report(leads_v1.run(**options))
+
+        leads = sim.store.leads()
+        sim.store.update(leads[5]["id"], pipeline_stage="won", lead_score=92)
+        sim.store.create(name="Sam Demo", company="Demo Roofing", source="website")
+        sim.store.delete(leads[9]["id"])
+        print("a lead was moved to won, one created and one deleted in the API")
+
+        step("Leads v1 run 2: every list page, but details only for the 2 changed leads")
+        report(leads_v1.run(**options))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         step(f"run 4: lead {gone} was deleted in the CRM; reconcile sweep (soft delete)")
         report(run(reconcile=True, **options))
 
+    leads_v1_demo(work)
     show_queries(database)
     print(f"\nDuckDB file: {database}")
     return 0

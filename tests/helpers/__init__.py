@@ -59,7 +59,7 @@ LEAD_COLUMNS = [
 ]
 
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 PAGE = 100
 ATTEMPTS = 5  # SOURCES__MEGA__MAX_RETRIES=4 (conftest): one try and four retries
 
