@@ -7,12 +7,9 @@ Each test runs the real console entry as a subprocess on a free loopback port an
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,9 +18,10 @@ import duckdb
 import pytest
 
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN
+from tests.simulator import cli
+from tests.simulator.cli import exports
 
 SIMULATOR = str(Path(sys.executable).with_name("mega-simulator"))
-START_TIMEOUT_S = 15
 
 
 def one_line(text: str) -> str:
@@ -36,39 +34,8 @@ def one_line(text: str) -> str:
 @contextmanager
 def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[list[str]]:
     """``mega-simulator serve --port 0 …``: yields its start-up lines; SIGINT stops it after."""
-    proc = subprocess.Popen(
-        [SIMULATOR, "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
-    )
-    # A reader thread, so a simulator that prints less than expected fails the test, not hangs it.
-    printed: queue.Queue[str] = queue.Queue()
-    stdout = proc.stdout
-    assert stdout is not None
-
-    def read() -> None:
-        for line in stdout:
-            printed.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        lines: list[str] = []
-        while not lines or "CUSTOMER_ID" not in lines[-1]:
-            try:
-                lines.append(printed.get(timeout=START_TIMEOUT_S).rstrip("\n"))
-            except queue.Empty:
-                raise AssertionError(f"no connection lines after {lines}") from None
+    with cli.serving([SIMULATOR], "CUSTOMER_ID", *args, env=env) as lines:
         yield lines
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
-
-
-def exports(lines: list[str]) -> dict[str, str]:
-    pairs = [line.strip().removeprefix("export ").split("=", 1) for line in lines]
-    return {name: value for name, value in (p for p in pairs if len(p) == 2)}
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ store and error shape.
 - ``api.py``: ``ApiCore``, the request pipeline (latency, faults, rate limit, errors, log).
 - ``faults.py``: fault injection; ``ratelimit.py``: fixed window, headers and 429.
 - ``auth.py``: bearer tokens; ``errors.py``: ``ApiError`` in the API's own error shape.
-- ``idempotency.py``: ``Idempotency-Key`` replay and 409 on reuse with another body.
+- ``idempotency.py``: ``Idempotency-Key`` replay and 409 on reuse with another body;
+  ``bodies.py``: a write's JSON object body (or a 400).
 - ``clock.py``: wall and deterministic clocks; ``request_log.py``: request log and count.
-- ``messages.py``: ``Request`` and ``Response``; ``cli.py``: command-line pieces.
+- ``messages.py``: ``Request`` and ``Response``; ``cli.py``: the ``serve`` command line.
 """

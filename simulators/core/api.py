@@ -2,8 +2,9 @@
 
 ``ApiCore.handle`` maps a :class:`Request` to a :class:`Response`: added
 latency, armed faults, the rate limit, then the API's own ``route``; API errors are rendered in
-the API's error shape and every request is logged. An API subclasses it with its routes (and
-the body faults it knows); the HTTP layer in ``http.py`` only parses and writes bytes.
+the API's error shape and every request is logged. An API subclasses it with its routes, its
+error shape (and the body faults it knows); it serves one store to its tokens' holders. The
+HTTP layer in ``http.py`` only parses and writes bytes.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from . import faults as fl
 from .errors import ApiError, ErrorShape, api_error_response, error_response
+from .idempotency import IdempotencyKeys
 from .messages import Request, Response
 from .ratelimit import Headers, RateLimiter, exhausted
 from .request_log import RequestLog, RequestRecord
@@ -29,7 +32,11 @@ _DELIVERY_KINDS = frozenset({"truncate", "hang"})
 
 
 class ApiCore:
-    """Shared handling; subclasses implement :meth:`route` and may override the hooks."""
+    """Shared handling; subclasses set ``error_shape``, implement :meth:`route` and may
+    override the hooks."""
+
+    # The API's error body, as ``staticmethod(error_body)`` (a class attribute: not bound).
+    error_shape: ClassVar[ErrorShape]
 
     # Request headers (lower-case) the HTTP layer hands to ``handle``.
     forwarded_headers: tuple[str, ...] = ("authorization", "content-type", "idempotency-key")
@@ -41,29 +48,32 @@ class ApiCore:
     html_page: bytes = _HTML
     broken_json: bytes = _NOT_JSON
     rate_limit_message = "Rate limit exceeded; retry after the window resets."
+    # The error type of the 409 for an ``Idempotency-Key`` reused with another body.
+    conflict_error_type: str | None = None
 
     def __init__(
         self,
-        error_shape: ErrorShape,
+        store: Any,
+        tokens: Mapping[str, Any],
         limiter: RateLimiter,
         fault_plan: fl.FaultPlan,
         latency_s: float = 0.0,
     ) -> None:
-        self.error_shape = error_shape
+        # The API's own lead store and token -> grant map; subclasses narrow their types.
+        self.store = store
+        self.tokens = tokens
         self.limiter = limiter
         self.faults = fault_plan
         self.latency_s = latency_s
         self.log = RequestLog()
+        # Writes go through ``self.idempotency.write`` (replay, 409 on a reused key).
+        self.idempotency = IdempotencyKeys(self.conflict_error_type)
 
     # ----- what a subclass provides --------------------------------------------------------
 
     def route(self, request: Request, rl_headers: Headers) -> Response:
         """The API's answer to an allowed request; may raise :class:`ApiError`."""
         raise NotImplementedError
-
-    def fault_target(self) -> Any:
-        """What a ``callback`` fault's function is called with (an API passes its store)."""
-        return self
 
     def rewrite_body(self, fault: fl.Fault, body: bytes, request: Request) -> bytes:
         """Apply one of ``body_fault_kinds`` to a successful response body."""
@@ -112,7 +122,7 @@ class ApiCore:
             time.sleep(self.latency_s)
         fault = self.faults.take(request.method, request.path)
         if fault is not None and fault.kind == "callback" and fault.fn is not None:
-            fault.fn(self.fault_target())
+            fault.fn(self.store)
         elif fault is not None and fault.kind == "slow":
             time.sleep(fault.seconds)
         allowed, rl_headers, reset = self.limiter.hit()

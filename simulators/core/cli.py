@@ -1,5 +1,6 @@
-"""Pieces of a simulator's command line: number arguments, the command the user typed, a
-one-line bind error, and serving until Ctrl-C / SIGTERM."""
+"""A simulator's command line: ``<command> serve`` with the options every simulator takes,
+the accepted token, the start-up lines (a banner and the exports to paste), a one-line bind
+error, and serving until Ctrl-C / SIGTERM. An API's ``__main__`` adds only what is its own."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ import errno
 import os
 import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
+from typing import TypeVar
 
+from .http import is_loopback
 from .server import ServerCore
+
+_S = TypeVar("_S", bound=ServerCore)
 
 
 def command_name(script: str, module: str) -> str:
@@ -37,6 +44,105 @@ def bounded(
         return value
 
     return parse
+
+
+def serve_parser(
+    script: str,
+    module: str,
+    description: str,
+    *,
+    port: int,
+    example_port: int,
+    token_env: str,
+    latency: tuple[str, str],
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The parser and its ``serve`` subparser with the shared options; ``latency`` is the
+    API's (flag, help). An API adds its own options to the subparser after these."""
+    prog = command_name(script, module)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=f"example: {prog} serve --port {example_port} --leads 10000",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the API until Ctrl-C / SIGTERM")
+    serve.add_argument("--port", type=bounded(int, 0, 65535), default=port, help="0: any free port")
+    serve.add_argument(
+        "--leads", type=bounded(int, 0), default=1000, help="number of generated leads"
+    )
+    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--host", default="127.0.0.1", help="loopback only")
+    serve.add_argument(
+        "--rate-limit", type=bounded(int, 1), default=None, help="requests per window"
+    )
+    serve.add_argument(
+        "--rate-window", type=bounded(float, 0.001), default=60.0, help="window in seconds"
+    )
+    serve.add_argument(latency[0], type=bounded(float, 0), default=0.0, help=latency[1])
+    serve.add_argument(
+        "--token", default=None, help=f"accepted bearer token (default: ${token_env} or built-in)"
+    )
+    return parser, serve
+
+
+@dataclass(frozen=True)
+class Token:
+    """The accepted bearer token: ``--token``, else ``$env``, else the built-in default."""
+
+    value: str
+    env: str
+    from_env: bool
+
+    @classmethod
+    def choose(cls, given: str | None, env: str, default: str) -> Token:
+        from_env = not given and bool(os.environ.get(env))
+        return cls(given or os.environ.get(env) or default, env, from_env)
+
+    @property
+    def shown(self) -> str:
+        """The token in a printed export: one from the environment is referenced, not echoed,
+        as the user may keep it secret."""
+        return f'"${self.env}"' if self.from_env else self.value
+
+
+def ready_lines(
+    title: str,
+    url: str,
+    leads: int,
+    tenant: str,
+    seconds: float,
+    target: str,
+    exports: Sequence[tuple[str, str]],
+) -> list[str]:
+    """What a started simulator prints: where it serves, then what a user pastes (POSIX
+    shell) to point ``target`` at it."""
+    return [
+        f"{title} on {url} ({leads} leads, {tenant}; ready in {seconds:.1f}s; Ctrl-C stops it)",
+        f"Point {target} at it (POSIX shell):",
+        *(f"  export {name}={value}" for name, value in exports),
+    ]
+
+
+def run(
+    parser: argparse.ArgumentParser,
+    host: str,
+    port: int,
+    make_server: Callable[[], _S],
+    lines: Callable[[_S, float], list[str]],
+) -> int:
+    """Refuse a non-loopback host, start ``make_server()`` (a bind error is one line), print
+    ``lines(server, seconds it took)`` and serve until stopped; the exit status."""
+    if not is_loopback(host):
+        print(f"{parser.prog}: error: refusing to bind non-loopback host {host!r}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    try:
+        server = make_server()
+    except OSError as exc:  # most often: the port is taken
+        print(f"{parser.prog}: error: {bind_error(host, port, exc)}", file=sys.stderr)
+        return 2
+    serve(server, lines(server, time.perf_counter() - started))
+    return 0
 
 
 def bind_error(host: str, port: int, exc: OSError) -> str:

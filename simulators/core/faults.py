@@ -7,16 +7,19 @@ Usage::
     server.faults.add(faults.status(404), path="/api/v1/leads/{id}")  # any one lead
     server.faults.add(faults.commit_then_drop(), method="POST")  # created, never answered
 
-The faults here fit any API; an API adds its own body faults (``Fault(kind=...)`` values it
-rewrites itself, e.g. ``simulators.mega.faults.bad_lead``) and a default path.
+The faults here fit any API; an API adds a default path and its own body faults, rewriting
+a JSON body with :func:`rewrite_json` (``missing_key`` is the same everywhere; ``bad_lead``'s
+modes and how a lead is corrupted are the API's).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 # Faults that replace the response before the request is processed at all.
 PRE_KINDS = frozenset({"status", "rate_limited", "drop", "html_200", "non_json_200"})
@@ -82,6 +85,38 @@ def commit_then_drop() -> Fault:
 def callback(fn: Callable[[Any], object]) -> Fault:
     """Run ``fn(store)`` before the request is served (e.g. edit data between two pages)."""
     return Fault("callback", fn=fn)
+
+
+# ----- body faults: the API rewrites a normally computed 200/201 body ---------------------
+
+
+def missing_key(key: str) -> Fault:
+    """A normal body with a top-level key removed."""
+    return Fault("missing_key", key=key)
+
+
+def bad_lead(mode: str, modes: Sequence[str]) -> Fault:
+    """Corrupt the first lead of a normal body the way ``mode``, one of the API's ``modes``,
+    says (the API's ``rewrite_body`` knows how)."""
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {modes}")
+    return Fault("bad_lead", mode=mode)
+
+
+def rewrite_json(fault: Fault, body: bytes, rewrite: Callable[[Fault, Any], Any]) -> bytes:
+    """``body`` with a body fault applied: ``missing_key`` drops its key from a top-level
+    object here; any other kind is what ``rewrite(fault, document)`` returns."""
+    doc = orjson.loads(body)
+    if fault.kind == "missing_key":
+        if fault.key is not None and isinstance(doc, dict):
+            doc.pop(fault.key, None)
+    else:
+        doc = rewrite(fault, doc)
+    out: bytes = orjson.dumps(doc)
+    return out
+
+
+# ----- the plan --------------------------------------------------------------------------
 
 
 @dataclass

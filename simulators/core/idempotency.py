@@ -1,5 +1,5 @@
 """``Idempotency-Key`` on writes: a retried request is replayed, a reused key with another body
-is a 409. The caller scopes keys (tenant, endpoint, key), like Stripe's.
+is a 409. Keys are scoped (tenant, endpoint, key), like Stripe's.
 
 Generic over the API: the 409's error type (code) is the API's own.
 """
@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import orjson
 
 from .errors import ApiError
+from .messages import Request, Response
 
 Scope = tuple[str, str, str]
+REPLAYED_HEADER = ("Idempotent-Replayed", "true")
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,24 @@ class IdempotencyKeys:
             status, out = execute()
             self._stored[scope] = _Stored(key, status, out)
         return status, out, False
+
+    def write(
+        self,
+        request: Request,
+        tenant: str,
+        headers: list[tuple[str, str]],
+        execute: Callable[[], tuple[int, bytes]],
+    ) -> Response:
+        """``execute()``'s answer to a write, or the replay of it for a repeated
+        ``Idempotency-Key`` of ``tenant`` on the same method and path (marked
+        ``Idempotent-Replayed: true``); without a key the write just runs."""
+        headers = list(headers)
+        key = request.headers.get("idempotency-key")
+        if not key:
+            status, body = execute()
+        else:
+            scope = (tenant, f"{request.method} {request.path.rstrip('/')}", key)
+            status, body, replayed = self.run(scope, request.body, execute)
+            if replayed:
+                headers.append(REPLAYED_HEADER)
+        return Response(status, body, headers)

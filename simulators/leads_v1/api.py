@@ -5,15 +5,13 @@ the writes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
 from simulators.core.api import ApiCore
-from simulators.core.idempotency import IdempotencyKeys
 from simulators.core.messages import Request, Response
-from simulators.core.ratelimit import Headers, RateLimiter
+from simulators.core.ratelimit import Headers
 
 from . import faults as fl
 from .auth import authenticate
@@ -38,25 +36,13 @@ def lead_id_of(path: str) -> str | None:
 
 
 class Api(ApiCore):
+    store: LeadsV1Store
+    tokens: Mapping[str, str]  # token -> organization id
+    error_shape = staticmethod(error_body)
     forwarded_headers = ("authorization", "content-type", "idempotency-key")
     body_fault_kinds = fl.BODY_KINDS
+    conflict_error_type = "idempotency_conflict"
     broken_json = b'{"data": [{"id": "9f1c8a32", "organization_id": <<upstream timeout>>'
-
-    def __init__(
-        self,
-        store: LeadsV1Store,
-        tokens: Mapping[str, str],
-        limiter: RateLimiter,
-        fault_plan: fl.FaultPlan,
-        latency_s: float = 0.0,
-    ) -> None:
-        super().__init__(error_body, limiter, fault_plan, latency_s)
-        self.store = store
-        self.tokens = tokens
-        self._idempotency = IdempotencyKeys("idempotency_conflict")
-
-    def fault_target(self) -> Any:
-        return self.store
 
     def rewrite_body(self, fault: fl.Fault, body: bytes, request: Request) -> bytes:
         return fl.apply_body_fault(fault, body)
@@ -93,18 +79,11 @@ class Api(ApiCore):
     ) -> Response:
         """Run a write, or replay it for a repeated ``Idempotency-Key`` (scoped per
         organization and endpoint; the same key with another body is a 409)."""
-        headers = list(rl_headers)
-        key = request.headers.get("idempotency-key")
-        if not key:
-            status, body = execute()
-        else:
-            scope = (org, f"{request.method} {request.path.rstrip('/')}", key)
-            status, body, replayed = self._idempotency.run(scope, request.body, execute)
-            if replayed:
-                headers.append(("Idempotent-Replayed", "true"))
-        if status == 201:
-            headers.append(("Location", f"{LEADS_PATH}/{orjson.loads(body)['id']}"))
-        return Response(status, body, headers)
+        response = self.idempotency.write(request, org, rl_headers, execute)
+        if response.status == 201:
+            lead_id = orjson.loads(response.body)["id"]
+            response.headers.append(("Location", f"{LEADS_PATH}/{lead_id}"))
+        return response
 
     def _create(self, org: str, body: bytes) -> tuple[int, bytes]:
         lead = self.store.create_for(org, validate_create(parse_body(body)))

@@ -12,8 +12,6 @@ Usage::
 
 from __future__ import annotations
 
-import orjson
-
 from simulators.core import faults as core
 from simulators.core.faults import (
     PRE_KINDS,
@@ -23,6 +21,7 @@ from simulators.core.faults import (
     drop,
     hang,
     html_200,
+    missing_key,
     non_json_200,
     rate_limited,
     slow,
@@ -67,34 +66,27 @@ class FaultPlan(core.FaultPlan):
     default_path = LEADS_PATH
 
 
-def missing_key(key: str) -> Fault:
-    """A normal body with a top-level key (``data``, ``next_cursor``, ``id`` …) removed."""
-    return Fault("missing_key", key=key)
-
-
 def bad_lead(mode: str = "no_id") -> Fault:
     """Corrupt the first row of a list page (or a single-lead body): ``no_id`` drops its
     ``id``; ``not_object`` replaces it with a string; ``wrong_types`` makes id a number and
     created_at / lead_score strings of the wrong kind."""
-    if mode not in BAD_LEAD_MODES:
-        raise ValueError(f"mode must be one of {BAD_LEAD_MODES}")
-    return Fault("bad_lead", mode=mode)
+    return core.bad_lead(mode, BAD_LEAD_MODES)
 
 
 def apply_body_fault(fault: Fault, body: bytes) -> bytes:
-    """Rewrite a 200/201 body for the ``BODY_KINDS`` faults."""
-    doc = orjson.loads(body)
-    if fault.kind == "missing_key" and fault.key is not None and isinstance(doc, dict):
-        doc.pop(fault.key, None)
-    elif fault.kind == "bad_lead":
-        rows = doc.get("data") if isinstance(doc, dict) else None
-        if isinstance(rows, list):
-            if rows:
-                rows[0] = _corrupt(rows[0], fault.mode)
-        else:
-            doc = _corrupt(doc, fault.mode)
-    out: bytes = orjson.dumps(doc)
-    return out
+    """Rewrite a 200/201 body for the ``BODY_KINDS`` faults (``missing_key``: the core's)."""
+    return core.rewrite_json(fault, body, _bad_lead)
+
+
+def _bad_lead(fault: Fault, doc: object) -> object:
+    if fault.kind != "bad_lead":
+        return doc
+    rows = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        return _corrupt(doc, fault.mode)
+    if rows:
+        rows[0] = _corrupt(rows[0], fault.mode)
+    return doc
 
 
 def _corrupt(row: object, mode: str | None) -> object:

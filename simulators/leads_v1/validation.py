@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from simulators.core.bodies import json_object
 
 from .errors import invalid_request, validation_error
 from .schema import WRITABLE_FIELDS
@@ -25,13 +25,8 @@ _NOT_NULL = ("lead_score", "pipeline_stage")
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        raise invalid_request("Request body must be valid JSON.") from None
-    if not isinstance(payload, dict):
-        raise invalid_request("Request body must be a JSON object.")
-    return payload
+    """The body as a JSON object, else a 400 ``invalid_request``."""
+    return json_object(body, invalid_request)
 
 
 def validate_fields(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,14 +1,14 @@
-"""``mega-simulator serve --port 8080 --leads 100000`` (= ``python -m simulators.mega serve …``)."""
+"""``mega-simulator serve --port 8080 --leads 100000`` (= ``python -m simulators.mega serve …``).
+
+The command line is the core's (``simulators.core.cli``); MEGA adds its server, token, customer
+and the exports ``mega-leads`` reads."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 
 from simulators.core import cli
-from simulators.core.http import is_loopback
 
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN
 from .data import DEFAULT_CUSTOMER_ID
@@ -18,65 +18,27 @@ TOKEN_ENV = "MEGA_SIM_TOKEN"
 
 
 def _parser() -> argparse.ArgumentParser:
-    prog = cli.command_name("mega-simulator", "simulators.mega")
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Local MEGA Public CRM Lead API simulator.",
-        epilog=f"example: {prog} serve --port 8787 --leads 10000",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the API until Ctrl-C / SIGTERM")
-    serve.add_argument(
-        "--port", type=cli.bounded(int, 0, 65535), default=8765, help="0: any free port"
-    )
-    serve.add_argument(
-        "--leads", type=cli.bounded(int, 0), default=1000, help="number of generated leads"
-    )
-    serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--host", default="127.0.0.1", help="loopback only")
-    serve.add_argument(
-        "--rate-limit", type=cli.bounded(int, 1), default=None, help="requests per window"
-    )
-    serve.add_argument(
-        "--rate-window", type=cli.bounded(float, 0.001), default=60.0, help="window in seconds"
-    )
-    serve.add_argument(
-        "--latency-ms", type=cli.bounded(float, 0), default=0.0, help="added per API request"
-    )
-    serve.add_argument(
-        "--token", default=None, help=f"accepted bearer token (default: ${TOKEN_ENV} or built-in)"
+    parser, serve = cli.serve_parser(
+        "mega-simulator",
+        "simulators.mega",
+        "Local MEGA Public CRM Lead API simulator.",
+        port=8765,
+        example_port=8787,
+        token_env=TOKEN_ENV,
+        latency=("--latency-ms", "added per API request"),
     )
     serve.add_argument("--customer-id", default=DEFAULT_CUSTOMER_ID)
     return parser
 
 
-def _connection_lines(url: str, token: str, customer_id: str, token_from_env: bool) -> list[str]:
-    """What a user pastes to point ``mega-leads`` at this simulator. A token taken from the
-    environment is referenced, not echoed: it may be one the user keeps secret."""
-    token_value = f'"${TOKEN_ENV}"' if token_from_env else token
-    return [
-        "Point mega-leads at it (POSIX shell):",
-        f"  export SOURCES__MEGA__BASE_URL={url}",
-        f"  export SOURCES__MEGA__API_TOKEN={token_value}",
-        f"  export SOURCES__MEGA__CUSTOMER_ID={customer_id}",
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not is_loopback(args.host):
-        print(
-            f"{parser.prog}: error: refusing to bind non-loopback host {args.host!r}",
-            file=sys.stderr,
-        )
-        return 2
-    token_from_env = not args.token and bool(os.environ.get(TOKEN_ENV))
-    token = args.token or os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
-    tokens = {token: {"customer_id": args.customer_id, "scopes": list(DEFAULT_SCOPES)}}
-    started = time.perf_counter()
-    try:
-        server = SimulatorServer(
+    token = cli.Token.choose(args.token, TOKEN_ENV, DEFAULT_TOKEN)
+    tokens = {token.value: {"customer_id": args.customer_id, "scopes": list(DEFAULT_SCOPES)}}
+
+    def make_server() -> SimulatorServer:
+        return SimulatorServer(
             n_leads=args.leads,
             seed=args.seed,
             host=args.host,
@@ -86,16 +48,19 @@ def main(argv: list[str] | None = None) -> int:
             rate_window_s=args.rate_window,
             latency_ms=args.latency_ms,
         )
-    except OSError as exc:  # most often: the port is taken
-        print(f"{parser.prog}: error: {cli.bind_error(args.host, args.port, exc)}", file=sys.stderr)
-        return 2
-    lines = [
-        f"MEGA simulator on {server.url} ({len(server.store)} leads, customer {args.customer_id}; "
-        f"ready in {time.perf_counter() - started:.1f}s; Ctrl-C stops it)",
-        *_connection_lines(server.url, token, args.customer_id, token_from_env),
-    ]
-    cli.serve(server, lines)
-    return 0
+
+    def lines(server: SimulatorServer, seconds: float) -> list[str]:
+        exports = [
+            ("SOURCES__MEGA__BASE_URL", server.url),
+            ("SOURCES__MEGA__API_TOKEN", token.shown),
+            ("SOURCES__MEGA__CUSTOMER_ID", args.customer_id),
+        ]
+        tenant = f"customer {args.customer_id}"
+        return cli.ready_lines(
+            "MEGA simulator", server.url, len(server.store), tenant, seconds, "mega-leads", exports
+        )
+
+    return cli.run(parser, args.host, args.port, make_server, lines)
 
 
 if __name__ == "__main__":

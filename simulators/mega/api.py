@@ -5,27 +5,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
 
 import orjson
 
 from simulators.core.api import ApiCore
+from simulators.core.bodies import json_object
 from simulators.core.messages import Request, Response
 from simulators.core.ratelimit import Headers, RateLimiter
 
 from . import faults as fl
 from .auth import READ_SCOPE, WRITE_SCOPE, TokenInfo, authenticate
 from .errors import ApiError, bad_request, error_body
-from .idempotency import IdempotencyKeys
 from .store import LeadStore
 
 LEADS_PATH = fl.LEADS_PATH
 
 
 class Api(ApiCore):
+    store: LeadStore
+    tokens: Mapping[str, TokenInfo]
+    error_shape = staticmethod(error_body)
     forwarded_headers = ("authorization", "x-customer-id", "idempotency-key", "content-type")
     customer_header = "x-customer-id"
     body_fault_kinds = fl.BODY_KINDS
+    conflict_error_type = "invalid_request_error"
     html_page = (
         b"<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
         b"<body><h1>Checking your browser before accessing app.gomega.ai</h1></body></html>"
@@ -40,12 +43,9 @@ class Api(ApiCore):
         fault_plan: fl.FaultPlan,
         latency_s: float = 0.0,
     ) -> None:
-        super().__init__(error_body, limiter, fault_plan, latency_s)
-        self.store = store
-        self.tokens = tokens
+        super().__init__(store, tokens, limiter, fault_plan, latency_s)
         self._stores: dict[str, LeadStore] = {store.customer_id.lower(): store}
         self._stores_lock = threading.Lock()
-        self._idempotency = IdempotencyKeys()
 
     def store_for(self, customer_id: str) -> LeadStore:
         """The lead store of a customer; other customers' keys see an empty account."""
@@ -55,9 +55,6 @@ class Api(ApiCore):
             if store is None:
                 store = self._stores[key] = LeadStore(self.store.clock, customer_id)
             return store
-
-    def fault_target(self) -> Any:
-        return self.store
 
     def rewrite_body(self, fault: fl.Fault, body: bytes, request: Request) -> bytes:
         return fl.apply_body_fault(fault, body, request.query.get("cursor"))
@@ -77,25 +74,12 @@ class Api(ApiCore):
         store = self.store_for(info.customer_id)
         if method == "GET":
             return Response(200, store.query_bytes(request.query), rl_headers)
-        key = headers.get("idempotency-key")
-        if not key:
-            status, out = self._create(store, body)
-            return Response(status, out, rl_headers)
-        scope_key = (info.customer_id.lower(), f"POST {LEADS_PATH}", key)
-        status, out, replayed = self._idempotency.run(
-            scope_key, body, lambda: self._create(store, body)
+        # Keys are scoped per customer and endpoint (POST /api/agents/crm/leads).
+        return self.idempotency.write(
+            request, info.customer_id.lower(), rl_headers, lambda: self._create(store, body)
         )
-        if replayed:
-            return Response(status, out, [*rl_headers, ("Idempotent-Replayed", "true")])
-        return Response(status, out, rl_headers)
 
     @staticmethod
     def _create(store: LeadStore, body: bytes) -> tuple[int, bytes]:
-        try:
-            payload = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            raise bad_request("Request body must be valid JSON.") from None
-        if not isinstance(payload, dict):
-            raise bad_request("Request body must be a JSON object.")
-        lead, _created = store.create_or_merge(payload)
+        lead, _created = store.create_or_merge(json_object(body, bad_request))
         return 201, orjson.dumps({"lead": lead})

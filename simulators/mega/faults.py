@@ -10,7 +10,7 @@ Usage::
 
 from __future__ import annotations
 
-import orjson
+from typing import Any
 
 from simulators.core import faults as core
 from simulators.core.faults import (
@@ -20,6 +20,7 @@ from simulators.core.faults import (
     drop,
     hang,
     html_200,
+    missing_key,
     non_json_200,
     rate_limited,
     slow,
@@ -61,16 +62,9 @@ class FaultPlan(core.FaultPlan):
     default_path = LEADS_PATH
 
 
-def missing_key(key: str) -> Fault:
-    """A normal page with a top-level key (e.g. ``leads`` or ``next_cursor``) removed."""
-    return Fault("missing_key", key=key)
-
-
 def bad_lead(mode: str) -> Fault:
     """Corrupt the first lead of a normal page: ``no_id``, ``no_updated_at``, ``wrong_types``."""
-    if mode not in BAD_LEAD_MODES:
-        raise ValueError(f"mode must be one of {BAD_LEAD_MODES}")
-    return Fault("bad_lead", mode=mode)
+    return core.bad_lead(mode, BAD_LEAD_MODES)
 
 
 def repeat_cursor() -> Fault:
@@ -82,26 +76,30 @@ def repeat_cursor() -> Fault:
 
 
 def apply_body_fault(fault: Fault, body: bytes, request_cursor: str | None) -> bytes:
-    """Rewrite a 200 list/create body for the ``BODY_KINDS`` faults."""
-    doc = orjson.loads(body)
-    if fault.kind == "missing_key" and fault.key is not None:
-        doc.pop(fault.key, None)
-    elif fault.kind == "repeat_cursor":
-        if request_cursor is not None:
-            doc["next_cursor"] = request_cursor
-    elif fault.kind == "bad_lead":
-        leads = doc.get("leads") or ([doc["lead"]] if isinstance(doc.get("lead"), dict) else [])
-        if leads:
-            lead = leads[0]
-            if fault.mode == "no_id":
-                lead.pop("id", None)
-            elif fault.mode == "no_updated_at":
-                lead.pop("updated_at", None)
-            else:
-                lead["id"] = 12345
-                lead["updated_at"] = 1767225600000
-                lead["score"] = "ninety"
-                lead["qualified"] = "yes"
-                lead["custom_fields"] = ["not", "a", "map"]
-    out: bytes = orjson.dumps(doc)
-    return out
+    """Rewrite a 200 list/create body for the ``BODY_KINDS`` faults (``missing_key``: the
+    core's)."""
+
+    def rewrite(fault: Fault, doc: Any) -> Any:
+        if fault.kind == "repeat_cursor":
+            if request_cursor is not None:
+                doc["next_cursor"] = request_cursor
+        elif fault.kind == "bad_lead":
+            leads = doc.get("leads") or ([doc["lead"]] if isinstance(doc.get("lead"), dict) else [])
+            if leads:
+                _corrupt(leads[0], fault.mode)
+        return doc
+
+    return core.rewrite_json(fault, body, rewrite)
+
+
+def _corrupt(lead: dict[str, Any], mode: str | None) -> None:
+    if mode == "no_id":
+        lead.pop("id", None)
+    elif mode == "no_updated_at":
+        lead.pop("updated_at", None)
+    else:
+        lead["id"] = 12345
+        lead["updated_at"] = 1767225600000
+        lead["score"] = "ninety"
+        lead["qualified"] = "yes"
+        lead["custom_fields"] = ["not", "a", "map"]

@@ -10,6 +10,7 @@ import httpx
 
 from simulators.leads_v1 import DEFAULT_TOKEN, LEAD_PATH, LEADS_PATH
 from simulators.leads_v1.clock import UTC
+from tests.simulator.answers import error_answer, pages
 
 LEADS = LEADS_PATH
 START = datetime(2026, 4, 28, 12, tzinfo=UTC)  # the manual clock's now: after all generated leads
@@ -25,29 +26,18 @@ def lead_url(lead_id: str) -> str:
 def page_all(client: httpx.Client, **params: Any) -> tuple[list[dict[str, Any]], int]:
     """Follow next_cursor to the end; return all rows and the number of requests."""
     rows: list[dict[str, Any]] = []
-    cursor: str | None = None
     requests = 0
-    while True:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
-        response = client.get(LEADS, params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
+    for body in pages(client, LEADS, params):
         assert set(body) == {"data", "next_cursor"}
         requests += 1
         rows.extend(body["data"])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return rows, requests
-        assert body["data"], "a cursor after an empty page"
-        assert requests < 10_000
+        assert body["data"] or body["next_cursor"] is None, "a cursor after an empty page"
+    return rows, requests
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> str:
     """The error body's message, after checking the simulator's error shape."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
+    body = error_answer(response, status, DEFAULT_TOKEN)
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
     assert body["error"]["code"] == code
-    assert DEFAULT_TOKEN not in response.text
     return str(body["error"]["message"])

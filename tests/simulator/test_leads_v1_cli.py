@@ -8,11 +8,8 @@ script ``leads-v1-simulator`` is the same entry point once the package is reinst
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,45 +18,17 @@ import pytest
 
 from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server
 from simulators.leads_v1.__main__ import main as cli_main
+from tests.simulator import cli
+from tests.simulator.cli import exports
 
 COMMAND = [sys.executable, "-m", "simulators.leads_v1"]
-START_TIMEOUT_S = 15
 
 
 @contextmanager
 def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[list[str]]:
-    proc = subprocess.Popen(
-        [*COMMAND, "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
-    )
-    printed: queue.Queue[str] = queue.Queue()
-    stdout = proc.stdout
-    assert stdout is not None
-
-    def read() -> None:
-        for line in stdout:
-            printed.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        lines: list[str] = []
-        while not lines or "API_TOKEN" not in lines[-1]:
-            try:
-                lines.append(printed.get(timeout=START_TIMEOUT_S).rstrip("\n"))
-            except queue.Empty:
-                raise AssertionError(f"no export lines after {lines}") from None
+    """``python -m simulators.leads_v1 serve --port 0 …``, up to its token export."""
+    with cli.serving(COMMAND, "API_TOKEN", *args, env=env) as lines:
         yield lines
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
-
-
-def exports(lines: list[str]) -> dict[str, str]:
-    pairs = [line.strip().removeprefix("export ").split("=", 1) for line in lines]
-    return {name: value for name, value in (p for p in pairs if len(p) == 2)}
 
 
 def test_start_up_lines_are_the_connectors_exports() -> None:
