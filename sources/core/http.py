@@ -39,7 +39,11 @@ from .retry import DEFAULT_RETRY, RetryPolicy
 log = logging.getLogger("mega")
 
 USER_AGENT = "mega-leads-connector/0.1 (+dlt)"
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
+# Seconds; each API's settings start from these.
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WRITE_TIMEOUT_S, POOL_TIMEOUT_S = 10.0, 60.0, 30.0, 10.0
+DEFAULT_TIMEOUT = httpx.Timeout(
+    connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S
+)
 
 # An error answer's (error type, message), read from its body by the API package.
 ErrorReader = Callable[[httpx.Response], tuple[str, str]]

@@ -64,6 +64,13 @@ class RateLimitPacer:
         self._resume_at = 0.0
         self._lock = threading.Lock()
 
+    @classmethod
+    def for_run(
+        cls, reserve: int, max_wait_s: float, stats: ClientStats, sleep: Callable[[float], None]
+    ) -> RateLimitPacer:
+        """A run's pacer: its counters, and waits that Ctrl-C ends (``sleep``)."""
+        return cls(reserve=reserve, max_wait_s=max_wait_s, stats=stats, sleep=sleep)
+
     def wait(self) -> None:
         with self._lock:
             delay = self._resume_at - time.monotonic()

@@ -17,28 +17,16 @@ import httpx
 import orjson
 
 from sources.core.errors import NotFoundError
-from sources.core.http import HttpClient
+from sources.core.http import DEFAULT_TIMEOUT, HttpClient
 from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.retry import DEFAULT_RETRY, RetryPolicy
 
 from . import settings
 
 BASE_URL_SETTING = "SOURCES__LEADS_V1__BASE_URL"
-RETRY = replace(
-    DEFAULT_RETRY,
-    name="leads_v1",
-    max_retries=settings.MAX_RETRIES,
-    backoff_base_s=settings.BACKOFF_BASE_S,
-    backoff_max_s=settings.BACKOFF_MAX_S,
-    retry_after_max_s=settings.RETRY_AFTER_MAX_S,
-    max_retry_time_s=settings.MAX_RETRY_TIME_S,
-)
-TIMEOUT = httpx.Timeout(
-    connect=settings.CONNECT_TIMEOUT_S,
-    read=settings.READ_TIMEOUT_S,
-    write=settings.WRITE_TIMEOUT_S,
-    pool=settings.POOL_TIMEOUT_S,
-)
+# The core's policy and timeouts, named; config.py applies the source's settings.
+RETRY = replace(DEFAULT_RETRY, name="leads_v1")
+TIMEOUT = DEFAULT_TIMEOUT
 
 
 def read_error(response: httpx.Response) -> tuple[str, str]:

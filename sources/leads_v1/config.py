@@ -77,11 +77,8 @@ class SourceConfig:
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> LeadsV1Client:
         """The run's client: one rate-limit budget for every detail request in flight."""
-        pacer = RateLimitPacer(
-            reserve=self.rate_limit_reserve,
-            max_wait_s=self.retry.retry_after_max_s,
-            stats=stats,
-            sleep=sleep,
+        pacer = RateLimitPacer.for_run(
+            self.rate_limit_reserve, self.retry.retry_after_max_s, stats, sleep
         )
         return LeadsV1Client(
             self.base_url,

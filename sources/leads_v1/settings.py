@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from sources.core.http import (  # noqa: F401  # re-exported: the source's HTTP defaults
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    WRITE_TIMEOUT_S,
+)
+from sources.core.pacing import DEFAULT_RESERVE
+from sources.core.retry import DEFAULT_RETRY
+
 LEADS_PATH = "/api/v1/leads"
 # 004: "Default limit 50, max 200": the largest page means the fewest list requests.
 PAGE_LIMIT = 200
 # 004 names no product, hence no public address: the base URL is a required setting.
 
-# HTTP defaults; every one is a setting of the source (see dlt_config/config.toml).
-CONNECT_TIMEOUT_S = 10.0
-READ_TIMEOUT_S = 60.0
-WRITE_TIMEOUT_S = 30.0
-POOL_TIMEOUT_S = 10.0
-MAX_RETRIES = 8
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 30.0
-RETRY_AFTER_MAX_S = 120.0
-MAX_RETRY_TIME_S = 600.0
-RATE_LIMIT_RESERVE = 1
+# HTTP defaults: the shared core's; every one is a setting of the source (dlt_config/config.toml).
+MAX_RETRIES = DEFAULT_RETRY.max_retries
+BACKOFF_BASE_S = DEFAULT_RETRY.backoff_base_s
+BACKOFF_MAX_S = DEFAULT_RETRY.backoff_max_s
+RETRY_AFTER_MAX_S = DEFAULT_RETRY.retry_after_max_s
+MAX_RETRY_TIME_S = DEFAULT_RETRY.max_retry_time_s
+RATE_LIMIT_RESERVE = DEFAULT_RESERVE
 
 # Connector defaults.
 # Detail requests in flight (they share one rate-limit budget).

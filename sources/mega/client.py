@@ -14,7 +14,7 @@ import orjson
 
 from sources.core.connect import check_base_url as check_url
 from sources.core.errors import MalformedResponseError
-from sources.core.http import HttpClient
+from sources.core.http import DEFAULT_TIMEOUT, HttpClient
 from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -22,21 +22,9 @@ from . import settings
 
 BASE_URL_SETTING = "SOURCES__MEGA__BASE_URL"
 # MEGA's defaults (settings.py); config.py overrides them from the source's settings.
-RETRY = replace(
-    DEFAULT_RETRY,
-    name="mega",
-    max_retries=settings.MAX_RETRIES,
-    backoff_base_s=settings.BACKOFF_BASE_S,
-    backoff_max_s=settings.BACKOFF_MAX_S,
-    retry_after_max_s=settings.RETRY_AFTER_MAX_S,
-    max_retry_time_s=settings.MAX_RETRY_TIME_S,
-)
-TIMEOUT = httpx.Timeout(
-    connect=settings.CONNECT_TIMEOUT_S,
-    read=settings.READ_TIMEOUT_S,
-    write=settings.WRITE_TIMEOUT_S,
-    pool=settings.POOL_TIMEOUT_S,
-)
+# The core's policy and timeouts, named; config.py applies the source's settings.
+RETRY = replace(DEFAULT_RETRY, name="mega")
+TIMEOUT = DEFAULT_TIMEOUT
 
 # RetryPolicy: the type of `retry`, for callers that build their own.
 __all__ = ["RETRY", "MegaClient", "RetryPolicy", "check_base_url", "read_error"]

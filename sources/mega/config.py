@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import httpx
 
-from sources.core.config_checks import SettingChecks, parse_duration
+from sources.core.config_checks import SettingChecks, aware_timestamp, parse_duration
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.retry import RetryPolicy
@@ -20,7 +20,7 @@ from sources.core.sweep.options import SweepOptions
 from . import settings
 from .client import RETRY, MegaClient, check_base_url
 from .endpoint import LEADS_KEYSET
-from .shaping import format_timestamp, parse_timestamp
+from .shaping import format_timestamp
 
 CHECKS = SettingChecks("mega")
 setting_name = CHECKS.setting_name
@@ -44,15 +44,7 @@ def customer_uuid(value: str) -> str:
 def normalize_timestamp(value: str | None, setting: str) -> str | None:
     if value is None or value == "":
         return None
-    try:
-        parsed = parse_timestamp(str(value))
-    except ValueError:
-        raise ConfigurationError(
-            f"{setting} must be an ISO-8601 timestamp like 2026-01-01T00:00:00Z, got {value!r}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise ConfigurationError(f"{setting} needs a time zone (e.g. a trailing Z), got {value!r}")
-    return format_timestamp(parsed)
+    return format_timestamp(aware_timestamp(value, setting))
 
 
 @dataclass(frozen=True)
@@ -131,11 +123,8 @@ class SourceConfig:
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> MegaClient:
         """The run's client: one rate-limit budget for every worker, waits that Ctrl-C ends."""
-        pacer = RateLimitPacer(
-            reserve=self.rate_limit_reserve,
-            max_wait_s=self.retry.retry_after_max_s,
-            stats=stats,
-            sleep=sleep,
+        pacer = RateLimitPacer.for_run(
+            self.rate_limit_reserve, self.retry.retry_after_max_s, stats, sleep
         )
         return MegaClient(
             self.base_url,

@@ -6,6 +6,15 @@ API facts come from the vendor documents in ``shared/seeds`` (001: list endpoint
 
 from __future__ import annotations
 
+from sources.core.http import (  # noqa: F401  # re-exported: the source's HTTP defaults
+    CONNECT_TIMEOUT_S,
+    POOL_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    WRITE_TIMEOUT_S,
+)
+from sources.core.pacing import DEFAULT_RESERVE
+from sources.core.retry import DEFAULT_RETRY
+
 DEFAULT_BASE_URL = "https://app.gomega.ai"
 LEADS_PATH = "/api/agents/crm/leads"
 
@@ -17,18 +26,14 @@ SORT_BY = "updated_at"
 SORT_DIR = "asc"
 
 
-# HTTP defaults; every one is a setting of the source (see dlt_config/config.toml).
-CONNECT_TIMEOUT_S = 10.0
-READ_TIMEOUT_S = 60.0
-WRITE_TIMEOUT_S = 30.0
-POOL_TIMEOUT_S = 10.0
-MAX_RETRIES = 8
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 30.0
-RETRY_AFTER_MAX_S = 120.0
-MAX_RETRY_TIME_S = 600.0
+# HTTP defaults: the shared core's; every one is a setting of the source (dlt_config/config.toml).
+MAX_RETRIES = DEFAULT_RETRY.max_retries
+BACKOFF_BASE_S = DEFAULT_RETRY.backoff_base_s
+BACKOFF_MAX_S = DEFAULT_RETRY.backoff_max_s
+RETRY_AFTER_MAX_S = DEFAULT_RETRY.retry_after_max_s
+MAX_RETRY_TIME_S = DEFAULT_RETRY.max_retry_time_s
 # Pause before the quota is gone when RateLimit-Remaining drops to this many requests.
-RATE_LIMIT_RESERVE = 1
+RATE_LIMIT_RESERVE = DEFAULT_RESERVE
 
 # Connector defaults.
 # A checkpoint (one committed load) ends after this many pages or seconds, whichever first:

@@ -33,7 +33,7 @@ from .known import Key, KnownVersions
 from .loads import Batch, DestinationHooks
 from .options import DetailOptions
 from .paging import Page, PageStream, StartPosition
-from .session import OpenClient, ProgressReport
+from .run_session import OpenClient, ProgressReport, RunSession
 from .state import stream_state_for
 
 log = logging.getLogger("mega")
@@ -42,7 +42,7 @@ log = logging.getLogger("mega")
 ReadLoaded = Callable[[list[str]], pa.Table]
 
 
-class DetailSweep:
+class DetailSweep(RunSession):
     """What one run keeps across its checkpoint loads: the client, the page stream, the
     detail fan-out and what the warehouse held when the run began (``known``; without it, as
     for a bare dlt source, every listed item is fetched and nothing is deleted)."""
@@ -61,19 +61,12 @@ class DetailSweep:
         progress: ProgressReport | None = None,
         one_load: bool = False,
     ) -> None:
+        super().__init__(open_client, counters, stop, hooks, progress, one_load)
         self.spec = spec
         self.options = options
-        self.counters = counters if counters is not None else RunCounters()
-        self.stop = stop if stop is not None else threading.Event()
-        self.hooks = hooks if hooks is not None else DestinationHooks()
-        self.one_load = one_load
-        self.failure: MegaError | None = None
         self._known = known
         self._read_loaded = read_loaded
-        self._open_client = open_client
-        self._progress = progress
         self._fanout = FanOut(options.concurrency, name="mega-detail")
-        self._client: Any = None
         self._stream: PageStream | None = None
         self._after: Key | None = None  # the last key handled: the next page's span starts there
         self._start_key: Key | None = None
@@ -84,15 +77,6 @@ class DetailSweep:
         for closable in (self._stream, self._fanout, self._client):
             if closable is not None:
                 closable.close()
-
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = self._open_client(self.counters.stats, self._wait)
-        return self._client
-
-    def _wait(self, seconds: float) -> None:
-        if self.stop.wait(seconds):
-            raise Interrupted("interrupted during a wait")
 
     def batches(self, resource_state: dict[str, Any]) -> Iterator[Batch]:
         """One checkpoint: pages handled until its budget is spent, the sweep ends or fails;

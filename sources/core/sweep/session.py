@@ -15,14 +15,13 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
 from sources.core.endpoint import EndpointSpec
 from sources.core.errors import Interrupted, MegaError
-from sources.core.pacing import ClientStats
 from sources.mega import settings
 
 from .append import AppendPolicy
@@ -33,32 +32,19 @@ from .loads import Batch, DestinationHooks
 from .options import SweepOptions
 from .plan import SweepPlanner
 from .ranges import RangeStreams
+from .run_session import OpenClient, ProgressReport, RunSession
 from .state import already_loaded, move_over_page, stream_state_for
 from .sweep_stream import FetchAhead, SweepStream
 
 log = logging.getLogger("mega")
 
-# (stats, sleep) -> the API client; ``sleep`` is the run's interruptible wait.
-OpenClient = Callable[[ClientStats, Callable[[float], None]], Any]
 
-
-class ProgressReport(Protocol):
-    """Told of every page received and of the items due, once the API says."""
-
-    def set_total(self, total: int | None) -> None: ...
-
-    def advance(self, pages: int, leads: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class SyncSession:
+class SyncSession(RunSession):
     """What one run keeps across its checkpoint loads: the client and the open page streams.
 
     Everything the runner decides comes in here: whether the tables are empty (append-or-merge),
     the versions loaded inside the lookback window, how progress is shown, the destination's
-    hooks, a fetch process started ahead, the Ctrl-C flag. ``one_load``: no runner spreads the
-    sweep over loads, so one load reads it all and closes the session at its end."""
+    hooks, a fetch process started ahead, the Ctrl-C flag (``RunSession``)."""
 
     def __init__(
         self,
@@ -75,25 +61,14 @@ class SyncSession:
         ahead: FetchAhead | None = None,
         one_load: bool = False,
     ) -> None:
+        super().__init__(open_client, counters, stop, hooks, progress, one_load)
         self.spec = spec
         self.options = options
-        self.counters = counters if counters is not None else RunCounters()
-        # Set by the runner's Ctrl-C / SIGTERM handler: the sweep stops between pages, and every
-        # wait (rate-limit pause, retry backoff, a page not yet fetched) ends at once.
-        self.stop = stop if stop is not None else threading.Event()
-        self.hooks = hooks if hooks is not None else DestinationHooks()
-        self.one_load = one_load
-        # What stopped the sweep early; the runner raises it once the pages before it are
-        # committed.
-        self.failure: MegaError | None = None
-        self._open_client = open_client
         self._known_versions = known_versions
-        self._progress = progress
         self._ahead = ahead
         self._planner = SweepPlanner(spec, options)
         self._append = AppendPolicy(spec, empty_table)
         self._lateness: LatenessMeter | None = None
-        self._client: Any = None
         self._stream: SweepStream | None = None
         self._ranges: RangeStreams | None = None
         self._items: Rewindable | None = None
@@ -104,16 +79,6 @@ class SyncSession:
         for closable in (self._stream, self._ranges, self._client, self._ahead):
             if closable is not None:
                 closable.close()
-
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = self._open_client(self.counters.stats, self._wait)
-        return self._client
-
-    def _wait(self, seconds: float) -> None:
-        """The client's sleep (rate-limit pauses, retry backoff): Ctrl-C ends it at once."""
-        if self.stop.wait(seconds):
-            raise Interrupted("interrupted during a wait")
 
     def batches(self, resource_state: dict[str, Any]) -> Iterator[Batch]:
         return self.checkpoint(resource_state)
