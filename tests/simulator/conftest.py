@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from simulators import leads_v1
+from simulators import apollo, leads_v1
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, READ_SCOPE, SimulatorServer
-from tests.simulator import leads_v1_api
+from tests.simulator import apollo_api, leads_v1_api
 from tests.simulator.api import AUTH, OTHER_CUSTOMER, OTHER_TOKEN, READ_ONLY_TOKEN, make_store
 
 
@@ -70,5 +70,19 @@ def v1_fresh() -> Iterator[tuple[leads_v1.LeadsV1Server, httpx.Client]]:
     with (
         leads_v1.LeadsV1Server(n_leads=120, seed=3, clock=clock, tokens=tokens) as server,
         httpx.Client(base_url=server.url, headers=leads_v1_api.AUTH, timeout=10) as c,
+    ):
+        yield server, c
+
+
+# ----- Apollo ------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def apollo_fresh() -> Iterator[tuple[apollo.ApolloServer, httpx.Client]]:
+    """A private Apollo server on a manual clock, with a client of the default token and
+    organization (base URL: ``sim.url``, which ends in /v1)."""
+    with (
+        apollo.ApolloServer(clock=apollo.ManualClock(apollo_api.START)) as server,
+        httpx.Client(base_url=server.url, headers=apollo_api.AUTH, timeout=10) as c,
     ):
         yield server, c
