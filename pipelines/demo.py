@@ -3,7 +3,8 @@
 MEGA: starts its simulator with sample leads, backfills DuckDB, creates and updates leads through
 the API, runs again (only the changes are fetched), reconciles a deleted lead. Leads v1: backfills
 the same DuckDB file (dataset ``leads_v1``) with each lead's detail, then a run after edits and a
-deletion fetches only the changed leads' details. Prints the summaries and a few sample queries.
+deletion fetches only the changed leads' details. Push: the qualified Leads v1 leads are created
+in Apollo Space, and a second push sends nothing. Prints the summaries and a few sample queries.
 Everything lands in ``demo_data/`` (recreated each time).
 """
 
@@ -22,7 +23,12 @@ import duckdb
 
 from pipelines import leads_v1
 from pipelines.mega_leads import run
+from pipelines.push import push
 from pipelines.result import RunResult
+from simulators.apollo import DEFAULT_ORGANIZATION_ID as APOLLO_ORGANIZATION
+from simulators.apollo import DEFAULT_PIPELINE_ID as APOLLO_PIPELINE
+from simulators.apollo import DEFAULT_TOKEN as APOLLO_TOKEN
+from simulators.apollo import ApolloServer
 from simulators.leads_v1 import DEFAULT_TOKEN as LEADS_V1_TOKEN
 from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
@@ -45,6 +51,10 @@ SAMPLE_QUERIES = {
         "SELECT source, COUNT(*) AS leads, ROUND(AVG(lead_score)) AS avg_score, "
         "COUNT(ai_reasoning) AS ai_qualified FROM leads_v1.leads WHERE _deleted_at IS NULL "
         "GROUP BY source ORDER BY leads DESC"
+    ),
+    "push ledger": (
+        "SELECT target, status, COUNT(*) AS rows, COUNT(remote_id) AS with_remote_id "
+        "FROM push._push_ledger GROUP BY ALL ORDER BY ALL"
     ),
     "Leads v1: runs (_leads_v1_runs)": (
         "SELECT outcome, pages, leads, details, requests, deleted "
@@ -114,6 +124,29 @@ def leads_v1_demo(work: Path) -> None:
         report(leads_v1.run(**options))
 
 
+def push_demo(database: Path) -> None:
+    """Reverse ETL: the qualified Leads v1 leads created in Apollo Space, exactly once."""
+    query = (
+        "SELECT id, name, company, email FROM leads_v1.leads "
+        "WHERE pipeline_stage = 'qualified' AND _deleted_at IS NULL AND name IS NOT NULL"
+    )
+    with ApolloServer() as crm:
+        options: dict[str, Any] = {
+            "query": query,
+            "field_map": "contact_name=name,company_name=company,email=email",
+            "duckdb_file": str(database),
+            "base_url": crm.url,
+            "api_token": APOLLO_TOKEN,
+            "organization_id": APOLLO_ORGANIZATION,
+            "pipeline_id": APOLLO_PIPELINE,
+        }
+        step("push: qualified Leads v1 leads → Apollo Space (POST /leads, Idempotency-Key)")
+        print(push("apollo", **options).summary())
+        step("push again: the ledger knows every row, nothing is sent")
+        print(push("apollo", **options).summary())
+        print(f"Apollo now holds {len(crm.store.leads())} leads")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=2_500, help="sample leads to serve")
@@ -158,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         report(run(reconcile=True, **options))
 
     leads_v1_demo(work)
+    push_demo(database)
     show_queries(database)
     print(f"\nDuckDB file: {database}")
     return 0

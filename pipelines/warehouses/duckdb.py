@@ -122,10 +122,15 @@ def check_file_and_dataset(path: str, dataset_name: str) -> None:
         )
 
 
+def duckdb_path() -> str:
+    """The DuckDB file runs load into (``DESTINATION__DUCKDB__CREDENTIALS``)."""
+    return _setting("credentials") or settings.DEFAULT_DUCKDB_FILE
+
+
 def duckdb_destination(dataset_name: str) -> Any:
     """The DuckDB destination, in a file that cannot clash with the dataset name. Every setting
     is checked here; nothing is opened or created (that waits for the run: duckdb_held_open)."""
-    path = _setting("credentials") or settings.DEFAULT_DUCKDB_FILE
+    path = duckdb_path()
     check_file_and_dataset(path, dataset_name)
     # DuckDB's buffer pool defaults to 80% of RAM; during a merge into a large table it is most
     # of the process's memory. Bounded here (DuckDB spills to disk past it), no slower.

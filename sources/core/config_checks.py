@@ -18,12 +18,14 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 @dataclass(frozen=True)
 class SettingChecks:
-    """The checks of one source's settings, ``section`` naming it (``mega``, ``leads_v1``)."""
+    """The checks of one source's (or destination's) settings, ``section`` naming it (``mega``,
+    ``leads_v1``) under ``kind`` (dlt's ``sources`` or ``destination``)."""
 
     section: str
+    kind: str = "sources"
 
     def setting_name(self, name: str) -> str:
-        return f"SOURCES__{self.section.upper()}__{name.upper()}"
+        return f"{self.kind.upper()}__{self.section.upper()}__{name.upper()}"
 
     def whole_number(self, value: object, name: str, low: int, high: int | None = None) -> int:
         """An integer within [low, high]; digit strings count (env vars, CLI, Python)."""
@@ -57,7 +59,7 @@ class SettingChecks:
             return value
         raise ConfigurationError(
             f"missing {name}: set {self.setting_name(name)} or `{name}` under "
-            f"[sources.{self.section}]",
+            f"[{self.kind}.{self.section}]",
             toml_file="secrets.toml" if secret else "config.toml",
         )
 

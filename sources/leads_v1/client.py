@@ -104,3 +104,28 @@ class LeadsV1Client:
         except NotFoundError:
             return None
         return self.decode_object(response, context)
+
+    def create_lead(self, payload: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """``POST /api/v1/leads`` (004): 201 with the created record."""
+        response = self.http.request(
+            "POST",
+            settings.LEADS_PATH,
+            json=payload,
+            headers={"Idempotency-Key": idempotency_key},
+            context="create lead",
+        )
+        return self.decode_object(response, "create lead")
+
+    def update_lead(
+        self, lead_id: str, fields: Mapping[str, Any], idempotency_key: str
+    ) -> dict[str, Any]:
+        """``PATCH /api/v1/leads/{id}`` (004): whitelisted fields only."""
+        context = f"update lead {lead_id}"
+        response = self.http.request(
+            "PATCH",
+            f"{settings.LEADS_PATH}/{quote(lead_id, safe='')}",
+            json=fields,
+            headers={"Idempotency-Key": idempotency_key},
+            context=context,
+        )
+        return self.decode_object(response, context)

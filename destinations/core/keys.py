@@ -1,0 +1,37 @@
+"""Keys that make a push exactly once in effect.
+
+The Idempotency-Key of a row is derived from (target, account, row key, payload hash): a retry,
+a rerun after a crash, or dlt's replay of a batch sends the same key for the same content, and
+the server answers with the original result; changed content gets a new key. It is rendered as
+a UUID because Apollo's document asks for one ("UUID único pra evitar duplicação em retry", 002).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+_NAMESPACE = uuid.UUID("5b0c7a4e-4f39-4c55-9d7e-0b6f3f7c1a21")
+
+
+def canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(payload)).hexdigest()[:32]
+
+
+def field_hashes(payload: Mapping[str, Any]) -> dict[str, str]:
+    """A short hash per field: what changed can be told later without keeping the values."""
+    return {
+        name: hashlib.sha256(canonical(value)).hexdigest()[:12] for name, value in payload.items()
+    }
+
+
+def idempotency_key(target: str, account: str, row_key: str, content_hash: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{target}\n{account}\n{row_key}\n{content_hash}"))

@@ -1,0 +1,54 @@
+"""A target as a dlt destination (``@dlt.destination``): each batch dlt hands over is pushed
+with the ledger and the idempotency keys, so dlt's replay of a batch after a failure creates
+nothing twice. Rejected rows are logged and kept in the ledger; 401/403 stop the load for good
+(dlt does not retry them); an outage is a transient failure dlt retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dlt.common.destination.exceptions import (
+    DestinationTerminalException,
+    DestinationTransientException,
+)
+
+from sources.core.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConfigurationError,
+    MegaError,
+)
+
+from .ledger import Ledger
+from .push import Pusher, PushResult, Target
+
+log = logging.getLogger("mega")
+
+
+def push_batch(
+    target: Target,
+    items: Iterable[Mapping[str, Any]],
+    key_column: str,
+    ledger_path: str,
+    concurrency: int,
+) -> PushResult:
+    rows = [dict(item) for item in items]
+    try:
+        with Ledger(Path(ledger_path)) as ledger:
+            pusher = Pusher(target, ledger, concurrency, key_column)
+            try:
+                result = pusher.push(rows)
+            finally:
+                pusher.close()
+    except (AuthenticationError, AuthorizationError, ConfigurationError) as exc:
+        raise DestinationTerminalException(str(exc)) from None
+    except MegaError as exc:
+        raise DestinationTransientException(str(exc)) from None
+    finally:
+        target.close()
+    if result.rejected:
+        log.warning("%s", result.summary())
+    return result

@@ -1,0 +1,168 @@
+"""Entrypoint: push rows into a CRM ("reverse ETL"), exactly once in effect.
+
+CLI: ``python -m pipelines.push --target mega|apollo|leads_v1 (--table T | --query SQL | --file F)
+--key COLUMN [--map field=column,…] [--dry-run]`` (console script ``push-leads``).
+Python: ``from pipelines.push import push`` → ``PushResult``; raises ``PushFailed``.
+
+Rows come from the DuckDB warehouse (``DESTINATION__DUCKDB__CREDENTIALS``) or a file; the ledger
+is ``push._push_ledger`` in that DuckDB file. Exit codes: 0 every row is at the target, 3 some
+rows were rejected (the summary and the ledger say which and why), 1 the push stopped (401/403,
+an outage), 2 bad settings, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipelines.dlt_setup import configure_dlt
+
+configure_dlt()
+
+from destinations import apollo, leads_v1, mega  # noqa: E402
+from destinations.core.ledger import Ledger  # noqa: E402
+from destinations.core.push import Pusher, PushResult, Target  # noqa: E402
+from destinations.core.rows import rows_from_file, rows_from_query  # noqa: E402
+from pipelines.dlt_setup import check_config  # noqa: E402
+from pipelines.entrypoint import located  # noqa: E402
+from pipelines.warehouses.duckdb import duckdb_path  # noqa: E402
+from sources.core.config_checks import SettingChecks  # noqa: E402
+from sources.core.errors import ConfigurationError, MegaError  # noqa: E402
+
+log = logging.getLogger("mega")
+
+# name -> (its settings resolved from dlt config, its target)
+TARGETS: dict[str, tuple[Callable[..., Any], Callable[[Any, int], Target]]] = {
+    "mega": (mega.resolve_config, mega.MegaTarget),
+    "apollo": (apollo.resolve_config, apollo.ApolloTarget),
+    "leads_v1": (leads_v1.resolve_config, leads_v1.LeadsV1Target),
+}
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+MAX_CONCURRENCY = 64
+
+
+class PushFailed(MegaError):
+    """A push that stopped early; ``result`` counts what was done (kept in the ledger)."""
+
+    def __init__(self, reason: str, result: PushResult) -> None:
+        super().__init__(reason)
+        self.result = result
+
+
+def push(
+    target: str,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+    file: str | Path | None = None,
+    key: str = "id",
+    field_map: str | None = None,
+    dry_run: bool = False,
+    concurrency: int = 8,
+    duckdb_file: str | None = None,
+    **target_settings: Any,
+) -> PushResult:
+    """Push the rows of one source (``table``, ``query`` or ``file``) to ``target``; its
+    settings (credentials, ids) come from ``target_settings`` or dlt config."""
+    check_config()
+    try:
+        resolve, make_target = TARGETS[target]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown target {target!r}; known: {', '.join(TARGETS)}"
+        ) from None
+    count = SettingChecks(target, kind="destination").whole_number(
+        concurrency, "concurrency", 1, MAX_CONCURRENCY
+    )
+    sql = _query(table, query, file)
+    try:
+        config = resolve(field_map=field_map, **target_settings)
+    except ConfigurationError as exc:
+        raise located(exc) from None
+    path = Path(duckdb_file or duckdb_path())
+    with Ledger(path) as ledger:
+        rows: Iterable[dict[str, Any]] = (
+            rows_from_file(Path(file)) if file else rows_from_query(ledger.connection, sql or "")
+        )
+        sink = make_target(config, count)
+        pusher = Pusher(sink, ledger, count, key)
+        result = PushResult(target, dry_run=dry_run)
+        try:
+            result = pusher.push(rows, dry_run=dry_run)
+        except MegaError as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise PushFailed(str(exc), pusher.last_result or result) from None
+        finally:
+            pusher.close()
+            sink.close()
+    return result
+
+
+def _query(table: str | None, query: str | None, file: str | Path | None) -> str | None:
+    given = [
+        name for name, value in (("--table", table), ("--query", query), ("--file", file)) if value
+    ]
+    if len(given) != 1:
+        raise ConfigurationError("give exactly one of --table, --query, --file")
+    if table:
+        if not _TABLE.match(table):
+            raise ConfigurationError(f"--table must be schema.table, got {table!r}")
+        return f"SELECT * FROM {table}"
+    return query
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="push-leads", description="Create or update leads in a CRM from rows, exactly once."
+    )
+    parser.add_argument("--target", required=True, choices=sorted(TARGETS))
+    source = parser.add_argument_group("rows (one of)")
+    source.add_argument("--table", help="a table of the DuckDB warehouse, e.g. leads_v1.leads")
+    source.add_argument("--query", help="a DuckDB query over the warehouse")
+    source.add_argument("--file", help="a .csv or .jsonl file")
+    parser.add_argument("--key", default="id", help="the column that identifies a row (default id)")
+    parser.add_argument(
+        "--map", dest="field_map", help="target_field=column,… (default: same names)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="validate and print, send nothing")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument("--duckdb-file", help="the DuckDB warehouse and ledger (default: as runs)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="push-leads: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    options = {k: v for k, v in vars(args).items() if k not in ("quiet",)}
+    try:
+        result = push(**options)
+    except PushFailed as exc:
+        print(f"push-leads: error: {exc}", file=sys.stderr)
+        print(exc.result.summary())
+        return 1
+    except MegaError as exc:
+        print(f"push-leads: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "push-leads: interrupted; run again: what was sent is not sent twice", file=sys.stderr
+        )
+        return 130
+    print(result.summary())
+    return 3 if result.rejected else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
