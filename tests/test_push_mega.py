@@ -236,3 +236,6 @@ def test_the_dlt_destination_pushes_a_pipelines_rows_exactly_once(
     assert len(writes(crm)) == 30
     book = ledger(tmp_path / "ledger.duckdb")
     assert len(book) == 30 and all(row["status"] == "created" for row in book.values())
+    for path in tmp_path.rglob("*"):  # state, trace, load packages, ledger
+        if path.is_file():
+            assert DEFAULT_TOKEN.encode() not in path.read_bytes(), path
