@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from pipelines.result import RunFailed
 from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server, ManualClock, faults
 from sources.core.errors import ConfigurationError
 from tests.helpers import PROJECT
+from tests.helpers.concurrency import InFlight
 from tests.helpers.leads_v1 import (
     DETAIL_PATH,
     V1Warehouse,
@@ -119,24 +118,14 @@ def test_a_cli_run_killed_at_any_page_is_exact_after_the_rerun(
 
 
 def test_details_are_fetched_with_k_requests_in_flight(tmp_path: Path, clock: ManualClock) -> None:
-    in_flight, most = [0], [0]
-    lock = threading.Lock()
-
-    def hold(store: Any) -> None:
-        with lock:
-            in_flight[0] += 1
-            most[0] = max(most[0], in_flight[0])
-        time.sleep(0.02)
-        with lock:
-            in_flight[0] -= 1
-
+    in_flight = InFlight()
     with make_v1_sim(clock, 120) as sim:
-        sim.faults.add(faults.callback(hold), path=DETAIL_PATH, times=1000)
+        sim.faults.add(faults.callback(in_flight), path=DETAIL_PATH, times=1000)
         V1Warehouse(tmp_path / "k4", sim).run(detail_concurrency=4)
-        assert most[0] == 4
-        most[0] = 0
+        assert in_flight.most == 4
+        in_flight.most = 0
         V1Warehouse(tmp_path / "k1", sim).run(detail_concurrency=1)
-        assert most[0] == 1
+        assert in_flight.most == 1
 
 
 def test_bad_settings_are_one_line_before_any_request(

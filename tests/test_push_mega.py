@@ -4,8 +4,6 @@ crashes and reruns; rows rejected one by one; the ledger; dry-run; the dlt desti
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from destinations.mega import mega as mega_destination
 from pipelines.push import push
 from simulators.core import faults as core_faults
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer, faults
+from tests.helpers.concurrency import InFlight
 from tests.helpers.push import ledger, run_push_cli, write_csv, writes
 
 MAP = "contact_name=name,contact_email=email,source_platform=platform"
@@ -168,19 +167,10 @@ def test_rate_limits_and_outages_are_retried(crm: SimulatorServer, tmp_path: Pat
 
 
 def test_requests_in_flight_are_capped_at_k(crm: SimulatorServer, tmp_path: Path) -> None:
-    in_flight, most, lock = [0], [0], threading.Lock()
-
-    def hold(store: Any) -> None:
-        with lock:
-            in_flight[0] += 1
-            most[0] = max(most[0], in_flight[0])
-        time.sleep(0.02)
-        with lock:
-            in_flight[0] -= 1
-
-    crm.faults.add(faults.callback(hold), method="POST", times=1000)
+    in_flight = InFlight()
+    crm.faults.add(faults.callback(in_flight), method="POST", times=1000)
     push_file(crm, tmp_path, people(40), concurrency=4)
-    assert most[0] == 4
+    assert in_flight.most == 4
 
 
 def test_a_rejected_token_stops_the_push_in_one_line_and_is_never_written(
