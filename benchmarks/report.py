@@ -22,7 +22,8 @@ from benchmarks.targets import Target, evaluate
 STEPS = ("extract", "normalize", "load")
 _ANALYSIS = re.compile(r"<!-- ANALYSIS -->.*?<!-- /ANALYSIS -->", re.S)
 # Sections other benchmarks own (benchmarks/postgres.py): kept as they are when this one renders.
-_OTHER_SECTIONS = re.compile(r"<!-- POSTGRES -->.*?<!-- /POSTGRES -->", re.S)
+# Blocks other benchmarks keep in RESULTS.md (postgres.py, leads_v1.py, push.py).
+_OTHER_SECTIONS = re.compile(r"<!-- (POSTGRES|LEADS_V1|PUSH) -->.*?<!-- /\1 -->", re.S)
 
 
 def machine() -> dict[str, Any]:
@@ -324,5 +325,5 @@ def write(json_path: Path, md_path: Path) -> None:
         text = md_path.read_text()
         match = _ANALYSIS.search(text)
         analysis = match.group(0) if match else None
-        others = _OTHER_SECTIONS.findall(text)
+        others = [match.group(0) for match in _OTHER_SECTIONS.finditer(text)]
     md_path.write_text("\n\n".join([render(data, analysis).rstrip(), *others]) + "\n")

@@ -1,4 +1,4 @@
-"""The simulator as a separate process (its own core and GIL), with its admin endpoints."""
+"""A simulator as a separate process (its own core and GIL), with its admin endpoints."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,7 +21,10 @@ _URL = re.compile(r"(http://[0-9.]+:\d+)")
 
 
 class SimulatorProcess:
-    """``python -m simulators.mega serve`` on a free loopback port; always stopped on exit."""
+    """``python -m simulators.mega serve`` on a free loopback port; always stopped on exit.
+    ``module`` picks another simulator whose ``serve`` takes ``--port/--leads/--seed`` and prints
+    its URL on the first line (``simulators.leads_v1``); ``extra_args`` go after those (its
+    latency flag, for one, is spelled differently)."""
 
     def __init__(
         self,
@@ -29,8 +33,12 @@ class SimulatorProcess:
         latency_ms: float = 0.0,
         start_timeout_s: float = 600.0,
         log_path: Path | None = None,
+        module: str = "simulators.mega",
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.leads = leads
+        self.module = module
+        self.extra_args = list(extra_args)
         self.seed = seed
         self.latency_ms = latency_ms
         self.start_timeout_s = start_timeout_s
@@ -44,7 +52,7 @@ class SimulatorProcess:
         cmd = [
             sys.executable,
             "-m",
-            "simulators.mega",
+            self.module,
             "serve",
             "--port",
             "0",
@@ -55,6 +63,7 @@ class SimulatorProcess:
         ]
         if self.latency_ms:
             cmd += ["--latency-ms", str(self.latency_ms)]
+        cmd += self.extra_args
         stderr: Any = open(self.log_path, "a") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         started = time.perf_counter()
         self._proc = subprocess.Popen(
