@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="backfill with K parallel workers over equal updated_at ranges (default 1)",
     )
+    parser.add_argument(
+        "--pii",
+        metavar="RULES",
+        help="personal data: column=hash|drop,… (contact_name, contact_phone, contact_email, "
+        "owner__name); the key for hashes is the pii_key secret",
+    )
     filters = parser.add_argument_group(
         "filters", "narrow what is loaded; each filter set keeps its own state"
     )

@@ -52,6 +52,8 @@ def _source_settings(
     max_retry_time: float = settings.MAX_RETRY_TIME_S,
     rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE,
     workers: int = 1,
+    pii: str | None = None,
+    pii_key: str | None = None,
 ) -> SourceConfig:
     """Every argument is also a setting under ``[sources.mega]`` (``dlt_config/config.toml``)
     or ``SOURCES__MEGA__<NAME>``."""
@@ -83,6 +85,8 @@ def _source_settings(
         max_retry_time=max_retry_time,
         rate_limit_reserve=rate_limit_reserve,
         workers=workers,
+        pii=pii,
+        pii_key=pii_key,
     )
 
 
@@ -95,7 +99,7 @@ SOURCE_SETTINGS = tuple(inspect.signature(_source_settings).parameters)
 def leads_session(config: SourceConfig, **decided: Any) -> SyncSession:
     """A sweep of the leads under ``config``; ``decided``: what a runner decided (see
     ``SyncSession``)."""
-    return SyncSession(LEADS, config.sweep_options(), config.open_client, **decided)
+    return SyncSession(config.endpoint(), config.sweep_options(), config.open_client, **decided)
 
 
 @dlt.source(name="mega", max_table_nesting=0)

@@ -12,14 +12,16 @@ from datetime import timedelta
 import httpx
 
 from sources.core.config_checks import SettingChecks, aware_timestamp, parse_duration
+from sources.core.endpoint import EndpointSpec
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.pii import PiiPolicy
 from sources.core.retry import RetryPolicy
 from sources.core.sweep.options import SweepOptions
 
 from . import settings
 from .client import RETRY, MegaClient, check_base_url
-from .endpoint import LEADS_KEYSET
+from .endpoint import LEADS_KEYSET, PII_COLUMNS, leads_endpoint
 from .shaping import format_timestamp
 
 CHECKS = SettingChecks("mega")
@@ -102,6 +104,10 @@ class SourceConfig:
     retry: RetryPolicy = RETRY
     rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE
     workers: int = 1
+    pii: PiiPolicy = field(default_factory=PiiPolicy)
+
+    def endpoint(self) -> EndpointSpec:
+        return leads_endpoint(self.pii)
 
     def list_params(self) -> dict[str, str]:
         return {**LEADS_KEYSET.params, **self.filters.query_params()}
@@ -160,6 +166,8 @@ def build_config(
     max_retry_time: object,
     rate_limit_reserve: object,
     workers: object,
+    pii: str | None = None,
+    pii_key: str | None = None,
 ) -> SourceConfig:
     """Every source setting checked once, before any request: each error names the setting,
     its environment variable and what is allowed."""
@@ -188,4 +196,5 @@ def build_config(
             whole_number(rate_limit_reserve, "rate_limit_reserve", 0), worker_count
         ),
         workers=worker_count,
+        pii=PiiPolicy.parse(pii, pii_key, PII_COLUMNS, setting_name("pii")),
     )

@@ -7,9 +7,11 @@ every fallback from a rejected cursor, starts from.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sources.core.endpoint import EndpointSpec, Keyset
+from sources.core.pii import PiiPolicy
 
 from . import settings
 from .client import MegaClient
@@ -50,6 +52,9 @@ LEADS_KEYSET = Keyset(
     since_param="updated_since",
 )
 
+# Personal data in `leads` (README: Personal data; docs/columns.toml marks them).
+PII_COLUMNS = ("contact_name", "contact_phone", "contact_email", "owner__name")
+
 LEADS = EndpointSpec(
     name="leads",
     keyset=LEADS_KEYSET,
@@ -60,3 +65,15 @@ LEADS = EndpointSpec(
     with_removed_keys=with_removed_slugs,
     hints=lead_hints,
 )
+
+
+def leads_endpoint(pii: PiiPolicy) -> EndpointSpec:
+    """``LEADS``, its rows hashed or stripped of personal data as they are shaped."""
+    if not pii:
+        return LEADS
+
+    def shape(leads: list[dict[str, Any]], where: str, append: bool) -> tuple[Any, Any]:
+        rows, fields = shape_leads(leads, where, append)
+        return pii.apply(rows), fields
+
+    return replace(LEADS, shape=shape)

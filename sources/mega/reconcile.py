@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sources.core.endpoint import Shape
 from sources.core.sweep.loads import Batch
 from sources.core.sweep.options import SweepOptions
 from sources.core.sweep.paging import PageStream, StartPosition
@@ -29,8 +30,6 @@ from .shaping import (
     DELETED_AT,
     TIMESTAMP,
     TOMBSTONE,
-    custom_fields_table,
-    leads_table,
     with_removed_slugs,
 )
 
@@ -88,11 +87,12 @@ class ReconcilePlan:
             len(self.restored),
         )
 
-    def batches(self) -> Iterator[tuple[pa.Table, pa.Table | None, bool]]:
+    def batches(self, shape: Shape) -> Iterator[tuple[pa.Table, pa.Table | None, bool]]:
         """(leads, custom fields or None) tables to merge."""
         if self.restored:
             rows = list(self.restored.values())
-            yield leads_table(rows, "reconcile"), custom_fields_table(rows, "reconcile"), False
+            # The sweep's own shaping (personal data hashed or dropped as it is configured).
+            yield (*shape(rows, "reconcile", False), False)
         if not self.vanished:
             return
         loaded_rows = self.read_loaded(self.vanished)
@@ -140,7 +140,7 @@ class ReconcileLoad:
         plan.sweep(session.client(), session.options, session.stop)
         session.counters.pages += plan.pages
         stored = self.hooks.stored_keys
-        for leads, fields, append in plan.batches():
+        for leads, fields, append in plan.batches(session.spec.shape):
             if stored is not None and fields is not None:
                 fields = with_removed_slugs(fields, stored)
             yield leads, fields, append

@@ -1,0 +1,47 @@
+"""Personal data kept out of the warehouse, per column: hashed (HMAC-SHA256 under the pii_key
+secret, over the trimmed, lower-cased value) or dropped, before anything is written; the same
+email hashes alike in both sources."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from simulators.mega import SimulatorServer
+from sources.core.errors import ConfigurationError
+from tests.helpers import Warehouse
+
+KEY = "pepper-for-tests"
+
+
+def hashed(value: str) -> str:
+    return hmac.new(KEY.encode(), value.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def test_mega_contact_columns_are_hashed_or_dropped_before_they_are_written(
+    warehouse: Warehouse, sim: SimulatorServer
+) -> None:
+    rules = "contact_email=hash,contact_phone=hash,contact_name=drop"
+    warehouse.run(pii=rules, pii_key=KEY)
+    gone = sim.store.ids()[0]
+    sim.store.delete(gone)
+    sim.store.touch(5, seed=1)
+    warehouse.run(pii=rules, pii_key=KEY, reconcile=True)
+
+    assert warehouse.query("SELECT COUNT(contact_name) FROM mega.leads") == [(0,)]
+    stored = dict(warehouse.query("SELECT id, contact_email FROM mega.leads"))
+    truth = {lead["id"]: lead.get("contact_email") for lead in sim.store.snapshot()}
+    for lead_id, email in truth.items():
+        assert stored[lead_id] == (hashed(email) if email else None)
+    assert stored[gone] is not None and len(stored[gone]) == 64  # soft-deleted, not re-hashed
+    raw = warehouse.path.read_bytes()
+    assert all(email.encode() not in raw for email in truth.values() if email)
+
+
+def test_a_rule_for_another_column_is_a_setting_error(warehouse: Warehouse) -> None:
+    with pytest.raises(ConfigurationError, match="not a personal-data column"):
+        warehouse.run(pii="status=hash")
+    with pytest.raises(ConfigurationError, match="hash or drop"):
+        warehouse.run(pii="contact_email=scramble")
