@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-DATASET = "mega"
+DATASET = "mega"  # the MEGA source's; each reader takes its dataset
 Row = dict[str, Any]
 
 
@@ -41,6 +41,7 @@ class InformationSchemaReader:
     their own driver (``mark``: its parameter placeholder)."""
 
     mark = "%s"
+    dataset = DATASET
 
     def _query(self, sql: str, *params: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
         raise NotImplementedError
@@ -48,7 +49,7 @@ class InformationSchemaReader:
     def tables(self) -> set[str]:
         _, rows = self._query(
             f"SELECT table_name FROM information_schema.tables WHERE table_schema = {self.mark}",
-            DATASET,
+            self.dataset,
         )
         return {row[0] for row in rows}
 
@@ -57,7 +58,7 @@ class InformationSchemaReader:
         _, rows = self._query(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
             f"{self.mark} AND table_name = {self.mark} ORDER BY ordinal_position",
-            DATASET,
+            self.dataset,
             table,
         )
         return {row[0]: row[1] for row in rows}
@@ -68,15 +69,16 @@ class InformationSchemaReader:
     def rows(self, table: str) -> list[Row]:
         if table not in self.tables():
             return []
-        names, rows = self._query(f'SELECT * FROM {DATASET}."{table}"')
+        names, rows = self._query(f'SELECT * FROM {self.dataset}."{table}"')
         return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 class DuckDBReader(InformationSchemaReader):
     mark = "?"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, dataset: str = DATASET) -> None:
         self.path = path
+        self.dataset = dataset
 
     def _query(self, sql: str, *params: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
         import duckdb
@@ -90,8 +92,9 @@ class DuckDBReader(InformationSchemaReader):
 
 
 class PostgresReader(InformationSchemaReader):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, dataset: str = DATASET) -> None:
         self.url = url
+        self.dataset = dataset
 
     def _query(self, sql: str, *params: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
         import psycopg2
@@ -106,10 +109,10 @@ class PostgresReader(InformationSchemaReader):
             connection.close()
 
 
-def sqlite_dataset_file(database: Path) -> Path:
+def sqlite_dataset_file(database: Path, dataset: str = DATASET) -> Path:
     """dlt's sqlalchemy destination keeps a SQLite dataset in its own attached file beside the
     database: ``<db>__<dataset>.db``."""
-    return database.with_name(f"{database.stem}__{DATASET}{database.suffix}")
+    return database.with_name(f"{database.stem}__{dataset}{database.suffix}")
 
 
 def _sqlite_value(declared: str, value: Any) -> Any:
@@ -127,8 +130,8 @@ def _sqlite_value(declared: str, value: Any) -> Any:
 
 
 class SQLiteReader:
-    def __init__(self, database: Path) -> None:
-        self.path = sqlite_dataset_file(database)
+    def __init__(self, database: Path, dataset: str = DATASET) -> None:
+        self.path = sqlite_dataset_file(database, dataset)
 
     def _query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         if not self.path.exists():
@@ -179,9 +182,9 @@ def _mysql_value(column_type: str, value: Any) -> Any:
 
 class MySQLReader(InformationSchemaReader):
     """dlt's sqlalchemy destination on MySQL/MariaDB: the dataset is a database of the server
-    (``mega``), whatever database the credentials URL names."""
+    (e.g. ``mega``), whatever database the credentials URL names."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, dataset: str = DATASET) -> None:
         from sqlalchemy.engine import make_url
 
         parsed = make_url(url)
@@ -192,6 +195,7 @@ class MySQLReader(InformationSchemaReader):
             "password": parsed.password or "",
             "charset": "utf8mb4",
         }
+        self.dataset = dataset
 
     def _query(self, sql: str, *params: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
         import pymysql
@@ -209,7 +213,7 @@ class MySQLReader(InformationSchemaReader):
         _, rows = self._query(
             "SELECT column_name, column_type FROM information_schema.columns "
             "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-            DATASET,
+            self.dataset,
             table,
         )
         return {row[0]: row[1] for row in rows}
@@ -218,7 +222,7 @@ class MySQLReader(InformationSchemaReader):
         if table not in self.tables():
             return []
         declared = self._declared(table)
-        names, rows = self._query(f"SELECT * FROM `{DATASET}`.`{table}`")
+        names, rows = self._query(f"SELECT * FROM `{self.dataset}`.`{table}`")
         return [
             {
                 name: _mysql_value(declared[name], value)
@@ -232,8 +236,9 @@ class FilesystemReader:
     """A dataset folder of dlt's filesystem destination: one folder per table, each a delta
     table, an iceberg table, or plain parquet / jsonl files (whatever the run wrote)."""
 
-    def __init__(self, bucket: Path) -> None:
-        self.root = bucket / DATASET
+    def __init__(self, bucket: Path, dataset: str = DATASET) -> None:
+        self.dataset = dataset
+        self.root = bucket / dataset
 
     def _folder(self, table: str) -> Path:
         return self.root / table
@@ -265,7 +270,7 @@ class FilesystemReader:
 
             return DeltaTable(str(folder)).to_pyarrow_table()
         if kind == "iceberg":
-            return _iceberg_table(table, folder).scan().to_arrow()
+            return _iceberg_table(self.dataset, table, folder).scan().to_arrow()
         parts = [_read_file(path) for path in sorted(folder.rglob("*")) if path.is_file()]
         parts = [part for part in parts if part is not None]
         if not parts:
@@ -284,15 +289,15 @@ class FilesystemReader:
         return rows
 
 
-def _iceberg_table(table: str, folder: Path) -> Any:
+def _iceberg_table(dataset: str, table: str, folder: Path) -> Any:
     """As dlt opens it: an in-memory SQL catalog with the table registered from its newest
     metadata file (``dlt.common.libs.pyiceberg.get_last_metadata_file``)."""
     from pyiceberg.catalog.sql import SqlCatalog
 
     newest = sorted(str(path) for path in (folder / "metadata").glob("*.json"))[-1]
     catalog = SqlCatalog("default", uri="sqlite:///:memory:")
-    catalog.create_namespace(DATASET)
-    return catalog.register_table((DATASET, table), f"file://{newest}")
+    catalog.create_namespace(dataset)
+    return catalog.register_table((dataset, table), f"file://{newest}")
 
 
 def _read_file(path: Path) -> Any:
@@ -315,17 +320,18 @@ def _is_gzip(path: Path) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def make_reader(kind: str, location: str | Path) -> WarehouseReader:
+def make_reader(kind: str, location: str | Path, dataset: str = DATASET) -> WarehouseReader:
     """``kind``: duckdb (the file), postgres and mariadb (a credentials URL), sqlite (the
-    database file given to dlt), delta / iceberg (the bucket folder)."""
+    database file given to dlt), delta / iceberg (the bucket folder); ``dataset``: the dlt
+    dataset whose tables are read (``mega``, ``leads_v1``)."""
     if kind == "duckdb":
-        return DuckDBReader(Path(location))
+        return DuckDBReader(Path(location), dataset)
     if kind == "postgres":
-        return PostgresReader(str(location))
+        return PostgresReader(str(location), dataset)
     if kind == "sqlite":
-        return SQLiteReader(Path(location))
+        return SQLiteReader(Path(location), dataset)
     if kind == "mariadb":
-        return MySQLReader(str(location))
+        return MySQLReader(str(location), dataset)
     if kind in ("delta", "iceberg"):
-        return FilesystemReader(Path(location))
+        return FilesystemReader(Path(location), dataset)
     raise ValueError(f"no reader for {kind!r}")

@@ -1,5 +1,6 @@
-"""One test's warehouse on one destination (`Target`: its settings as a user sets them, and
-a reader of its tables with its own driver), and the typed comparisons with the source."""
+"""One test's warehouse on one destination (`Destination`: its settings as a user sets them, and
+a reader of its tables with its own driver; `Target`: the MEGA source's runs into it), and the
+typed comparisons with the source."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from tests.helpers import (
     source_truth,
 )
 from tests.mariadb import drop_databases
-from tests.warehouse_readers import Row, WarehouseReader, make_reader
+from tests.warehouse_readers import DATASET, Row, WarehouseReader, make_reader
 
 DESTINATIONS = ["duckdb", "postgres", "sqlite", "mariadb", "delta", "iceberg"]
 
@@ -86,14 +87,14 @@ def fresh_mariadb(cluster_url: str) -> str:
 # ----- one test's warehouse on one destination -------------------------------------------------
 
 
-class Target:
-    """Where a test's runs load: a destination kind, its settings (as environment variables,
-    the way a user configures it, set for in-process runs and CLI runs alike) and a reader."""
+class Destination:
+    """Where a test's runs load, whatever the source: a destination kind, its settings (as
+    environment variables, the way a user configures it, set for in-process runs and CLI runs
+    alike) and a reader of ``dataset`` with the destination's own driver."""
 
-    def __init__(self, kind: str, root: Path, sim: SimulatorServer, location: str) -> None:
+    def __init__(self, kind: str, root: Path, location: str, dataset: str = DATASET) -> None:
         self.kind = kind
         self.root = root
-        self.sim = sim
         self.pipelines_dir = root / "pipelines"
         self.env: dict[str, str] = {}
         self.options: dict[str, Any] = {}
@@ -116,7 +117,15 @@ class Target:
         self.args = ["--destination", self.options["destination"]]
         if "table_format" in self.options:
             self.args += ["--table-format", kind]
-        self.reader: WarehouseReader = make_reader(kind, location)
+        self.reader: WarehouseReader = make_reader(kind, location, dataset)
+
+
+class Target(Destination):
+    """The MEGA source's runs into one test's destination (dataset ``mega``)."""
+
+    def __init__(self, kind: str, root: Path, sim: SimulatorServer, location: str) -> None:
+        super().__init__(kind, root, location)
+        self.sim = sim
 
     def run(self, **options: Any) -> RunResult:
         options.setdefault("base_url", self.sim.url)
@@ -151,12 +160,9 @@ class Target:
         return sorted(rows, key=lambda row: str(row.get("started_at")))
 
 
-def make_target(
-    request: pytest.FixtureRequest,
-    root: Path,
-    sim: SimulatorServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Target:
+def destination_location(request: pytest.FixtureRequest, root: Path) -> str:
+    """Where the test's destination (``request.param``) keeps its data: a file or folder under
+    ``root``, a new database on the session's PostgreSQL server, or the emptied MariaDB server."""
     kind: str = request.param
     locations = {
         "duckdb": str(root / "leads.duckdb"),
@@ -165,14 +171,26 @@ def make_target(
         "iceberg": str(root / "lake"),
     }
     if kind == "postgres":
-        location = new_database(request.getfixturevalue("postgres_cluster"))
-    elif kind == "mariadb":
-        location = fresh_mariadb(request.getfixturevalue("mariadb_cluster"))
-    else:
-        location = locations[kind]
-    target = Target(kind, root, sim, location)
-    for name, value in target.env.items():
+        return new_database(request.getfixturevalue("postgres_cluster"))
+    if kind == "mariadb":
+        return fresh_mariadb(request.getfixturevalue("mariadb_cluster"))
+    return locations[kind]
+
+
+def use_settings(destination: Destination, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The destination's settings in the environment, for in-process runs."""
+    for name, value in destination.env.items():
         monkeypatch.setenv(name, value)
+
+
+def make_target(
+    request: pytest.FixtureRequest,
+    root: Path,
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Target:
+    target = Target(request.param, root, sim, destination_location(request, root))
+    use_settings(target, monkeypatch)
     return target
 
 
