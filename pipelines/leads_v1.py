@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--detail-concurrency", type=int, help="detail requests in flight (default 8)"
     )
+    parser.add_argument(
+        "--pii",
+        metavar="RULES",
+        help="personal data: column=hash|drop,… (name, email, pain_points); the key for hashes "
+        "is the pii_key secret",
+    )
     filters = parser.add_argument_group(
         "filters", "narrow what is loaded; each filter set keeps its own state"
     )

@@ -9,9 +9,11 @@ import hmac
 
 import pytest
 
+from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import SimulatorServer
 from sources.core.errors import ConfigurationError
 from tests.helpers import Warehouse
+from tests.helpers.leads_v1 import V1Warehouse, requests_to
 
 KEY = "pepper-for-tests"
 
@@ -45,3 +47,20 @@ def test_a_rule_for_another_column_is_a_setting_error(warehouse: Warehouse) -> N
         warehouse.run(pii="status=hash")
     with pytest.raises(ConfigurationError, match="hash or drop"):
         warehouse.run(pii="contact_email=scramble")
+
+
+def test_leads_v1_personal_data_is_hashed_or_dropped_and_runs_stay_incremental(
+    v1_warehouse: V1Warehouse, v1_sim: LeadsV1Server
+) -> None:
+    rules = "email=hash,name=drop,pain_points=drop"
+    v1_warehouse.run(pii=rules, pii_key=KEY)
+    v1_sim.clear_requests()
+    v1_warehouse.run(pii=rules, pii_key=KEY)
+
+    assert requests_to(v1_sim, "detail") == []  # unchanged leads are still recognised
+    rows = v1_warehouse.rows()
+    for lead in v1_sim.store.leads():
+        row = rows[lead["id"]]
+        assert row["email"] == (hashed(lead["email"]) if lead["email"] else None)
+        assert row["name"] is None and row["pain_points"] is None
+        assert row["lead_score"] == lead["lead_score"]  # the rest as it is

@@ -46,6 +46,8 @@ def _source_settings(
     retry_after_max: float = settings.RETRY_AFTER_MAX_S,
     max_retry_time: float = settings.MAX_RETRY_TIME_S,
     rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE,
+    pii: str | None = None,
+    pii_key: str | None = None,
 ) -> SourceConfig:
     """Every argument is also a setting under ``[sources.leads_v1]`` or
     ``SOURCES__LEADS_V1__<NAME>``."""
@@ -67,6 +69,8 @@ def _source_settings(
         retry_after_max=retry_after_max,
         max_retry_time=max_retry_time,
         rate_limit_reserve=rate_limit_reserve,
+        pii=pii,
+        pii_key=pii_key,
     )
 
 
@@ -77,7 +81,7 @@ SOURCE_SETTINGS = tuple(inspect.signature(_source_settings).parameters)
 def leads_session(config: SourceConfig, **decided: Any) -> DetailSweep:
     """A sweep of the leads under ``config``; ``decided``: what a runner decided (what the
     warehouse holds, counters, the Ctrl-C flag … see ``DetailSweep``)."""
-    return DetailSweep(LEADS, config.sweep_options(), config.open_client, **decided)
+    return DetailSweep(config.endpoint(), config.sweep_options(), config.open_client, **decided)
 
 
 @dlt.source(name="leads_v1", max_table_nesting=0)

@@ -11,14 +11,16 @@ import httpx
 
 from sources.core.config_checks import SettingChecks
 from sources.core.connect import check_base_url
+from sources.core.endpoint import DetailEndpoint
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.pii import PiiPolicy
 from sources.core.retry import RetryPolicy
 from sources.core.sweep.options import DetailOptions
 
 from . import settings
 from .client import BASE_URL_SETTING, RETRY, TIMEOUT, LeadsV1Client
-from .endpoint import LEADS_KEYSET
+from .endpoint import LEADS_KEYSET, PII_COLUMNS, leads_endpoint
 
 CHECKS = SettingChecks("leads_v1")
 DELETE_MODES = ("soft", "hard")
@@ -61,6 +63,10 @@ class SourceConfig:
     timeout: httpx.Timeout = field(default_factory=lambda: TIMEOUT)
     retry: RetryPolicy = RETRY
     rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE
+    pii: PiiPolicy = field(default_factory=PiiPolicy)
+
+    def endpoint(self) -> DetailEndpoint:
+        return leads_endpoint(self.pii)
 
     def sweep_options(self) -> DetailOptions:
         return DetailOptions(
@@ -123,6 +129,8 @@ def build_config(
     retry_after_max: object,
     max_retry_time: object,
     rate_limit_reserve: object,
+    pii: str | None = None,
+    pii_key: str | None = None,
 ) -> SourceConfig:
     """Every source setting checked once, before any request: each error names the setting,
     its environment variable and what is allowed."""
@@ -157,4 +165,5 @@ def build_config(
         rate_limit_reserve=max(
             CHECKS.whole_number(rate_limit_reserve, "rate_limit_reserve", 0), concurrency
         ),
+        pii=PiiPolicy.parse(pii, pii_key, PII_COLUMNS, CHECKS.setting_name("pii")),
     )

@@ -8,10 +8,12 @@ List rows carry `updated_at` but not the qualification fields, which come from
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sources.core.columns import format_timestamp, parse_timestamp
 from sources.core.endpoint import DetailEndpoint, Keyset
+from sources.core.pii import PiiPolicy
 
 from . import settings
 from .client import LeadsV1Client
@@ -37,6 +39,9 @@ LEADS_KEYSET = Keyset(
     since_param="start_at",
 )
 
+# Personal data in `leads` (README: Personal data; docs/columns.toml marks them).
+PII_COLUMNS = ("name", "email", "pain_points")
+
 LEADS = DetailEndpoint(
     name="leads",
     keyset=LEADS_KEYSET,
@@ -48,3 +53,14 @@ LEADS = DetailEndpoint(
     rows_schema=LEADS_SCHEMA,
     hints=lead_hints,
 )
+
+
+def leads_endpoint(pii: PiiPolicy) -> DetailEndpoint:
+    """``LEADS``, its rows hashed or stripped of personal data as they are shaped."""
+    if not pii:
+        return LEADS
+
+    def shape(records: list[dict[str, Any]], where: str) -> Any:
+        return pii.apply(leads_table(records, where))
+
+    return replace(LEADS, shape=shape)
