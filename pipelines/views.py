@@ -73,9 +73,13 @@ def _wide_view(client: Any, current: str, fields: str, table: Any) -> str:
             name += "_"
         taken.add(name)
         value = _TYPED.get(kinds[slug][1], "value")
+        # PostgreSQL has no MAX over booleans; BOOL_OR (DuckDB has it too) is the same here.
+        aggregate = "BOOL_OR" if value == "value_bool" else "MAX"
         quoted = client.escape_column_name(name)
         literal = slug.replace("'", "''")
-        columns.append(f"MAX(CASE WHEN f.slug = '{literal}' THEN f.{value} END) AS {quoted}")
+        columns.append(
+            f"{aggregate}(CASE WHEN f.slug = '{literal}' THEN f.{value} END) AS {quoted}"
+        )
     select = ", ".join(["l.id AS lead_id", *columns])
     return (
         f"CREATE OR REPLACE VIEW {table('custom_fields_wide')} AS SELECT {select} FROM {current} l "
