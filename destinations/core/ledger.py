@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from sources.core.errors import DestinationError, one_line
 
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} (
     PRIMARY KEY (target, account, row_key)
 )
 """
+_TYPES = [pa.string()] * 7 + [pa.int64(), pa.string(), pa.string(), pa.timestamp("us", "UTC")]
 # Statuses after which the pushed content is at the target.
 DONE = ("created", "merged", "updated", "unchanged")
 
@@ -120,8 +122,17 @@ class Ledger:
         rows = [entry.row() for entry in entries]
         if not rows:
             return
-        marks = ", ".join(["?"] * len(_COLUMNS))
-        self._con.executemany(
-            f"INSERT OR REPLACE INTO {SCHEMA}.{TABLE} ({', '.join(_COLUMNS)}) VALUES ({marks})",
-            rows,
+        # One arrow table a batch: DuckDB's executemany costs ~3 ms a row (RESULTS.md, push).
+        columns = zip(*rows, strict=True)
+        batch = pa.Table.from_arrays(
+            [pa.array(values, kind) for values, kind in zip(columns, _TYPES, strict=True)],
+            names=list(_COLUMNS),
         )
+        self._con.register("ledger_batch", batch)
+        try:
+            self._con.execute(
+                f"INSERT OR REPLACE INTO {SCHEMA}.{TABLE} ({', '.join(_COLUMNS)}) "
+                f"SELECT {', '.join(_COLUMNS)} FROM ledger_batch"
+            )
+        finally:
+            self._con.unregister("ledger_batch")
