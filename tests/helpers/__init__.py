@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dlt
 import duckdb
@@ -27,9 +27,6 @@ from simulators.mega import (
     SimulatorServer,
     generate_leads,
 )
-
-if TYPE_CHECKING:
-    pass
 
 # Seeded leads are updated before 2026-01-01; the simulator's clock runs after that.
 CLOCK_START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -325,44 +322,7 @@ def clean_cli_env(
     }
 
 
-# ----- another process holding the DuckDB file ---------------------------------------------
-
-LOCKER = (
-    "import sys, time, duckdb\n"
-    "try:\n"
-    "    con = duckdb.connect(sys.argv[1])\n"
-    "except duckdb.IOException:\n"
-    "    print('refused', flush=True)\n"
-    "    sys.exit(0)\n"
-    "print('locked', flush=True)\n"
-    "time.sleep(300)\n"
-)
-
-
-class FileLocker:
-    """Another process holding the DuckDB file open (DuckDB allows one writer process)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.proc: subprocess.Popen[str] | None = None
-        self.outcomes: list[str] = []
-
-    def try_acquire(self) -> bool:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(self.path)], stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        self.outcomes.append(self.proc.stdout.readline().strip())
-        return self.outcomes[-1] == "locked"
-
-    def acquire(self) -> None:
-        assert self.try_acquire(), self.outcomes
-
-    def release(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-
+from tests.helpers.locker import FileLocker as FileLocker  # noqa: E402  # re-exported
 
 # ----- the run manifest ----------------------------------------------------------------------
 
