@@ -1,0 +1,19 @@
+"""Running the loads from an orchestrator: one tested example per tool, each an optional extra
+(README, "Running it from an orchestrator"). Every example calls the same entrypoints the CLI
+does, ``pipelines.mega_leads.run`` and ``pipelines.leads_v1.run``, and turns their ``RunResult``
+/ ``RunFailed`` into the tool's own success and failure.
+
+- ``dagster_defs.py`` (extra ``dagster``): assets calling ``run()`` for both sources, with
+  schedules; and dagster-dlt's ``@dlt_assets`` over the thin ``mega`` dlt source.
+- ``airflow_dag.py`` (extra ``airflow``): DAGs ``crm_leads`` (hourly) and ``crm_leads_nightly``
+  with plain tasks calling ``run()``; why not dlt's ``PipelineTasksGroup`` is in its docstring.
+- ``prefect_flow.py`` (extra ``prefect``): a flow per source, a retried task, the result as a
+  markdown artifact; ``python -m orchestrators.prefect_flow`` serves them on schedules.
+- ``cron.md``: crontab and systemd service + timer, where the secrets go, the exit codes.
+- ``common.py``: what they share (which failures a retry can fix; the result as JSON and
+  markdown). Imports no orchestrator.
+
+Each module says where that tool keeps the secrets and how a failed run shows: always as a
+failed task / asset / flow run whose message is the run's one-line reason. Tests:
+``tests/orchestrators``, run by ``scripts/test-orchestrators`` (one venv per tool).
+"""

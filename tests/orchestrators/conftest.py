@@ -1,0 +1,76 @@
+"""Fixtures of the orchestrator examples' tests (run by scripts/test-orchestrators, each in the
+venv of its orchestrator's extra; the default test run ignores this folder): the settings a user
+exports, for a simulator and a DuckDB file of the test.
+
+Airflow and Prefect read their home folders when first imported: scripts/test-orchestrators sets
+them before pytest starts (dlt imports Airflow, when installed, as soon as the root conftest
+loads); run by hand, export AIRFLOW_HOME too. Otherwise a folder of this test session: nothing
+is written under ~ and nothing from a developer's own setup is read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from simulators.leads_v1 import DEFAULT_TOKEN as V1_TOKEN
+from simulators.leads_v1 import LeadsV1Server
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
+from tests.helpers import Warehouse
+from tests.helpers.leads_v1 import V1Warehouse
+
+_HOME = Path(tempfile.mkdtemp(prefix="orchestrators-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_HOME / "airflow"))
+os.environ.setdefault("PREFECT_HOME", str(_HOME / "prefect"))
+os.environ.update(
+    AIRFLOW__CORE__LOAD_EXAMPLES="false",
+    # Offline: Prefect's local server would otherwise try to send usage telemetry.
+    PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    DAGSTER_DISABLE_TELEMETRY="true",
+    RUNTIME__DLTHUB_TELEMETRY="false",
+    # Pipelines made when a module is imported (dagster-dlt's) before a test sets its own.
+    DLT_DATA_DIR=str(_HOME / "dlt"),
+)
+for name in ("PREFECT_API_URL", "PREFECT_API_KEY", "DAGSTER_HOME"):
+    os.environ.pop(name, None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Dagster 1.13 reads pydantic's deprecated `__fields__` on every config class it builds:
+    # a hundred warnings a run that say nothing about this project.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:The `__fields__` attribute is deprecated:DeprecationWarning"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def mega_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sim: SimulatorServer) -> Warehouse:
+    """MEGA's settings as environment variables, loading into the test's DuckDB file."""
+    monkeypatch.setenv("SOURCES__MEGA__BASE_URL", sim.url)
+    monkeypatch.setenv("SOURCES__MEGA__API_TOKEN", DEFAULT_TOKEN)
+    monkeypatch.setenv("SOURCES__MEGA__CUSTOMER_ID", DEFAULT_CUSTOMER_ID)
+    _warehouse_env(monkeypatch, tmp_path)
+    return Warehouse(tmp_path, sim)
+
+
+@pytest.fixture
+def v1_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, v1_sim: LeadsV1Server) -> V1Warehouse:
+    """Leads v1's settings as environment variables, loading into the test's DuckDB file."""
+    monkeypatch.setenv("SOURCES__LEADS_V1__BASE_URL", v1_sim.url)
+    monkeypatch.setenv("SOURCES__LEADS_V1__API_TOKEN", V1_TOKEN)
+    _warehouse_env(monkeypatch, tmp_path)
+    return V1Warehouse(tmp_path, v1_sim)
+
+
+def _warehouse_env(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    # The files of tests.helpers' Warehouse(root): the DuckDB file and dlt's pipelines folder.
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(root / "leads.duckdb"))
+    monkeypatch.setenv("DLT_DATA_DIR", str(root))

@@ -1,0 +1,133 @@
+"""The Airflow example (orchestrators/airflow_dag.py): the DAG file loaded as Airflow's DAG
+processor loads it (``DagBag``), its tasks' callables run in process against the simulators,
+settings from the environment or an Airflow Connection, as a deployment sets them; no scheduler
+and no metadata database. A failed run fails the task with the run's one-line reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+import orchestrators.airflow_dag
+from pipelines.result import RunFailed
+from simulators.core import faults
+from simulators.mega import DEFAULT_TOKEN
+from tests.helpers import ATTEMPTS, PROBE, Warehouse
+from tests.helpers import assert_exact as assert_mega_exact
+from tests.helpers.leads_v1 import V1Warehouse
+from tests.helpers.leads_v1 import assert_exact as assert_v1_exact
+from tests.orchestrators import assert_one_line_reason
+
+DAG_FILE = Path(orchestrators.airflow_dag.__file__)
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    return bag
+
+
+def run_task(dagbag: DagBag, dag_id: str, task_id: str) -> Any:
+    """What the worker does with a ``@task``, minus the scheduler: call its function."""
+    operator = dagbag.dags[dag_id].get_task(task_id)
+    assert isinstance(operator, PythonOperator)  # what `@task` makes
+    return operator.python_callable()
+
+
+def test_dag_file_has_both_dags(dagbag: DagBag) -> None:
+    crm, nightly = dagbag.dags["crm_leads"], dagbag.dags["crm_leads_nightly"]
+    assert set(crm.task_ids) == {"mega_leads", "leads_v1_new_only"}
+    assert set(nightly.task_ids) == {"leads_v1_full"}
+    assert (crm.schedule, nightly.schedule) == ("@hourly", "30 2 * * *")
+    assert all(task.retries == 2 for task in crm.tasks + nightly.tasks)
+
+
+def test_mega_task_loads_every_lead(dagbag: DagBag, mega_env: Warehouse) -> None:
+    xcom = run_task(dagbag, "crm_leads", "mega_leads")
+
+    assert xcom["outcome"] == "success" and xcom["leads"] == 350
+    json.dumps(xcom)  # what XCom stores
+    assert len(mega_env.leads()) == len(mega_env.sim.store.snapshot())
+    assert_mega_exact(mega_env, mega_env.sim)
+
+
+def test_leads_v1_hourly_new_only_then_nightly_full_sweep(
+    dagbag: DagBag, v1_env: V1Warehouse
+) -> None:
+    store = v1_env.sim.store
+    assert run_task(dagbag, "crm_leads", "leads_v1_new_only")["leads"] == 450
+    assert len(v1_env.live()) == len(store.leads())
+
+    gone = store.leads()[0]["id"]
+    store.delete(gone)
+    xcom = run_task(dagbag, "crm_leads_nightly", "leads_v1_full")
+
+    assert xcom["outcome"] == "success" and xcom["deleted"] == 1
+    assert len(v1_env.live()) == len(store.leads()) == 449
+    assert_v1_exact(v1_env, v1_env.sim)
+
+
+def test_token_from_an_airflow_connection(
+    dagbag: DagBag, mega_env: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCES__MEGA__API_TOKEN")
+    connection = {"conn_type": "http", "password": DEFAULT_TOKEN}
+    monkeypatch.setenv("AIRFLOW_CONN_MEGA_API", json.dumps(connection))
+
+    assert run_task(dagbag, "crm_leads", "mega_leads")["leads"] == 350
+
+
+@pytest.mark.parametrize(
+    ("task_id", "variable"),
+    [
+        ("mega_leads", "SOURCES__MEGA__API_TOKEN"),
+        ("leads_v1_new_only", "SOURCES__LEADS_V1__API_TOKEN"),
+    ],
+)
+def test_refused_token_fails_the_task_at_once_with_the_reason(
+    dagbag: DagBag,
+    mega_env: Warehouse,
+    v1_env: V1Warehouse,
+    monkeypatch: pytest.MonkeyPatch,
+    task_id: str,
+    variable: str,
+) -> None:
+    monkeypatch.setenv(variable, "not-the-token")
+
+    # AirflowFailException: the task fails without its retries.
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(dagbag, "crm_leads", task_id)
+
+    assert_one_line_reason(str(failed.value), "authentication failed (401")
+
+
+def test_missing_setting_fails_the_task_at_once_naming_it(
+    dagbag: DagBag, mega_env: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCES__MEGA__CUSTOMER_ID")
+
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(dagbag, "crm_leads", "mega_leads")
+
+    assert_one_line_reason(str(failed.value), "SOURCES__MEGA__CUSTOMER_ID")
+    assert mega_env.sim.requests == []
+
+
+def test_outage_fails_the_task_for_airflow_to_retry(dagbag: DagBag, mega_env: Warehouse) -> None:
+    # Every request of the run answered 503, the run's own retries spent.
+    mega_env.sim.faults.add(faults.status(503), times=ATTEMPTS, after=PROBE)
+
+    with pytest.raises(RunFailed) as failed:  # not AirflowFailException: Airflow retries it
+        run_task(dagbag, "crm_leads", "mega_leads")
+    assert_one_line_reason(str(failed.value), "503")
+
+    # The retry Airflow makes: the outage is over.
+    assert run_task(dagbag, "crm_leads", "mega_leads")["outcome"] == "success"
+    assert_mega_exact(mega_env, mega_env.sim)

@@ -1,0 +1,155 @@
+"""The Dagster example (orchestrators/dagster_defs.py), materialized in process with Dagster's
+``materialize`` against the simulators, settings from the environment as a deployment sets them:
+rows in DuckDB equal the source's leads; a failed run is a failed asset whose message is the
+run's one-line reason, not retried when a retry cannot help."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import dagster
+import duckdb
+import pytest
+from dagster_dlt import DagsterDltResource
+
+import orchestrators.dagster_defs
+from tests.helpers import Warehouse
+from tests.helpers import assert_exact as assert_mega_exact
+from tests.helpers.leads_v1 import V1Warehouse
+from tests.helpers.leads_v1 import assert_exact as assert_v1_exact
+from tests.orchestrators import assert_one_line_reason
+
+
+@pytest.fixture
+def defs(mega_env: Warehouse) -> Iterator[ModuleType]:
+    """The module loaded as Dagster loads it, with the test's environment: its dlt pipeline
+    (made at import, as dagster-dlt needs) keeps its files in the test's folder."""
+    yield importlib.reload(orchestrators.dagster_defs)
+
+
+def materialize(asset: Any, **kwargs: Any) -> dagster.ExecuteInProcessResult:
+    resources = {"dlt_resource": DagsterDltResource()}
+    return dagster.materialize([asset], resources=resources, raise_on_error=False, **kwargs)
+
+
+def failure(result: dagster.ExecuteInProcessResult) -> dagster.DagsterEvent:
+    assert not result.success
+    failures = result.get_step_failure_events()
+    assert len(failures) == 1
+    # Failed without a retry: a retry cannot fix what these tests break.
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retried == []
+    return failures[0]
+
+
+def reason(event: dagster.DagsterEvent) -> str:
+    data = event.step_failure_data
+    assert data is not None and data.user_failure_data is not None
+    description = data.user_failure_data.description
+    assert description is not None
+    return description
+
+
+def leads_v1_config(new_only: bool) -> dict[str, Any]:
+    return {"ops": {"leads_v1_leads": {"config": {"new_only": new_only}}}}
+
+
+def test_definitions_load_with_their_schedules(defs: ModuleType) -> None:
+    dagster.Definitions.validate_loadable(defs.defs)
+    repo = defs.defs.get_repository_def()
+    assert {s.name: s.cron_schedule for s in repo.schedule_defs} == {
+        "mega_every_15_min": "*/15 * * * *",
+        "leads_v1_hourly_new_only": "5 * * * *",
+        "leads_v1_nightly_full": "30 2 * * *",
+    }
+    keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
+    assert keys == {"mega_leads", "leads_v1_leads", "dlt_mega_leads"}
+
+
+def test_mega_asset_loads_every_lead(mega_env: Warehouse) -> None:
+    from orchestrators.dagster_defs import mega_leads_asset
+
+    result = materialize(mega_leads_asset)
+
+    assert result.success
+    assert len(mega_env.leads()) == len(mega_env.sim.store.snapshot()) == 350
+    assert_mega_exact(mega_env, mega_env.sim)
+    metadata = result.asset_materializations_for_node("mega_leads")[0].metadata
+    assert metadata["leads"].value == 350
+    assert metadata["outcome"].value == "success"
+
+
+def test_leads_v1_asset_new_only_then_nightly_full_sweep(v1_env: V1Warehouse) -> None:
+    from orchestrators.dagster_defs import leads_v1_asset
+
+    store = v1_env.sim.store
+    assert materialize(leads_v1_asset, run_config=leads_v1_config(True)).success
+    assert len(v1_env.live()) == len(store.leads()) == 450
+
+    gone = store.leads()[0]["id"]
+    store.delete(gone)
+    result = materialize(leads_v1_asset, run_config=leads_v1_config(False))
+
+    assert result.success
+    assert len(v1_env.live()) == len(store.leads()) == 449
+    assert v1_env.rows()[gone]["_deleted_at"] is not None
+    assert_v1_exact(v1_env, v1_env.sim)
+    metadata = result.asset_materializations_for_node("leads_v1_leads")[0].metadata
+    assert metadata["deleted_at_source"].value == 1
+
+
+def test_mega_dlt_assets_load_every_lead_into_their_own_dataset(
+    defs: ModuleType, mega_env: Warehouse
+) -> None:
+    for _ in range(2):  # the second run: incremental, nothing doubled
+        result = materialize(defs.mega_dlt_assets)
+        assert result.success
+        with duckdb.connect(str(mega_env.path), read_only=True) as con:
+            rows = con.sql("SELECT count(*), count(DISTINCT id) FROM mega_dagster.leads").fetchall()
+        assert rows == [(350, 350)]
+    assert "leads" not in mega_env.tables()  # the runner's dataset `mega` is left alone
+
+
+@pytest.mark.parametrize("variant", ["mega_leads_asset", "mega_dlt_assets"])
+def test_mega_refused_token_fails_the_asset_with_the_reason(
+    defs: ModuleType, mega_env: Warehouse, monkeypatch: pytest.MonkeyPatch, variant: str
+) -> None:
+    monkeypatch.setenv("SOURCES__MEGA__API_TOKEN", "not-the-token")
+
+    event = failure(materialize(getattr(defs, variant)))
+
+    assert_one_line_reason(reason(event), "authentication failed (401")
+    assert "Invalid API key" in reason(event)
+    assert len(mega_env.sim.requests) == 1  # one request, no retry
+
+
+def test_leads_v1_refused_token_fails_the_asset_with_the_reason(
+    v1_env: V1Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrators.dagster_defs import leads_v1_asset
+
+    monkeypatch.setenv("SOURCES__LEADS_V1__API_TOKEN", "not-the-token")
+
+    event = failure(materialize(leads_v1_asset, run_config=leads_v1_config(True)))
+
+    assert_one_line_reason(reason(event), "authentication failed (401")
+    # The partial result rides along: the operator sees how far it got.
+    data = event.step_failure_data
+    assert data is not None and data.user_failure_data is not None
+    assert data.user_failure_data.metadata["outcome"].value == "failed"
+
+
+def test_missing_setting_fails_the_asset_naming_it(
+    mega_env: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrators.dagster_defs import mega_leads_asset
+
+    monkeypatch.delenv("SOURCES__MEGA__CUSTOMER_ID")
+
+    event = failure(materialize(mega_leads_asset))
+
+    assert_one_line_reason(reason(event), "customer_id", "SOURCES__MEGA__CUSTOMER_ID")
+    assert mega_env.sim.requests == []
