@@ -7,6 +7,7 @@ rows in DuckDB, the requests sent, the state kept.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,17 @@ from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import CLOCK_START, Warehouse, make_sim
 from tests.helpers.leads_v1 import V1Warehouse, make_v1_sim
+
+# The orchestrator examples' tests need their extras: scripts/test-orchestrators runs each in a
+# venv of its own (as CI does); a venv without an orchestrator does not collect its tests.
+ORCHESTRATORS = ("dagster", "airflow", "prefect")
+collect_ignore = [
+    f"orchestrators/test_{tool}.py"
+    for tool in ORCHESTRATORS
+    if importlib.util.find_spec(tool) is None
+]
+if len(collect_ignore) == len(ORCHESTRATORS):
+    collect_ignore = ["orchestrators"]
 
 
 @pytest.fixture(autouse=True)
