@@ -69,6 +69,8 @@ def test_rows_are_created_once_and_a_rerun_sends_nothing(
     book = ledger(tmp_path / "w.duckdb", "mega")
     assert {row["remote_id"] for row in book.values()} == {lead["id"] for lead in leads}
     assert all(row["status"] == "created" and row["payload_hash"] for row in book.values())
+    ledger_bytes = (tmp_path / "w.duckdb").read_bytes()
+    assert b"p0@example.com" not in ledger_bytes and b"Person 0" not in ledger_bytes  # hashes only
     crm.clear_requests()
 
     again = push_file(crm, tmp_path, people(30))
