@@ -91,17 +91,16 @@ def push(
         )
         sink = make_target(config, count)
         pusher = Pusher(sink, ledger, count, key)
-        result = PushResult(target, dry_run=dry_run)
         try:
-            result = pusher.push(rows, dry_run=dry_run)
+            return pusher.push(rows, dry_run=dry_run)
+        except ConfigurationError:
+            raise  # a row source that cannot be read (a missing file, a failing query)
         except MegaError as exc:
-            if isinstance(exc, ConfigurationError):
-                raise
-            raise PushFailed(str(exc), pusher.last_result or result) from None
+            assert pusher.last_result is not None  # set as a push begins
+            raise PushFailed(str(exc), pusher.last_result) from None
         finally:
             pusher.close()
             sink.close()
-    return result
 
 
 def _query(table: str | None, query: str | None, file: str | Path | None) -> str | None:
