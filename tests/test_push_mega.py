@@ -231,3 +231,21 @@ def test_the_dlt_destination_pushes_a_pipelines_rows_exactly_once(
     for path in tmp_path.rglob("*"):  # state, trace, load packages, ledger
         if path.is_file():
             assert DEFAULT_TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_a_row_refused_after_it_was_created_is_not_created_again(
+    crm: SimulatorServer, tmp_path: Path
+) -> None:
+    push_file(crm, tmp_path, people(2))
+    broken = people(2)
+    broken[0]["email"] = "broken"
+
+    refused = push_file(crm, tmp_path, broken)
+    crm.clear_requests()
+    again = push_file(crm, tmp_path, people(2))
+
+    assert refused.rejected == 1
+    row = ledger(tmp_path / "w.duckdb")["row-0"]
+    assert row["status"] == "created" and "email" in row["last_error"] and row["remote_id"]
+    assert again.unchanged == 2 and writes(crm) == []
+    assert len(crm.store.snapshot()) == 2

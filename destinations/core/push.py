@@ -118,6 +118,7 @@ class Pusher:
         self.last_result: PushResult | None = None  # kept when a push stops early
         # The first error that stops the push: rows not yet sent then are not sent at all.
         self._halt: MegaError | None = None
+        self._rejected: list[Entry] = []  # rows refused before sending, for the ledger
 
     def close(self) -> None:
         self._fanout.close()
@@ -135,7 +136,10 @@ class Pusher:
                         result.count("created" if planned.entry is None else "updated")
                     continue
                 self._send(batch, result)
+                self._record_rejected()
         finally:
+            if not dry_run:
+                self._record_rejected()
             stats = target.stats.snapshot()
             result.requests, result.retries = int(stats["requests"]), int(stats["retries"])
             result.duration_s = round(time.monotonic() - started, 3)
@@ -144,7 +148,7 @@ class Pusher:
     def _plan(
         self, rows: Iterable[Mapping[str, Any]], known: dict[str, Entry], result: PushResult
     ) -> Iterator[_Planned]:
-        target, rejected = self.target, []
+        target = self.target
         for row in rows:
             result.rows += 1
             row_key = row.get(self.key_column)
@@ -159,7 +163,7 @@ class Pusher:
             except Rejected as exc:
                 result.count("rejected")
                 result.rejections.append((row_key, str(exc)))
-                rejected.append(self._entry(row_key, None, entry, "rejected", error=str(exc)))
+                self._rejected.append(self._entry(row_key, None, entry, "rejected", error=str(exc)))
                 continue
             content_hash = payload_hash(payload)
             if entry is not None and entry.done and entry.payload_hash == content_hash:
@@ -168,8 +172,10 @@ class Pusher:
                 result.count("skipped")
             else:
                 yield _Planned(row_key, payload, content_hash, entry)
-        if not result.dry_run:
-            self.ledger.record(rejected)
+
+    def _record_rejected(self) -> None:
+        self.ledger.record(self._rejected)
+        self._rejected = []
 
     def _send(self, batch: list[_Planned], result: PushResult) -> None:
         answers = self._fanout.map(self._one, batch)
@@ -256,7 +262,9 @@ class Pusher:
             if planned
             else {},
             remote_id=remote_id or (entry.remote_id if entry else None),
-            status=kept.status if kept and kept.done and status == "failed" else status,
+            # A row once pushed stays so (its remote id, its status) when a later version of it
+            # is refused or fails: a create-only target must not create it again.
+            status=kept.status if kept and kept.done else status,
             attempts=(entry.attempts if entry else 0) + (1 if planned else 0),
             last_error=error,
             request_id=request_id,
