@@ -116,7 +116,7 @@ class DetailSweep(RunSession):
             pages,
             counters.pages,
             counters.items,
-            self.spec.keyset.items_key,
+            f"{self.spec.keyset.item_name}s",
             counters.details,
             counters.stats.requests,
         )
