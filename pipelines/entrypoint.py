@@ -75,6 +75,20 @@ def common_arguments(parser: argparse.ArgumentParser, dataset: str, pipeline_nam
     parser.add_argument("-q", "--quiet", action="store_true", help="only the summary and errors")
 
 
+def common_options(args: argparse.Namespace, source_settings: Sequence[str]) -> dict[str, Any]:
+    """``run()``'s arguments from the options ``common_arguments`` added and the source's own
+    (``None``: not given, dlt config decides)."""
+    return {
+        **{name: getattr(args, name, None) for name in source_settings},
+        "destination": args.destination,
+        "dataset_name": args.dataset,
+        "pipeline_name": args.pipeline_name,
+        "table_format": args.table_format,
+        "full_refresh": args.full_refresh,
+        "discard_pending": args.discard_pending,
+    }
+
+
 def main_for(prog: str, args: argparse.Namespace, run: Callable[[], RunResult]) -> int:
     """Run with a source's command's logging; the summary on stdout, errors as one line."""
     logging.basicConfig(

@@ -19,6 +19,7 @@ configure_dlt()
 from pipelines.entrypoint import (  # noqa: E402
     checked_source_config,
     common_arguments,
+    common_options,
     located,
     main_for,
 )
@@ -101,13 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "leads-v1",
         args,
         lambda: run(
-            destination=args.destination,
-            dataset_name=args.dataset,
-            pipeline_name=args.pipeline_name,
-            table_format=args.table_format,
-            full_refresh=args.full_refresh,
-            discard_pending=args.discard_pending,
-            **{name: getattr(args, name, None) for name in SOURCE_SETTINGS},
+            **common_options(args, SOURCE_SETTINGS),
         ),
     )
 

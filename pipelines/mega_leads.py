@@ -19,6 +19,7 @@ configure_dlt()
 from pipelines.entrypoint import (  # noqa: E402
     checked_source_config,
     common_arguments,
+    common_options,
     located,
     main_for,
 )
@@ -130,15 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mega-leads",
         args,
         lambda: run(
-            destination=args.destination,
-            dataset_name=args.dataset,
-            pipeline_name=args.pipeline_name,
-            table_format=args.table_format,
-            full_refresh=args.full_refresh,
             reconcile=args.reconcile,
             delete_mode=args.delete_mode,
-            discard_pending=args.discard_pending,
-            **{name: getattr(args, name, None) for name in SOURCE_OPTIONS},
+            **common_options(args, SOURCE_OPTIONS),
         ),
     )
 
