@@ -163,7 +163,7 @@ def connector(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     from pipelines.mega_leads import run
-    from pipelines.warehouses import resolve_warehouse
+    from warehouses import resolve_warehouse
 
     steps, each = instrument_steps()
     import_s = time.perf_counter() - t0

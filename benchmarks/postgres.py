@@ -246,7 +246,7 @@ def write_markdown(json_path: Path, md_path: Path) -> None:
 
 
 def chosen_path() -> str:
-    from pipelines.warehouses.postgres import PostgresWarehouse
+    from warehouses.postgres import PostgresWarehouse
 
     return PostgresWarehouse.loader_file_format or "insert_values"
 

@@ -15,7 +15,7 @@ from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedExcept
 from pipelines.dlt_setup import check_config, config_dir
 from pipelines.failures import NoTracebacks
 from pipelines.result import RunFailed, RunResult
-from sources.core.errors import ConfigurationError, MegaError
+from sources.core.errors import ConfigurationError, ConnectorError
 
 _KIND: dict[Any, str] = {int: "a whole number", float: "a number", bool: "true or false"}
 
@@ -106,7 +106,7 @@ def main_for(prog: str, args: argparse.Namespace, run: Callable[[], RunResult]) 
         print(f"{prog}: error: {exc}", file=sys.stderr)
         # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C.
         return 130 if exc.result.outcome == "interrupted" else 1
-    except MegaError as exc:
+    except ConnectorError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     print(result.summary())

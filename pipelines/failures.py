@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.result import RunFailed
-from sources.core.errors import MegaError, one_line
+from sources.core.errors import ConnectorError, one_line
 
 # Where dlt's exceptions keep the one they wrap when it is not their `__cause__`.
 _WRAPPED = (
@@ -30,7 +30,7 @@ def root_error(exc: BaseException) -> BaseException:
     current: BaseException | None = exc
     deepest = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, MegaError) and not isinstance(current, RunFailed):
+        if isinstance(current, ConnectorError) and not isinstance(current, RunFailed):
             return current
         seen.add(id(current))
         deepest = current
@@ -50,7 +50,7 @@ def explain(exc: BaseException, paths: Sequence[str | Path] = ()) -> str:
     """The most specific one-line reason. ``paths``: where the run writes (dlt's working folder,
     the warehouse file), to name the one that filled up when the OS does not say."""
     root = root_error(exc)
-    if isinstance(root, MegaError):
+    if isinstance(root, ConnectorError):
         return str(root)
     text = one_line(f"{type(root).__name__}: {root}")
     if (isinstance(root, OSError) and root.errno == errno.ENOSPC) or _DISK_FULL in text:

@@ -26,10 +26,10 @@ from pipelines.entrypoint import (  # noqa: E402
 from pipelines.leads_v1_run import LeadsV1Run  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import make_pipeline  # noqa: E402
-from pipelines.warehouses import resolve_warehouse  # noqa: E402
 from sources.core.errors import ConfigurationError  # noqa: E402
 from sources.leads_v1 import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
 from sources.leads_v1.config import CHECKS, SourceConfig  # noqa: E402
+from warehouses import resolve_warehouse  # noqa: E402
 
 __all__ = ["SOURCE_SETTINGS", "RunFailed", "RunResult", "main", "run"]
 

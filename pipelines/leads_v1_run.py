@@ -7,13 +7,13 @@ from typing import Any
 
 from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
-from pipelines.warehouses import Warehouse
 from sources.core.sweep.detail_sweep import DetailSweep
 from sources.core.sweep.known import KnownVersions
 from sources.core.sweep.loads import Load
 from sources.leads_v1 import leads_session, leads_v1
 from sources.leads_v1.config import SourceConfig
 from sources.leads_v1.shaping import LEADS_SCHEMA
+from warehouses import Warehouse
 
 TABLES = SourceTables(source="leads_v1", resource="leads", manifest="_leads_v1_runs")
 

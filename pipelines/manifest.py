@@ -20,9 +20,9 @@ from dlt.common.destination import DestinationCapabilitiesContext
 from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
 from pipelines.result import RunResult
-from pipelines.warehouses import Warehouse
+from warehouses import Warehouse
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.run")
 
 MANIFEST_TABLE = "_mega_runs"  # MEGA's; each source names its own (`_<source>_runs`)
 # Declared so that columns which are often NULL (error, totals) exist from the first row.

@@ -26,14 +26,14 @@ from pipelines.entrypoint import (  # noqa: E402
 from pipelines.mega_run import MegaRun  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import make_pipeline  # noqa: E402
-from pipelines.warehouses import resolve_warehouse  # noqa: E402
 from sources.core.errors import ConfigurationError  # noqa: E402
 from sources.mega import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
 from sources.mega.config import SourceConfig, setting_name  # noqa: E402
+from warehouses import resolve_warehouse  # noqa: E402
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.run")
 
 # Every setting the source reads from dlt config is accepted by `run()` too.
 SOURCE_OPTIONS = SOURCE_SETTINGS

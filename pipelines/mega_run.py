@@ -9,7 +9,6 @@ from typing import Any
 
 from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
-from pipelines.warehouses import Warehouse
 from sources.core.errors import ConfigurationError
 from sources.core.sweep.loads import Load
 from sources.core.sweep.session import SyncSession
@@ -18,6 +17,7 @@ from sources.mega import leads_session, mega
 from sources.mega.config import SourceConfig
 from sources.mega.reconcile import DELETE_MODES, ReconcileLoad, ReconcilePlan
 from sources.mega.shaping import LEADS_SCHEMA, parse_timestamp
+from warehouses import Warehouse
 
 TABLES = SourceTables(source="mega", resource="leads", manifest="_mega_runs")
 

@@ -22,7 +22,7 @@ from rich.file_proxy import FileProxy
 from rich.progress import BarColumn, TaskID, TextColumn
 from rich.progress import Progress as RichProgress
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.run")
 
 EVERY_S = 5.0  # plain lines: often enough to see a run move, rare enough for a log file
 BAR_REFRESH_S = 0.25  # the bar redraws at most this often: cheap next to a page's parsing

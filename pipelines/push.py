@@ -24,17 +24,17 @@ from pipelines.dlt_setup import configure_dlt
 
 configure_dlt()
 
-from destinations import apollo, leads_v1, mega  # noqa: E402
-from destinations.core.ledger import Ledger  # noqa: E402
-from destinations.core.push import Pusher, PushResult, Target  # noqa: E402
-from destinations.core.rows import rows_from_file, rows_from_query  # noqa: E402
 from pipelines.dlt_setup import check_config  # noqa: E402
 from pipelines.entrypoint import located  # noqa: E402
-from pipelines.warehouses.duckdb import duckdb_path  # noqa: E402
+from push_targets import apollo, leads_v1, mega  # noqa: E402
+from push_targets.core.ledger import Ledger  # noqa: E402
+from push_targets.core.push import Pusher, PushResult, Target  # noqa: E402
+from push_targets.core.rows import rows_from_file, rows_from_query  # noqa: E402
 from sources.core.config_checks import SettingChecks  # noqa: E402
-from sources.core.errors import ConfigurationError, MegaError  # noqa: E402
+from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
+from warehouses.duckdb import duckdb_path  # noqa: E402
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.run")
 
 # name -> (its settings resolved from dlt config, its target)
 TARGETS: dict[str, tuple[Callable[..., Any], Callable[[Any, int], Target]]] = {
@@ -46,7 +46,7 @@ _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 MAX_CONCURRENCY = 64
 
 
-class PushFailed(MegaError):
+class PushFailed(ConnectorError):
     """A push that stopped early; ``result`` counts what was done (kept in the ledger)."""
 
     def __init__(self, reason: str, result: PushResult) -> None:
@@ -95,7 +95,7 @@ def push(
             return pusher.push(rows, dry_run=dry_run)
         except ConfigurationError:
             raise  # a row source that cannot be read (a missing file, a failing query)
-        except MegaError as exc:
+        except ConnectorError as exc:
             assert pusher.last_result is not None  # set as a push begins
             raise PushFailed(str(exc), pusher.last_result) from None
         finally:
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"push-leads: error: {exc}", file=sys.stderr)
         print(exc.result.summary())
         return 1
-    except MegaError as exc:
+    except ConnectorError as exc:
         print(f"push-leads: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

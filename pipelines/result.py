@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from dlt.common.pipeline import LoadInfo
 
-from sources.core.errors import MegaError
+from sources.core.errors import ConnectorError
 from sources.core.sweep.counters import RunCounters
 
 
@@ -116,7 +116,7 @@ class RunResult:
         )
 
 
-class RunFailed(MegaError):
+class RunFailed(ConnectorError):
     """A run that stopped early. ``result`` says how far it got (committed checkpoints stay)."""
 
     def __init__(self, reason: str, result: RunResult) -> None:

@@ -25,13 +25,13 @@ from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
 from pipelines.manifest import Manifest
 from pipelines.result import RunFailed, RunResult, RunTracker, StreamFilters
-from pipelines.warehouses import Warehouse
 from sources.core.errors import ConfigurationError, DestinationError, Interrupted
 from sources.core.sweep.counters import RunCounters
 from sources.core.sweep.loads import DestinationHooks, Load
 from sources.core.sweep.state import stream_state_for
+from warehouses import Warehouse
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.run")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

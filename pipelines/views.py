@@ -22,7 +22,7 @@ from pipelines.dlt_setup import configure_dlt
 configure_dlt()
 
 from pipelines.runner import make_pipeline  # noqa: E402
-from pipelines.warehouses import resolve_warehouse  # noqa: E402
+from warehouses import resolve_warehouse  # noqa: E402
 
 # source -> (pipeline name, stage column, source column)
 SOURCES = {

@@ -17,7 +17,6 @@ import dlt
 import duckdb
 import pytest
 
-from pipelines.warehouses import resolve_warehouse
 from simulators.mega import SimulatorServer
 from sources.core.errors import ConfigurationError
 from sources.mega import settings
@@ -30,6 +29,7 @@ from tests.helpers import (
     list_requests,
     run_cli,
 )
+from warehouses import resolve_warehouse
 
 THREADS = max(1, (os.cpu_count() or 2) // 2)
 
@@ -309,10 +309,10 @@ def test_a_file_in_duckdb_2_format_is_loaded_with_a_warning_and_converts(
     warehouse: Warehouse, sim: SimulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     duckdb.connect(str(warehouse.path)).close()  # as an earlier version of this project made it
-    with caplog.at_level(logging.WARNING, logger="mega"):
+    with caplog.at_level(logging.WARNING, logger="crm_leads"):
         warehouse.run()
     warnings = [r.getMessage() for r in caplog.records if "storage format" in r.getMessage()]
-    command = f"python -m pipelines.warehouses.duckdb convert {warehouse.path}"
+    command = f"python -m warehouses.duckdb convert {warehouse.path}"
     assert len(warnings) == 1 and command in warnings[0], warnings
 
     converted = subprocess.run(
@@ -324,7 +324,7 @@ def test_a_file_in_duckdb_2_format_is_loaded_with_a_warning_and_converts(
     sim.store.update(sim.store.ids()[0], status="won")
     sim.clear_requests()
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="mega"):
+    with caplog.at_level(logging.WARNING, logger="crm_leads"):
         result = warehouse.run()
     assert result.leads == 1
     assert not [r for r in caplog.records if "storage format" in r.getMessage()]

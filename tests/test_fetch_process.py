@@ -58,7 +58,7 @@ def test_child_fetch_loads_and_requests_what_the_in_process_fetch_does(
             warehouse = Warehouse(tmp_path / mode, sim)
             sim.clear_requests()
             caplog.clear()
-            with caplog.at_level(logging.INFO, logger="mega"):
+            with caplog.at_level(logging.INFO, logger="crm_leads"):
                 result = warehouse.run(fetch_process_min_leads=min_leads, checkpoint_pages=3)
             assert (CHILD_LOG in caplog.text) == (mode == "child")
             assert_exact(warehouse, sim)
@@ -76,7 +76,7 @@ def test_incremental_through_the_child_then_no_change(
         warehouse.run(fetch_process_min_leads=0)
         sim.store.touch(250, seed=5)
         sim.clear_requests()
-        with caplog.at_level(logging.INFO, logger="mega"):
+        with caplog.at_level(logging.INFO, logger="crm_leads"):
             update = warehouse.run(fetch_process_min_leads=100)
         assert CHILD_LOG in caplog.text
         assert update.leads == 250
@@ -139,7 +139,7 @@ def test_a_child_that_cannot_start_leaves_the_sweep_to_this_process(
     monkeypatch.setattr(fetch_process, "_BOOTSTRAP", "import sys; sys.exit(3)")
     with make_sim(clock, 350) as sim:
         warehouse = Warehouse(tmp_path, sim)
-        with caplog.at_level(logging.INFO, logger="mega"):
+        with caplog.at_level(logging.INFO, logger="crm_leads"):
             result = warehouse.run(fetch_process_min_leads=1)
         assert "the fetch process failed before its first page" in caplog.text
         assert "exit code 3" in caplog.text
@@ -316,7 +316,7 @@ def test_a_backfill_starts_its_fetch_process_ahead_and_a_scheduled_run_does_not(
     monkeypatch.setattr(sweep_stream, "spawn_fetch_process", spawn)
     with make_sim(clock, 350) as sim:
         warehouse = Warehouse(tmp_path, sim)
-        with caplog.at_level(logging.INFO, logger="mega"):
+        with caplog.at_level(logging.INFO, logger="crm_leads"):
             warehouse.run(fetch_process_min_leads=1)
         assert len(spawned) == 1 and CHILD_LOG in caplog.text  # the one started ahead
         assert spawned[0].poll() == 0
@@ -327,7 +327,7 @@ def test_a_backfill_starts_its_fetch_process_ahead_and_a_scheduled_run_does_not(
 
         # A backfill too small for the child: the one started ahead is ended, unused.
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="mega"):
+        with caplog.at_level(logging.INFO, logger="crm_leads"):
             result = warehouse.run(full_refresh=True)
         assert len(spawned) == 2 and CHILD_LOG not in caplog.text
         assert spawned[1].poll() is not None

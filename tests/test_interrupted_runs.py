@@ -25,7 +25,6 @@ import pytest
 from pipelines import mega_run
 from pipelines.progress import Progress
 from pipelines.result import RunFailed
-from pipelines.warehouses import duckdb as warehouse_module
 from simulators.mega import ManualClock, SimulatorServer, faults
 from tests.helpers import (
     PAGE,
@@ -44,6 +43,7 @@ from tests.helpers import (
     newest,
     one_line_error,
 )
+from warehouses import duckdb as warehouse_module
 
 LEADS = 2_000  # 20 pages
 
@@ -319,7 +319,7 @@ def test_progress_counts_leads_received_and_the_summary_names_the_warehouse(
     monkeypatch.setenv("SOURCES__MEGA__FETCH_PROCESS_MIN_LEADS", "1000")
     # A progress line for every page (a real run says one every few seconds).
     monkeypatch.setattr(mega_run, "Progress", functools.partial(Progress, every_s=0.0))
-    caplog.set_level("INFO", logger="mega")
+    caplog.set_level("INFO", logger="crm_leads")
     with make_sim(clock, 10_000, seed=3) as sim:
         warehouse = Warehouse(tmp_path, sim)
 

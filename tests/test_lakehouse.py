@@ -22,8 +22,6 @@ from dlt.pipeline.pipeline import Pipeline
 
 from pipelines.mega_run import MegaRun
 from pipelines.result import RunFailed
-from pipelines.warehouses.iceberg import IcebergWarehouse
-from pipelines.warehouses.lakehouse import lakehouse_warehouse
 from simulators.mega import SimulatorServer, faults
 from sources.core.errors import ConfigurationError
 from sources.mega.shaping import (
@@ -39,6 +37,8 @@ from tests.helpers import (
     run_cli_clean,
 )
 from tests.helpers.lakehouse import BUCKETS, LakehouseBucket, each_format, iceberg_only
+from warehouses.iceberg import IcebergWarehouse
+from warehouses.lakehouse import lakehouse_warehouse
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from contextlib import nullcontext
 import pytest
 
 from pipelines.result import RunFailed
-from pipelines.warehouses import duckdb as warehouse_module
 from simulators.mega import SimulatorServer, faults
 from tests.helpers import (
     PAGE,
@@ -26,6 +25,7 @@ from tests.helpers import (
     newest,
     one_line_error,
 )
+from warehouses import duckdb as warehouse_module
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from rich.file_proxy import FileProxy
 
 from pipelines.progress import Progress, describe, duration
 
-MEGA = "mega"
+MEGA = "crm_leads"
 
 
 class Clock:

@@ -11,9 +11,9 @@ import dlt
 import duckdb
 import pytest
 
-from destinations.core.ledger import SCHEMA, TABLE
-from destinations.mega import mega as mega_destination
 from pipelines.push import push
+from push_targets.core.ledger import SCHEMA, TABLE
+from push_targets.mega import mega as mega_destination
 from simulators.core import faults as core_faults
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer, faults
 from tests.helpers.concurrency import InFlight

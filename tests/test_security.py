@@ -24,7 +24,7 @@ from dlt.common.versioned_state import decompress_state
 
 from pipelines.result import RunFailed, RunResult
 from simulators.mega import DEFAULT_CUSTOMER_ID, ManualClock, SimulatorServer, faults
-from sources.core.errors import ConfigurationError, MegaError
+from sources.core.errors import ConfigurationError, ConnectorError
 from sources.mega.client import check_base_url
 from tests.helpers import (
     PROJECT,
@@ -110,7 +110,7 @@ def log_text() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(buffer)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    names = ["", "dlt", "mega", "httpx", "httpcore"]
+    names = ["", "dlt", "crm_leads", "httpx", "httpcore"]
     saved = {name: logging.getLogger(name).level for name in names}
     for name in names:
         logging.getLogger(name).setLevel(logging.DEBUG)
@@ -257,7 +257,7 @@ def test_run_refuses_plain_http_before_sending_anything(
     monkeypatch.setenv("SOURCES__MEGA__MAX_RETRIES", "0")
     warehouse = Warehouse(tmp_path, sim)
 
-    with pytest.raises(MegaError) as refused:
+    with pytest.raises(ConnectorError) as refused:
         warehouse.run(base_url="http://192.0.2.10:8080", api_token=TOKEN)
 
     message = one_line_error(refused.value)

@@ -20,11 +20,11 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-class MegaError(Exception):
+class ConnectorError(Exception):
     """Base of every error this connector raises on purpose."""
 
 
-class ConfigurationError(MegaError):
+class ConfigurationError(ConnectorError):
     """A setting is missing or invalid; the message names it and where to put it. ``toml_file``
     names the file it belongs in; the caller, who knows which folder dlt reads, completes it."""
 
@@ -33,7 +33,7 @@ class ConfigurationError(MegaError):
         self.toml_file = toml_file
 
 
-class ApiError(MegaError):
+class ApiError(ConnectorError):
     """An API answered with an error status: the type and message come from its error body, as
     the API package reads it (MEGA's, 001: ``{"error": {"type", "code", "message"}}``)."""
 
@@ -75,23 +75,23 @@ class ServerError(ApiError):
     label = "server error"
 
 
-class TransportError(MegaError):
+class TransportError(ConnectorError):
     """Connect/read failures or timeouts that outlived the retry budget."""
 
 
-class FetchProcessError(MegaError):
+class FetchProcessError(ConnectorError):
     """The child process that fetches a long sweep stopped without an answer (fetch_process.py)."""
 
 
-class MalformedResponseError(MegaError):
+class MalformedResponseError(ConnectorError):
     """A 2xx answer that is not a page of the documented shape."""
 
 
-class DestinationError(MegaError):
+class DestinationError(ConnectorError):
     """The warehouse cannot be opened or written (a locked or missing file, a full disk …)."""
 
 
-class Interrupted(MegaError):
+class Interrupted(ConnectorError):
     """The run was stopped by Ctrl-C or SIGTERM; what it had received is committed first."""
 
 

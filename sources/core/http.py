@@ -25,8 +25,8 @@ import orjson
 
 from .connect import check_base_url, unfixable_connect_failure
 from .errors import (
+    ConnectorError,
     MalformedResponseError,
-    MegaError,
     TransportError,
     api_error_for,
     one_line,
@@ -36,7 +36,7 @@ from .pacing import ClientStats, RateLimitPacer
 from .retry import DEFAULT_RETRY, RetryPolicy
 
 # The project's one logger: runs, tests and the fetch process's log forwarding listen to it.
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 USER_AGENT = "mega-leads-connector/0.1 (+dlt)"
 # Seconds; each API's settings start from these.
@@ -147,7 +147,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         context: str = "",
     ) -> httpx.Response:
-        """Send with the retry policy; return a 2xx response or raise a typed MegaError."""
+        """Send with the retry policy; return a 2xx response or raise a typed ConnectorError."""
         deadline = time.monotonic() + self.retry.max_retry_time_s
         attempt = 0
         while True:
@@ -171,7 +171,7 @@ class HttpClient:
         json: Any,
         headers: Mapping[str, str] | None,
         context: str,
-    ) -> tuple[httpx.Response | MegaError, float | None]:
+    ) -> tuple[httpx.Response | ConnectorError, float | None]:
         """One try: the response, or the retryable failure and the wait the server asked for."""
         self.stats.add(requests=1)
         try:
@@ -198,7 +198,7 @@ class HttpClient:
 
     def _judge(
         self, response: httpx.Response, context: str
-    ) -> tuple[httpx.Response | MegaError, float | None]:
+    ) -> tuple[httpx.Response | ConnectorError, float | None]:
         status = response.status_code
         retryable = status in self.retry.retry_statuses
         wait = None
@@ -217,11 +217,11 @@ class HttpClient:
             raise error
         return error, 0.0 if status == 429 and wait is not None else wait
 
-    def _exhausted(self, failure: MegaError, attempts: int) -> MegaError:
+    def _exhausted(self, failure: ConnectorError, attempts: int) -> ConnectorError:
         failure.args = (f"{failure.args[0]} (gave up after {attempts} attempts)",)
         return failure
 
-    def _api_error(self, response: httpx.Response, context: str) -> MegaError:
+    def _api_error(self, response: httpx.Response, context: str) -> ConnectorError:
         error_type, message = self._read_error(response)
         message = redact(message, self._secrets)
         return api_error_for(response.status_code, error_type, message, context)

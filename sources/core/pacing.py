@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 # Pause when RateLimit-Remaining drops to this many requests.
 DEFAULT_RESERVE = 1

@@ -33,7 +33,7 @@ from .shaping import (
     with_removed_slugs,
 )
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.mega")
 
 DELETE_MODES = ("soft", "hard")
 

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from sources.core.endpoint import EndpointSpec, StoredKeys
-from sources.core.errors import MalformedResponseError, MegaError
+from sources.core.errors import ConnectorError, MalformedResponseError
 from sources.mega import settings
 
 from .counters import RunCounters
@@ -102,7 +102,7 @@ class CheckpointLoad:
     def has_rows(self) -> bool:
         return bool(self._shaped) or self._carried is not None
 
-    def shape_pending(self) -> MegaError | None:
+    def shape_pending(self) -> ConnectorError | None:
         """Shape the received pages and move the state over them. A page that cannot be shaped
         (a wrong-typed field) stops the sweep there: the pages before it are still loaded, and
         its error is returned."""
@@ -117,7 +117,7 @@ class CheckpointLoad:
         self.shaped_pages += len(pages)
         return failure
 
-    def _shape_all(self, pages: Pending) -> tuple[Pending, MegaError | None]:
+    def _shape_all(self, pages: Pending) -> tuple[Pending, ConnectorError | None]:
         try:
             done = self._counters.pages
             where = f"pages {done + 1}-{done + len(pages)}"
@@ -126,7 +126,7 @@ class CheckpointLoad:
         except MalformedResponseError:
             return self._shape_each(pages)
 
-    def _shape_each(self, pages: Pending) -> tuple[Pending, MegaError | None]:
+    def _shape_each(self, pages: Pending) -> tuple[Pending, ConnectorError | None]:
         """The pages up to the first that fails to shape, each shaped alone; that one's error
         (naming its page) becomes the sweep's failure."""
         for position, (_, items) in enumerate(pages):

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from sources.core.columns import DELETED_AT, TIMESTAMP, TOMBSTONE
 from sources.core.endpoint import DetailEndpoint
-from sources.core.errors import Interrupted, MalformedResponseError, MegaError
+from sources.core.errors import ConnectorError, Interrupted, MalformedResponseError
 from sources.core.fanout import FanOut
 
 from .counters import RunCounters
@@ -36,7 +36,7 @@ from .paging import Page, PageStream, StartPosition
 from .run_session import OpenClient, ProgressReport, RunSession
 from .state import stream_state_for
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 # Reads the loaded rows of vanished ids (soft deletes re-merge them, stamped).
 ReadLoaded = Callable[[list[str]], pa.Table]
@@ -160,7 +160,7 @@ class DetailSweep(RunSession):
                 yield next(stream)
             except StopIteration:
                 return
-            except MegaError as exc:
+            except ConnectorError as exc:
                 self.failure = exc
                 return
         self.failure = Interrupted("interrupted between pages")
@@ -177,7 +177,7 @@ class DetailSweep(RunSession):
         ]
         try:
             records = self._fanout.map(self._fetch, wanted)
-        except MegaError as exc:
+        except ConnectorError as exc:
             self.failure = exc
             return None
         vanished = [item_id for item_id, record in zip(wanted, records, strict=True) if not record]

@@ -39,13 +39,13 @@ import orjson
 
 from sources.core import errors
 from sources.core.endpoint import Keyset
-from sources.core.errors import MegaError
+from sources.core.errors import ConnectorError
 from sources.core.http import json_object
 
 from .handoff import Handoff
 from .paging import Page, PageStream, StartPosition, parse_page
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 _HEADER = struct.Struct("!cI")  # frame kind, payload length
 _PAGE, _LOG, _ERROR, _DONE = b"P", b"L", b"E", b"D"
@@ -224,12 +224,12 @@ def _widen_pipe(stream: IO[bytes]) -> None:
         fcntl.fcntl(stream.fileno(), set_size, _PIPE_BYTES)
 
 
-def _error_from(described: dict[str, Any]) -> MegaError:
+def _error_from(described: dict[str, Any]) -> ConnectorError:
     """The child's error as the same class of this package (its classes live under another
     module name there, so they are sent by name, arguments and fields)."""
     cls = getattr(errors, described["kind"], None)
-    if not (isinstance(cls, type) and issubclass(cls, MegaError)):
-        return MegaError(f"the fetch process failed: {described['args'][0]}")
+    if not (isinstance(cls, type) and issubclass(cls, ConnectorError)):
+        return ConnectorError(f"the fetch process failed: {described['args'][0]}")
     error = cls.__new__(cls)
     Exception.__init__(error, *described["args"])
     error.__dict__.update(described.get("fields", {}))
@@ -266,7 +266,7 @@ class _ForwardLogs(logging.Handler):
 def child_main() -> int:
     frames = _FrameWriter(sys.stdout.buffer)
     sys.stdout = sys.stderr  # nothing but frames may reach the pipe
-    logger = logging.getLogger("mega")
+    logger = logging.getLogger("crm_leads")
     logger.addHandler(_ForwardLogs(frames))
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -304,10 +304,10 @@ def child_main() -> int:
 
 
 def _described(exc: Exception, token: str) -> dict[str, Any]:
-    if isinstance(exc, MegaError):
+    if isinstance(exc, ConnectorError):
         return {"kind": type(exc).__name__, "args": list(exc.args), "fields": dict(exc.__dict__)}
     text = errors.redact(errors.one_line(f"{type(exc).__name__}: {exc}"), [token])
-    return {"kind": "MegaError", "args": [text]}
+    return {"kind": "ConnectorError", "args": [text]}
 
 
 __all__ = [

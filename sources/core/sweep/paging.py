@@ -22,7 +22,7 @@ from sources.core.errors import InvalidRequestError, MalformedResponseError
 
 from .handoff import Handoff
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 
 @dataclass(frozen=True)

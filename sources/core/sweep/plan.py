@@ -13,7 +13,7 @@ from .paging import StartPosition
 from .ranges import plan_ranges
 from .state import start_position
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 
 class SweepPlanner:

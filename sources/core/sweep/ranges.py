@@ -27,7 +27,7 @@ from sources.core.errors import Interrupted, MalformedResponseError
 from .handoff import Handoff
 from .paging import Page, PageStream, StartPosition
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 # Fewer pages than this per worker and splitting costs more probes than it saves.
 MIN_PAGES_PER_WORKER = 20

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sources.core.errors import Interrupted, MegaError
+from sources.core.errors import ConnectorError, Interrupted
 from sources.core.pacing import ClientStats
 
 from .counters import RunCounters
@@ -48,7 +48,7 @@ class RunSession:
         self.one_load = one_load
         # What stopped the sweep early; the runner raises it once the pages before it are
         # committed.
-        self.failure: MegaError | None = None
+        self.failure: ConnectorError | None = None
         self._open_client = open_client
         self._progress = progress
         self._client: Any = None

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from sources.core.endpoint import EndpointSpec
-from sources.core.errors import Interrupted, MegaError
+from sources.core.errors import ConnectorError, Interrupted
 from sources.mega import settings
 
 from .append import AppendPolicy
@@ -36,7 +36,7 @@ from .run_session import OpenClient, ProgressReport, RunSession
 from .state import already_loaded, move_over_page, stream_state_for
 from .sweep_stream import FetchAhead, SweepStream
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 
 class SyncSession(RunSession):
@@ -131,7 +131,7 @@ class SyncSession(RunSession):
             yield load.joined(final=True)
         self._end_checkpoint(load)
 
-    def _fail(self, failure: MegaError | None) -> None:
+    def _fail(self, failure: ConnectorError | None) -> None:
         if failure is not None:
             self.failure = failure
 
@@ -155,7 +155,7 @@ class SyncSession(RunSession):
                 yield next(items)
             except StopIteration:
                 return
-            except MegaError as exc:
+            except ConnectorError as exc:
                 self.failure = exc
                 return
         self.failure = Interrupted("interrupted between pages")

@@ -16,7 +16,7 @@ from sources.core.endpoint import Keyset
 from .fetch_process import ChildPageStream, discard_fetch_process, spawn_fetch_process
 from .paging import Page, PageStream, StartPosition
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.core")
 
 
 class FetchAhead:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pipelines.warehouses.base import SqlWarehouse
 from sources.core.errors import ConfigurationError
+from warehouses.base import SqlWarehouse
 
 INSTALL_HINT = 'pip install -e ".[postgres]"'
 

@@ -26,15 +26,15 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from dlt.common.utils import uniq_id
 
-from pipelines.warehouses.base import VERSIONS_SCHEMA, Warehouse, schema_of, sorted_versions
 from sources.core.errors import ConfigurationError
 from sources.mega.shaping import DELETED_AT, TIMESTAMP, format_timestamp
+from warehouses.base import VERSIONS_SCHEMA, Warehouse, schema_of, sorted_versions
 
 LEADS = "leads"
 CUSTOM_FIELDS = "leads__custom_fields"
 TABLE_FORMATS = ("delta", "iceberg")
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.warehouse")
 
 
 def table_format_setting() -> str | None:
@@ -61,7 +61,7 @@ def lakehouse_warehouse(factory: Any, table_format: str | None = None) -> Lakeho
         )
     _check_bucket_url(factory)
     if table_format == "iceberg":
-        from pipelines.warehouses.iceberg import IcebergWarehouse
+        from warehouses.iceberg import IcebergWarehouse
 
         return IcebergWarehouse(factory)
     return LakehouseWarehouse(factory, table_format)

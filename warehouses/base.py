@@ -34,7 +34,7 @@ VERSIONS_SCHEMA = pa.schema(
     ]
 )
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.warehouse")
 
 
 class Warehouse:

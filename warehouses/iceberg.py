@@ -30,11 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.utils import uniq_id
 
-from pipelines.warehouses.base import schema_of
-from pipelines.warehouses.lakehouse import CUSTOM_FIELDS, LEADS, LakehouseWarehouse
 from sources.mega.shaping import TOMBSTONE
+from warehouses.base import schema_of
+from warehouses.lakehouse import CUSTOM_FIELDS, LEADS, LakehouseWarehouse
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.warehouse")
 
 
 class IcebergWarehouse(LakehouseWarehouse):

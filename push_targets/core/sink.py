@@ -19,13 +19,13 @@ from sources.core.errors import (
     AuthenticationError,
     AuthorizationError,
     ConfigurationError,
-    MegaError,
+    ConnectorError,
 )
 
 from .ledger import Ledger
 from .push import Pusher, PushResult, Target
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.push")
 
 
 def push_batch(
@@ -45,7 +45,7 @@ def push_batch(
                 pusher.close()
     except (AuthenticationError, AuthorizationError, ConfigurationError) as exc:
         raise DestinationTerminalException(str(exc)) from None
-    except MegaError as exc:
+    except ConnectorError as exc:
         raise DestinationTransientException(str(exc)) from None
     finally:
         target.close()

@@ -9,8 +9,8 @@ import dlt
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
-from pipelines.warehouses.base import SqlWarehouse, Warehouse
 from sources.core.errors import ConfigurationError
+from warehouses.base import SqlWarehouse, Warehouse
 
 __all__ = ["Warehouse", "check_dataset_name", "resolve_warehouse"]
 
@@ -36,22 +36,22 @@ def resolve_warehouse(
     here, before anything runs; nothing is created."""
     check_dataset_name(dataset_name)
     if destination in (None, "duckdb"):
-        # Imported here: `python -m pipelines.warehouses.duckdb` must not find it loaded already.
-        from pipelines.warehouses.duckdb import DuckDbWarehouse, duckdb_destination
+        # Imported here: `python -m warehouses.duckdb` must not find it loaded already.
+        from warehouses.duckdb import DuckDbWarehouse, duckdb_destination
 
         return DuckDbWarehouse(duckdb_destination(dataset_name))
     factory = _factory(destination)
     kind = factory.destination_type.rsplit(".", 1)[-1]
     if kind == "duckdb":
-        from pipelines.warehouses.duckdb import DuckDbWarehouse
+        from warehouses.duckdb import DuckDbWarehouse
 
         return DuckDbWarehouse(factory)
     if kind == "postgres":
-        from pipelines.warehouses.postgres import PostgresWarehouse
+        from warehouses.postgres import PostgresWarehouse
 
         return PostgresWarehouse(factory)
     if kind == "filesystem":
-        from pipelines.warehouses.lakehouse import lakehouse_warehouse
+        from warehouses.lakehouse import lakehouse_warehouse
 
         chosen = table_format or dlt.config.get("destination.filesystem.table_format", str)
         if chosen and chosen not in TABLE_FORMATS:

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from sources.core.errors import ApiError, MegaError
+from sources.core.errors import ApiError, ConnectorError
 from sources.core.fanout import FanOut
 from sources.core.pacing import ClientStats
 
 from .keys import field_hashes, idempotency_key, payload_hash
 from .ledger import Entry, Ledger
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.push")
 
 BATCH_ROWS = 200  # rows sent between two ledger writes
 # Answers that refuse one row, not the push: validation (400, Leads v1's 422) and conflicts
@@ -117,7 +117,7 @@ class Pusher:
         self._fanout = FanOut(concurrency, name="mega-push")
         self.last_result: PushResult | None = None  # kept when a push stops early
         # The first error that stops the push: rows not yet sent then are not sent at all.
-        self._halt: MegaError | None = None
+        self._halt: ConnectorError | None = None
         self._rejected: list[Entry] = []  # rows refused before sending, for the ledger
 
     def close(self) -> None:
@@ -220,7 +220,7 @@ class Pusher:
         if fatal is not None:
             raise fatal
 
-    def _one(self, planned: _Planned) -> Sent | Rejected | MegaError | None:
+    def _one(self, planned: _Planned) -> Sent | Rejected | ConnectorError | None:
         if self._halt is not None:
             return None
         target = self.target
@@ -234,7 +234,7 @@ class Pusher:
                 return Rejected(f"{exc.status} {exc.error_type}: {exc.api_message}")
             self._halt = exc
             return exc
-        except MegaError as exc:
+        except ConnectorError as exc:
             self._halt = exc
             return exc
 

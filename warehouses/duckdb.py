@@ -23,18 +23,18 @@ import pyarrow as pa
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-from pipelines.warehouses.base import (
+from sources.core.errors import ConfigurationError, DestinationError, one_line
+from sources.mega import settings
+from sources.mega.shaping import DELETED_AT
+from warehouses.base import (
     LEADS,
     VERSIONS_SCHEMA,
     SqlWarehouse,
     sorted_versions,
     versions_of,
 )
-from sources.core.errors import ConfigurationError, DestinationError, one_line
-from sources.mega import settings
-from sources.mega.shaping import DELETED_AT
 
-log = logging.getLogger("mega")
+log = logging.getLogger("crm_leads.warehouse")
 
 DUCKDB_MEMORY_LIMIT = "128MB"
 DUCKDB_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's own default
@@ -169,7 +169,7 @@ def _duckdb_reason(exc: BaseException) -> str:
             reason = str(current)
         current = current.__cause__ or current.__context__
     # DuckDB appends a paragraph and a docs link to some reasons: the first sentence is the cause.
-    return one_line(reason.split("\n\n")[0].split(". See also")[0], limit=200)
+    return reason.split("\n\n")[0].split(". See also")[0]
 
 
 def _what_to_do(path: Path, reason: str) -> str:
@@ -189,8 +189,11 @@ def _what_to_do(path: Path, reason: str) -> str:
 
 def cannot_open(path: Path, exc: BaseException) -> DestinationError:
     reason = _duckdb_reason(exc)
+    # The fix is read off the whole reason: a long path can push the lock holder's PID past
+    # the shortened text.
+    fix = _what_to_do(path, reason)
     return DestinationError(
-        f"the DuckDB file {path} cannot be opened ({reason}); {_what_to_do(path, reason)}"
+        f"the DuckDB file {path} cannot be opened ({one_line(reason, limit=200)}); {fix}"
     )
 
 
@@ -231,7 +234,7 @@ def _warn_if_unreadable_by_duckdb_1(client: Any, path: Path, storage_version: st
         log.warning(
             "the DuckDB file %s is in DuckDB's %s storage format, which DuckDB 1.x (its CLI, BI "
             "tools) cannot open; convert it once, when no run is going: "
-            "python -m pipelines.warehouses.duckdb convert %s",
+            "python -m warehouses.duckdb convert %s",
             path,
             found,
             path,
@@ -350,11 +353,11 @@ def _sql_text(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pipelines.warehouses.duckdb convert FILE``: a DuckDB 2 file made readable by
+    """``python -m warehouses.duckdb convert FILE``: a DuckDB 2 file made readable by
     DuckDB 1.x (the CLI, BI tools), in the format of ``storage_version``."""
     from pipelines.dlt_setup import configure_dlt
 
-    parser = argparse.ArgumentParser(prog="python -m pipelines.warehouses.duckdb")
+    parser = argparse.ArgumentParser(prog="python -m warehouses.duckdb")
     parser.add_argument("command", choices=["convert"])
     parser.add_argument("file", type=Path)
     args = parser.parse_args(argv)
