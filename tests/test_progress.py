@@ -62,7 +62,7 @@ def info(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 
 
 def progress_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == MEGA]
+    return [r.getMessage() for r in caplog.records if r.name.startswith(MEGA)]
 
 
 def terminal(width: int = 80) -> tuple[Console, io.StringIO]:
