@@ -15,10 +15,14 @@ from typing import Any
 
 import dlt
 
-from .shaping import TOMBSTONE
+from sources.core.columns import TOMBSTONE, ChildTable, LeadTables
 
 LEADS = "leads"
 CUSTOM_FIELDS = "leads__custom_fields"
+# A lead's custom fields: one row per (lead, slug).
+FIELDS_TABLE = ChildTable(CUSTOM_FIELDS, parent_key="lead_id", key="slug")
+# The tables as the runner and the warehouse read them.
+TABLES = LeadTables(LEADS, FIELDS_TABLE)
 # Typed loosely: dlt's column TypedDicts do not accept these literal dicts.
 _TOMBSTONE_COLUMN: dict[str, Any] = {
     TOMBSTONE: {"name": TOMBSTONE, "data_type": "bool", "hard_delete": True}
