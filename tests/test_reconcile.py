@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import LeadStore, ManualClock, SimulatorServer, faults, format_ts
+from simulators.core import faults
+from simulators.mega import LeadStore, ManualClock, SimulatorServer, format_ts
 from tests.helpers import (
     PROJECT,
     Warehouse,
