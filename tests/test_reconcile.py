@@ -16,7 +16,8 @@ import pytest
 
 from pipelines.result import RunFailed
 from simulators.core import faults
-from simulators.mega import LeadStore, ManualClock, SimulatorServer, format_ts
+from simulators.core.clock import format_ts
+from simulators.mega import LeadStore, ManualClock, SimulatorServer
 from tests.helpers import (
     PROJECT,
     Warehouse,

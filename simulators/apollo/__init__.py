@@ -42,10 +42,10 @@ Timestamps render as ``2026-04-27T13:22:05.114Z``.
 
 from __future__ import annotations
 
+from simulators.core.clock import Clock, ManualClock, SystemClock
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
-from .clock import Clock, ManualClock, SystemClock, format_ts
 from .errors import REQUEST_ID_HEADER, ApiError
 from .faults import FaultPlan
 from .schema import (
@@ -86,6 +86,5 @@ __all__ = [
     "RequestRecord",
     "SystemClock",
     "decode_token",
-    "format_ts",
     "issue_token",
 ]

@@ -38,7 +38,7 @@ from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
 from .auth import DEFAULT_TOKEN, OTHER_TOKEN
-from .clock import Clock, ManualClock, SystemClock, format_ts, parse_instant
+from .clock import Clock, ManualClock, SystemClock, parse_instant
 from .data import generate_leads
 from .errors import ApiError
 from .faults import FaultPlan, bad_lead
@@ -85,7 +85,6 @@ __all__ = [
     "bad_lead",
     "decode_cursor",
     "encode_cursor",
-    "format_ts",
     "generate_leads",
     "parse_instant",
 ]

@@ -7,7 +7,7 @@ from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
 from .auth import DEFAULT_TOKEN, READ_SCOPE, WEBHOOKS_SCOPE, WRITE_SCOPE
-from .clock import Clock, ManualClock, SystemClock, format_ts, parse_iso
+from .clock import Clock, ManualClock, SystemClock, parse_iso
 from .data import DEFAULT_CUSTOMER_ID, STAGES, generate_leads
 from .errors import ApiError
 from .faults import FaultPlan, bad_lead, repeat_cursor
@@ -31,7 +31,6 @@ __all__ = [
     "SimulatorServer",
     "SystemClock",
     "bad_lead",
-    "format_ts",
     "generate_leads",
     "parse_iso",
     "repeat_cursor",

@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from simulators.core import faults
+from simulators.core.clock import format_ts
 from simulators.mega import (
     DEFAULT_CUSTOMER_ID,
     ManualClock,
     SimulatorServer,
-    format_ts,
     generate_leads,
 )
 from simulators.mega.__main__ import main as cli_main
