@@ -10,12 +10,14 @@ from pipelines.runner import CheckpointedRun, SourceTables
 from sources.core.sweep.detail_sweep import DetailSweep
 from sources.core.sweep.known import KnownVersions
 from sources.core.sweep.loads import Load
-from sources.leads_v1 import leads_session, leads_v1
+from sources.leads_v1 import hints, leads_session, leads_v1
 from sources.leads_v1.config import SourceConfig
 from sources.leads_v1.shaping import LEADS_SCHEMA
 from warehouses import Warehouse
 
-TABLES = SourceTables(source="leads_v1", resource="leads", manifest="_leads_v1_runs")
+TABLES = SourceTables(
+    source="leads_v1", resource="leads", manifest="_leads_v1_runs", leads=hints.TABLES
+)
 
 
 class LeadsV1Run(CheckpointedRun):
@@ -46,7 +48,9 @@ class LeadsV1Run(CheckpointedRun):
             KnownVersions.nothing()
             if refresh
             else KnownVersions.from_table(
-                self.warehouse.live_versions(self.pipeline, self.config.filters.describe()),
+                self.warehouse.live_versions(
+                    self.pipeline, hints.LEADS, self.config.filters.describe()
+                ),
                 "created_at",
                 "updated_at",
             )
@@ -54,7 +58,9 @@ class LeadsV1Run(CheckpointedRun):
         self.session = leads_session(
             self.config,
             known=known,
-            read_loaded=lambda ids: self.warehouse.lead_rows(self.pipeline, ids, LEADS_SCHEMA),
+            read_loaded=lambda ids: self.warehouse.lead_rows(
+                self.pipeline, hints.LEADS, ids, LEADS_SCHEMA
+            ),
             counters=self.counters,
             stop=self.stop,
             hooks=self.hooks,

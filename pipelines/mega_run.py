@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
 from sources.core.errors import ConfigurationError
 from sources.core.sweep.loads import Load
-from sources.core.sweep.session import SyncSession
 from sources.core.sweep.sweep_stream import FetchAhead
-from sources.mega import leads_session, mega
+from sources.mega import hints, leads_session, mega
 from sources.mega.config import SourceConfig
 from sources.mega.reconcile import DELETE_MODES, ReconcileLoad, ReconcilePlan
 from sources.mega.shaping import LEADS_SCHEMA, parse_timestamp
 from warehouses import Warehouse
 
-TABLES = SourceTables(source="mega", resource="leads", manifest="_mega_runs")
+if TYPE_CHECKING:  # an annotation only; the source (`leads_session`) makes the session
+    from sources.core.sweep.session import SyncSession
+
+TABLES = SourceTables(source="mega", resource="leads", manifest="_mega_runs", leads=hints.TABLES)
 
 
 class MegaRun(CheckpointedRun):
@@ -46,7 +48,9 @@ class MegaRun(CheckpointedRun):
             self.hooks = dataclasses.replace(
                 self.hooks,
                 # Read at call time: `--discard-pending` replaces the pipeline.
-                stored_keys=lambda ids: warehouse.custom_field_slugs(self.pipeline, ids),
+                stored_keys=lambda ids: warehouse.child_keys(
+                    self.pipeline, hints.FIELDS_TABLE, ids
+                ),
             )
         self.ahead = FetchAhead()
         self.session: SyncSession | None = None  # made once the tables have been asked
@@ -71,7 +75,7 @@ class MegaRun(CheckpointedRun):
             stop=self.stop,
             hooks=self.hooks,
             # Empty lead tables: a backfill's loads may be appended (core/sweep/append.py).
-            empty_table=bool(refresh) or self.warehouse.lead_count(self.pipeline) == 0,
+            empty_table=bool(refresh) or self.warehouse.lead_count(self.pipeline, hints.LEADS) == 0,
             known_versions=self._known_versions() if refresh is None else None,
             progress=Progress(),
             ahead=self.ahead,
@@ -99,17 +103,19 @@ class MegaRun(CheckpointedRun):
         if not mark:
             return None
         since = parse_timestamp(mark) - self.config.lookback
-        return self.warehouse.versions_since(self.pipeline, since)
+        return self.warehouse.versions_since(self.pipeline, hints.LEADS, since)
 
     def _reconcile(self) -> None:
         assert self.session is not None  # the sweep ran first
-        live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline)
+        live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline, hints.LEADS)
         plan = self.reconcile_plan = ReconcilePlan(
             live_ids=live,
             deleted_ids=deleted,
             mode=self.delete_mode,
             swept_at=datetime.now(timezone.utc),
-            read_loaded=lambda ids: self.warehouse.lead_rows(self.pipeline, ids, LEADS_SCHEMA),
+            read_loaded=lambda ids: self.warehouse.lead_rows(
+                self.pipeline, hints.LEADS, ids, LEADS_SCHEMA
+            ),
         )
         source = self._source(ReconcileLoad(plan, self.session))
         self.tracker.loaded(self.pipeline.run(source, **self.warehouse.run_options()))
@@ -132,4 +138,4 @@ class MegaRun(CheckpointedRun):
         if not full_sweep:
             return
         self.tracker.api_total = plan.total if plan is not None else self.counters.total
-        self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline)
+        self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline, hints.LEADS)

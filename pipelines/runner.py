@@ -25,6 +25,7 @@ from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
 from pipelines.manifest import Manifest
 from pipelines.result import RunFailed, RunResult, RunTracker, StreamFilters
+from sources.core.columns import LeadTables
 from sources.core.errors import ConfigurationError, DestinationError, Interrupted
 from sources.core.sweep.counters import RunCounters
 from sources.core.sweep.loads import DestinationHooks, Load
@@ -65,11 +66,12 @@ def stop_on_signals(stop: threading.Event) -> Iterator[bool]:
 @dataclass(frozen=True)
 class SourceTables:
     """Where a source keeps things: its dlt source (and schema) name, the resource whose state
-    holds its streams, and its manifest table."""
+    holds its streams, its manifest table, and its lead tables (as its hints name them)."""
 
     source: str
     resource: str
     manifest: str
+    leads: LeadTables
 
 
 class CheckpointedRun:
@@ -100,7 +102,11 @@ class CheckpointedRun:
         self.hooks = DestinationHooks(
             table_format=warehouse.table_format if upsert else None,
             # Read at call time: `--discard-pending` replaces the pipeline.
-            before_load=(lambda leads, fields: warehouse.before_load(self.pipeline, leads, fields))
+            before_load=(
+                lambda rows, children: warehouse.before_load(
+                    self.pipeline, tables.leads, rows, children
+                )
+            )
             if warehouse.deletes_by_lead
             else None,
         )

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import ManualClock, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import (
     ATTEMPTS,
     PAGE,

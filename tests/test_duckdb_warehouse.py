@@ -19,7 +19,6 @@ import pytest
 
 from simulators.mega import SimulatorServer
 from sources.core.errors import ConfigurationError
-from sources.mega import settings
 from tests.helpers import (
     PROJECT,
     FileLocker,
@@ -30,6 +29,7 @@ from tests.helpers import (
     run_cli,
 )
 from warehouses import resolve_warehouse
+from warehouses.duckdb import DuckDbWarehouse
 
 THREADS = max(1, (os.cpu_count() or 2) // 2)
 
@@ -51,7 +51,7 @@ def test_default_duckdb_settings_and_their_override(
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
     default = resolve_warehouse(None, "mega").destination
     parquet = default.capabilities().parquet_format
-    assert (parquet.compression, parquet.row_group_size) == ("none", settings.DUCKDB_ROW_GROUP)
+    assert (parquet.compression, parquet.row_group_size) == ("none", DuckDbWarehouse.row_group)
     assert default.config_params["credentials"].global_config == {
         "memory_limit": "128MB",
         "threads": THREADS,

@@ -18,7 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.result import RunFailed
-from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
+from simulators.core import faults
+from simulators.core.faults import Fault
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, ManualClock
 from sources.core.errors import FetchProcessError
 from sources.core.sweep import fetch_process, sweep_stream
 from sources.core.sweep.fetch_process import ChildPageStream

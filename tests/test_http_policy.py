@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, Fault, ManualClock, faults
+from simulators.core import faults
+from simulators.core.faults import Fault
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, ManualClock
 from sources.core.errors import TransportError
 from sources.mega.client import MegaClient, RetryPolicy
 from tests.helpers import (

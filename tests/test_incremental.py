@@ -12,7 +12,8 @@ import pytest
 from dlt.pipeline.pipeline import Pipeline
 
 from pipelines.result import RunFailed
-from simulators.mega import ManualClock, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import ManualClock, SimulatorServer
 from sources.mega import settings
 from tests.helpers import Warehouse, assert_matches_source, list_requests, make_sim
 

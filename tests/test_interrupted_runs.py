@@ -25,7 +25,9 @@ import pytest
 from pipelines import mega_run
 from pipelines.progress import Progress
 from pipelines.result import RunFailed
-from simulators.mega import ManualClock, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import ManualClock, SimulatorServer
+from simulators.mega.faults import bad_lead
 from tests.helpers import (
     PAGE,
     PROBE,
@@ -118,7 +120,7 @@ def test_401_mid_run_commits_the_pages_before_it(
 
 @pytest.mark.parametrize(
     "fault",
-    [faults.missing_key("leads"), faults.bad_lead("no_updated_at")],
+    [faults.missing_key("leads"), bad_lead("no_updated_at")],
     ids=["missing_leads", "lead_without_updated_at"],
 )
 def test_malformed_page_mid_checkpoint_commits_the_pages_before_it(

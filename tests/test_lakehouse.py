@@ -22,8 +22,10 @@ from dlt.pipeline.pipeline import Pipeline
 
 from pipelines.mega_run import MegaRun
 from pipelines.result import RunFailed
-from simulators.mega import SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import SimulatorServer
 from sources.core.errors import ConfigurationError
+from sources.mega.hints import FIELDS_TABLE
 from sources.mega.shaping import (
     CUSTOM_FIELDS_SCHEMA,
     LEADS_SCHEMA,
@@ -37,8 +39,8 @@ from tests.helpers import (
     run_cli_clean,
 )
 from tests.helpers.lakehouse import BUCKETS, LakehouseBucket, each_format, iceberg_only
+from warehouses.filesystem import lakehouse_warehouse
 from warehouses.iceberg import IcebergWarehouse
-from warehouses.lakehouse import lakehouse_warehouse
 
 
 @pytest.fixture
@@ -251,7 +253,7 @@ def test_a_runner_without_the_deletes_stops_before_loading_tombstones(
         self.hooks = dataclasses.replace(
             self.hooks,
             before_load=None,
-            stored_keys=lambda ids: warehouse.custom_field_slugs(self.pipeline, ids),
+            stored_keys=lambda ids: warehouse.child_keys(self.pipeline, FIELDS_TABLE, ids),
         )
 
     monkeypatch.setattr(MegaRun, "__init__", unwired)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server, ManualClock, faults
+from simulators.core import faults
+from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server, ManualClock
 from sources.core.errors import ConfigurationError
 from tests.helpers import PROJECT
 from tests.helpers.concurrency import InFlight

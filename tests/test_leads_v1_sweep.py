@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from simulators.leads_v1 import LeadsV1Server, ManualClock, faults
+from simulators.core import faults
+from simulators.leads_v1 import LeadsV1Server, ManualClock
 from tests.helpers import ts
 from tests.helpers.leads_v1 import (
     DETAIL_PATH,

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import Fault, ManualClock, faults
+from simulators.core import faults
+from simulators.core.faults import Fault
+from simulators.mega import ManualClock
+from simulators.mega.faults import bad_lead, repeat_cursor
 from tests.helpers import (
     ATTEMPTS,
     PAGE,
@@ -35,10 +38,10 @@ MALFORMED: dict[str, tuple[Fault, str]] = {
     "html_200": (faults.html_200(), "JSON"),
     "missing_leads": (faults.missing_key("leads"), "`leads`"),
     "missing_next_cursor": (faults.missing_key("next_cursor"), "`next_cursor`"),
-    "lead_without_id": (faults.bad_lead("no_id"), "`id`"),
-    "lead_without_updated_at": (faults.bad_lead("no_updated_at"), "`updated_at`"),
-    "wrong_types": (faults.bad_lead("wrong_types"), "`id`"),
-    "repeating_cursor": (faults.repeat_cursor(), "next_cursor"),
+    "lead_without_id": (bad_lead("no_id"), "`id`"),
+    "lead_without_updated_at": (bad_lead("no_updated_at"), "`updated_at`"),
+    "wrong_types": (bad_lead("wrong_types"), "`id`"),
+    "repeating_cursor": (repeat_cursor(), "next_cursor"),
 }
 
 

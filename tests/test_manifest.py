@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.result import RunFailed, RunResult
-from simulators.mega import ManualClock, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import (
     ATTEMPTS,
     PROBE,

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import Fault, ManualClock, faults
+from simulators.core import faults
+from simulators.core.faults import Fault
+from simulators.mega import ManualClock
 from tests.helpers import (
     ATTEMPTS,
     PROBE,

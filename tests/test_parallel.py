@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import ManualClock, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import Warehouse, assert_matches_source, list_requests, make_sim
 
 LEADS = 6_000  # 60 pages: enough for 3 workers of at least 20 pages each

@@ -10,7 +10,8 @@ from contextlib import nullcontext
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import SimulatorServer
 from tests.helpers import (
     PAGE,
     PROBE,

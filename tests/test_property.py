@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.result import RunFailed
-from simulators.mega import STAGES, LeadStore, ManualClock, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import STAGES, LeadStore, ManualClock, SimulatorServer
 from tests.helpers import (
     CLOCK_START,
     Warehouse,

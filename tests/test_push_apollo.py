@@ -18,9 +18,9 @@ from simulators.apollo import (
     DEFAULT_TOKEN,
     ApolloServer,
     ManualClock,
-    commit_then_drop,
     issue_token,
 )
+from simulators.core.faults import commit_then_drop
 from sources.core.errors import ConfigurationError
 from tests.helpers.push import ledger, writes
 

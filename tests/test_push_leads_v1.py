@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from pipelines.push import push
-from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server, faults
+from simulators.core import faults
+from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server
 from tests.helpers.push import ledger, writes
 
 

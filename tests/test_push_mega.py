@@ -14,8 +14,8 @@ import pytest
 from pipelines.push import push
 from push_targets.core.ledger import SCHEMA, TABLE
 from push_targets.mega import mega as mega_destination
-from simulators.core import faults as core_faults
-from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from tests.helpers.concurrency import InFlight
 from tests.helpers.push import ledger, run_push_cli, write_csv, writes
 
@@ -81,7 +81,7 @@ def test_rows_are_created_once_and_a_rerun_sends_nothing(
 def test_a_create_committed_then_dropped_is_retried_with_its_key_and_made_once(
     crm: SimulatorServer, tmp_path: Path
 ) -> None:
-    crm.faults.add(core_faults.commit_then_drop(), method="POST", after=3)
+    crm.faults.add(faults.commit_then_drop(), method="POST", after=3)
 
     result = push_file(crm, tmp_path, people(6), concurrency=1)
 

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import LeadStore, ManualClock, SimulatorServer, faults, format_ts
+from simulators.core import faults
+from simulators.core.clock import format_ts
+from simulators.mega import LeadStore, ManualClock, SimulatorServer
 from tests.helpers import (
     PROJECT,
     Warehouse,

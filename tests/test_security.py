@@ -23,7 +23,8 @@ import pytest
 from dlt.common.versioned_state import decompress_state
 
 from pipelines.result import RunFailed, RunResult
-from simulators.mega import DEFAULT_CUSTOMER_ID, ManualClock, SimulatorServer, faults
+from simulators.core import faults
+from simulators.mega import DEFAULT_CUSTOMER_ID, ManualClock, SimulatorServer
 from sources.core.errors import ConfigurationError, ConnectorError
 from sources.mega.client import check_base_url
 from tests.helpers import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dlt
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
@@ -16,7 +15,6 @@ __all__ = ["Warehouse", "check_dataset_name", "resolve_warehouse"]
 
 # What the connector relies on: delete-insert merges on a key (or upsert on a lakehouse table).
 NEEDED_MERGE = "delete-insert"
-TABLE_FORMATS = ("delta", "iceberg")
 
 
 def check_dataset_name(dataset_name: str) -> None:
@@ -51,15 +49,9 @@ def resolve_warehouse(
 
         return PostgresWarehouse(factory)
     if kind == "filesystem":
-        from warehouses.lakehouse import lakehouse_warehouse
+        from warehouses.filesystem import lakehouse_warehouse
 
-        chosen = table_format or dlt.config.get("destination.filesystem.table_format", str)
-        if chosen and chosen not in TABLE_FORMATS:
-            raise ConfigurationError(
-                f"table_format must be one of {', '.join(TABLE_FORMATS)}, got {chosen!r} "
-                "(--table-format, or DESTINATION__FILESYSTEM__TABLE_FORMAT)"
-            )
-        return lakehouse_warehouse(factory, chosen or None)
+        return lakehouse_warehouse(factory, table_format)
     if table_format:
         raise ConfigurationError(
             f"--table-format {table_format} is for the filesystem destination, not {kind}"

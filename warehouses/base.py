@@ -21,9 +21,8 @@ import pyarrow.compute as pc
 from dlt.common.utils import uniq_id
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from sources.mega.shaping import DELETED_AT, TIMESTAMP, format_timestamp
+from sources.core.columns import DELETED_AT, TIMESTAMP, ChildTable, LeadTables, format_timestamp
 
-LEADS = "leads"
 _IDS_PER_QUERY = 500
 # What `live_versions` returns: enough to tell new, changed and vanished leads apart.
 VERSIONS_SCHEMA = pa.schema(
@@ -38,22 +37,27 @@ log = logging.getLogger("crm_leads.warehouse")
 
 
 class Warehouse:
-    """One kind of destination. Reads treat a table that does not exist as empty: whether the
-    lead tables hold rows is asked of the tables, not of dlt's schema (which a discarded package
-    or a new machine can leave out of step with them)."""
+    """One kind of destination. Reads name the table they read (the source's: `LeadTables`) and
+    treat a table that does not exist as empty: whether the lead tables hold rows is asked of
+    the tables, not of dlt's schema (which a discarded package or a new machine can leave out
+    of step with them)."""
 
     # Passed to every `pipeline.run` of the run (None: dlt's choice for the destination).
     loader_file_format: ClassVar[str | None] = None
-    table_format: str | None = None
+    # dlt's table format for every table (lakehouse tables); None: the destination's own.
+    table_format: ClassVar[str | None] = None
     # The zero-row `_mega_runs` stub rides along with the run's first load (see runner.py);
     # where a zero-row load fails, the manifest row is loaded by dlt at the end instead.
     manifest_stub: ClassVar[bool] = True
-    # Custom fields merged by (lead_id, slug) upsert, removed slugs tombstoned, where the
+    # Child rows merged by (parent key, key) upsert, removed keys tombstoned, where the
     # destination has no delete-insert by `merge_key` (lakehouse tables).
     custom_fields_upsert: ClassVar[bool] = False
     # The connector deletes by lead itself before each merged batch is loaded (Iceberg, where
     # dlt's merge cannot delete rows).
     deletes_by_lead: ClassVar[bool] = False
+    # Rows per row group of the load files, where the destination appends whole ones fastest
+    # (DuckDB); None: dlt's default.
+    row_group: ClassVar[int | None] = None
 
     def __init__(self, destination: Any) -> None:
         self.destination = destination
@@ -64,10 +68,10 @@ class Warehouse:
         return {key: value for key, value in options.items() if value is not None}
 
     def before_load(
-        self, pipeline: Any, leads: pa.Table, fields: pa.Table | None
+        self, pipeline: Any, tables: LeadTables, leads: pa.Table, children: pa.Table | None
     ) -> tuple[pa.Table, pa.Table | None]:
         """A merged batch, just before dlt sees it (only where `deletes_by_lead`)."""
-        return leads, fields
+        return leads, children
 
     def held_open(self, pipeline: Any) -> AbstractContextManager[None]:
         """Whatever the warehouse keeps open for a whole run; by default nothing."""
@@ -77,31 +81,33 @@ class Warehouse:
         """Local places this warehouse writes, to name the one that filled a disk."""
         return []
 
-    def lead_count(self, pipeline: Any) -> int:
-        """Every row of `leads`, soft-deleted ones too (0 when the table does not exist)."""
+    def lead_count(self, pipeline: Any, table: str) -> int:
+        """Every row of the lead table, soft-deleted ones too (0 when it does not exist)."""
         raise NotImplementedError
 
-    def live_count(self, pipeline: Any) -> int:
+    def live_count(self, pipeline: Any, table: str) -> int:
         raise NotImplementedError
 
-    def live_and_deleted_ids(self, pipeline: Any) -> tuple[set[str], set[str]]:
+    def live_and_deleted_ids(self, pipeline: Any, table: str) -> tuple[set[str], set[str]]:
         raise NotImplementedError
 
-    def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
+    def versions_since(self, pipeline: Any, table: str, since: datetime) -> dict[str, str]:
         """id → updated_at (API format) of loaded leads updated at/after ``since``."""
         raise NotImplementedError
 
-    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
-        """The loaded rows of ``ids``, shaped like the source's ``leads`` table (``schema``)."""
+    def lead_rows(self, pipeline: Any, table: str, ids: list[str], schema: pa.Schema) -> pa.Table:
+        """The loaded rows of ``ids``, shaped like the source's lead table (``schema``)."""
         raise NotImplementedError
 
-    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
+    def live_versions(self, pipeline: Any, table: str, matching: Mapping[str, str]) -> pa.Table:
         """`id`, `created_at`, `updated_at` of the live (not soft-deleted) leads whose columns
         equal ``matching`` (a filter set's), sorted by (`created_at`, `id`)."""
         raise NotImplementedError
 
-    def custom_field_slugs(self, pipeline: Any, lead_ids: list[str]) -> dict[str, set[str]]:
-        """lead id → the slugs stored for it (only where `custom_fields_upsert`)."""
+    def child_keys(
+        self, pipeline: Any, child: ChildTable, lead_ids: list[str]
+    ) -> dict[str, set[str]]:
+        """lead id → the child keys stored for it (only where `custom_fields_upsert`)."""
         raise NotImplementedError
 
     def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
@@ -112,29 +118,33 @@ class Warehouse:
 class SqlWarehouse(Warehouse):
     """A destination with SQL (DuckDB, Postgres, SQLAlchemy's databases, Snowflake …)."""
 
-    def _rows(self, pipeline: Any, sql_template: str, *args: Any) -> list[tuple[Any, ...]]:
-        """Rows of a query over `leads` (``{table}``); none when the table does not exist."""
+    def _rows(
+        self, pipeline: Any, table: str, sql_template: str, *args: Any
+    ) -> list[tuple[Any, ...]]:
+        """Rows of a query over ``table`` (``{table}``); none when the table does not exist."""
         try:
             with _sql_client(pipeline) as client:
-                table = client.make_qualified_table_name(LEADS)
-                with client.execute_query(sql_template.format(table=table), *args) as cursor:
+                qualified = client.make_qualified_table_name(table)
+                with client.execute_query(sql_template.format(table=qualified), *args) as cursor:
                     return list(cursor.fetchall())
         except DatabaseUndefinedRelation:
             return []
 
-    def _count(self, pipeline: Any, where: str = "") -> int:
-        rows = self._rows(pipeline, f"SELECT COUNT(*) FROM {{table}} {where}")
+    def _count(self, pipeline: Any, table: str, where: str = "") -> int:
+        rows = self._rows(pipeline, table, f"SELECT COUNT(*) FROM {{table}} {where}")
         return int(rows[0][0]) if rows else 0
 
-    def lead_count(self, pipeline: Any) -> int:
-        return self._count(pipeline)
+    def lead_count(self, pipeline: Any, table: str) -> int:
+        return self._count(pipeline, table)
 
-    def live_count(self, pipeline: Any) -> int:
-        return self._count(pipeline, f"WHERE {DELETED_AT} IS NULL")
+    def live_count(self, pipeline: Any, table: str) -> int:
+        return self._count(pipeline, table, f"WHERE {DELETED_AT} IS NULL")
 
-    def live_and_deleted_ids(self, pipeline: Any) -> tuple[set[str], set[str]]:
+    def live_and_deleted_ids(self, pipeline: Any, table: str) -> tuple[set[str], set[str]]:
         rows = self._rows(
-            pipeline, f"SELECT id, CASE WHEN {DELETED_AT} IS NULL THEN 0 ELSE 1 END FROM {{table}}"
+            pipeline,
+            table,
+            f"SELECT id, CASE WHEN {DELETED_AT} IS NULL THEN 0 ELSE 1 END FROM {{table}}",
         )
         live = {str(row[0]) for row in rows if not row[1]}
         return live, {str(row[0]) for row in rows if row[1]}
@@ -150,21 +160,21 @@ class SqlWarehouse(Warehouse):
         finally:
             dlt_log.setLevel(level)
 
-    def _leads_relation(self, pipeline: Any) -> Any | None:
-        """`leads` through dlt's dataset access (typed by the schema), or None if not made."""
-        if not self.lead_count(pipeline):
+    def _leads_relation(self, pipeline: Any, table: str) -> Any | None:
+        """``table`` through dlt's dataset access (typed by the schema), or None if not made."""
+        if not self.lead_count(pipeline, table):
             return None
-        return pipeline.dataset(schema=schema_of(pipeline)).table(LEADS)
+        return pipeline.dataset(schema=schema_of(pipeline)).table(table)
 
-    def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
-        relation = self._leads_relation(pipeline)
+    def versions_since(self, pipeline: Any, table: str, since: datetime) -> dict[str, str]:
+        relation = self._leads_relation(pipeline, table)
         if relation is None:
             return {}
         since_then = relation.where("updated_at", "gte", since)
         return versions_of(self._arrow(since_then.select("id", "updated_at")))
 
-    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
-        relation = self._leads_relation(pipeline) if ids else None
+    def lead_rows(self, pipeline: Any, table: str, ids: list[str], schema: pa.Schema) -> pa.Table:
+        relation = self._leads_relation(pipeline, table) if ids else None
         if relation is None:
             return schema.empty_table()
         chunks = (
@@ -175,8 +185,8 @@ class SqlWarehouse(Warehouse):
         ]
         return pa.concat_tables(parts).select(schema.names).cast(schema)
 
-    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
-        relation = self._leads_relation(pipeline)
+    def live_versions(self, pipeline: Any, table: str, matching: Mapping[str, str]) -> pa.Table:
+        relation = self._leads_relation(pipeline, table)
         if relation is None:
             return VERSIONS_SCHEMA.empty_table()
         for column, value in matching.items():

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dlt
 import duckdb
@@ -23,19 +23,15 @@ import pyarrow as pa
 from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from sources.core.columns import DELETED_AT
 from sources.core.errors import ConfigurationError, DestinationError, one_line
-from sources.mega import settings
-from sources.mega.shaping import DELETED_AT
-from warehouses.base import (
-    LEADS,
-    VERSIONS_SCHEMA,
-    SqlWarehouse,
-    sorted_versions,
-    versions_of,
-)
+from warehouses.base import VERSIONS_SCHEMA, SqlWarehouse, sorted_versions, versions_of
 
 log = logging.getLogger("crm_leads.warehouse")
 
+# The file every source loads into unless told otherwise. Not "mega.duckdb": a DuckDB file whose
+# catalog name equals the dataset name fails the load (check_file_and_dataset).
+DEFAULT_FILE = "mega_leads.duckdb"
 DUCKDB_MEMORY_LIMIT = "128MB"
 DUCKDB_CHECKPOINT_THRESHOLD = "16MB"  # DuckDB's own default
 # DuckDB 2.0 writes a storage format DuckDB 1.x (its CLI from the registry, BI tools that bundle
@@ -112,7 +108,8 @@ def check_file_and_dataset(path: str, dataset_name: str) -> None:
     """A DuckDB file whose catalog is named like the dataset's schema breaks dlt's load (a Binder
     error, and a pending package). Compared as DuckDB does: without case, after dlt normalises
     the dataset name ('My Data' → my_data)."""
-    schema = dlt.Schema(settings.DEFAULT_DATASET).naming.normalize_table_identifier(dataset_name)
+    # Any schema carries dlt's configured naming convention: the one the dataset is named by.
+    schema = dlt.Schema("naming").naming.normalize_table_identifier(dataset_name)
     if catalog_name(path).lower() == schema.lower():
         raise ConfigurationError(
             f"the DuckDB file {path!r} is named like the dataset {dataset_name!r} (schema "
@@ -124,7 +121,7 @@ def check_file_and_dataset(path: str, dataset_name: str) -> None:
 
 def duckdb_path() -> str:
     """The DuckDB file runs load into (``DESTINATION__DUCKDB__CREDENTIALS``)."""
-    return _setting("credentials") or settings.DEFAULT_DUCKDB_FILE
+    return _setting("credentials") or DEFAULT_FILE
 
 
 def duckdb_destination(dataset_name: str) -> Any:
@@ -151,9 +148,9 @@ def duckdb_destination(dataset_name: str) -> Any:
     # The load files are written and read on this machine: snappy would only cost time.
     # Another `[data_writer] compression` (zstd, gzip …) still applies. Row groups no larger
     # than DuckDB's own: a larger one is split across two of DuckDB's and merged when the load
-    # commits (see DUCKDB_ROW_GROUP).
+    # commits (see DuckDbWarehouse.row_group).
     parquet_format = ParquetFormatConfiguration(
-        compression="none", row_group_size=settings.DUCKDB_ROW_GROUP
+        compression="none", row_group_size=DuckDbWarehouse.row_group
     )
     return dlt.destinations.duckdb(credentials, parquet_format=parquet_format)
 
@@ -291,6 +288,11 @@ def duckdb_held_open(pipeline: Any) -> Iterator[None]:
 class DuckDbWarehouse(SqlWarehouse):
     """A DuckDB file, held open for the run."""
 
+    # DuckDB's row group (rows). Custom-field rows go to dlt in whole multiples of it, the rest
+    # carried to the checkpoint's next item: DuckDB then appends each parquet row group as one
+    # of its own instead of merging partial ones, which is slower (RESULTS.md).
+    row_group: ClassVar[int | None] = 122_880
+
     def held_open(self, pipeline: Any) -> AbstractContextManager[None]:
         return duckdb_held_open(pipeline)
 
@@ -298,30 +300,31 @@ class DuckDbWarehouse(SqlWarehouse):
         path = duckdb_file(pipeline)
         return [path] if path else []
 
-    def _native_arrow(self, pipeline: Any, sql_template: str, *args: Any) -> pa.Table | None:
-        """A query over `leads` as arrow typed by DuckDB itself (dlt 1.31's dataset access
+    def _native_arrow(
+        self, pipeline: Any, table: str, sql_template: str, *args: Any
+    ) -> pa.Table | None:
+        """A query over ``table`` as arrow typed by DuckDB itself (dlt 1.31's dataset access
         calls `fetch_arrow_table`, which DuckDB 2 no longer has); None when there is no table."""
-        if not self.lead_count(pipeline):
+        if not self.lead_count(pipeline, table):
             return None
         with pipeline.sql_client() as client:
-            table = client.make_qualified_table_name(LEADS)
-            query = sql_template.format(table=table)
+            query = sql_template.format(table=client.make_qualified_table_name(table))
             return client.native_connection.sql(query, params=list(args)).to_arrow_table()
 
-    def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
+    def versions_since(self, pipeline: Any, table: str, since: datetime) -> dict[str, str]:
         query = "SELECT id, updated_at FROM {table} WHERE updated_at >= $1"
-        return versions_of(self._native_arrow(pipeline, query, since))
+        return versions_of(self._native_arrow(pipeline, table, query, since))
 
-    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
+    def lead_rows(self, pipeline: Any, table: str, ids: list[str], schema: pa.Schema) -> pa.Table:
         names = ", ".join(schema.names)
         query = f"SELECT {names} FROM {{table}} WHERE id IN (SELECT unnest($1))"
-        found = self._native_arrow(pipeline, query, ids)
+        found = self._native_arrow(pipeline, table, query, ids)
         return schema.empty_table() if found is None else found.cast(schema)
 
-    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
+    def live_versions(self, pipeline: Any, table: str, matching: Mapping[str, str]) -> pa.Table:
         where = "".join(f" AND {column} = ${n}" for n, column in enumerate(matching, start=1))
         query = f"SELECT id, created_at, updated_at FROM {{table}} WHERE {DELETED_AT} IS NULL"
-        found = self._native_arrow(pipeline, query + where, *matching.values())
+        found = self._native_arrow(pipeline, table, query + where, *matching.values())
         return VERSIONS_SCHEMA.empty_table() if found is None else sorted_versions(found)
 
 

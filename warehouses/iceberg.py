@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.utils import uniq_id
 
-from sources.mega.shaping import TOMBSTONE
+from sources.core.columns import TOMBSTONE, ChildTable, LeadTables
 from warehouses.base import schema_of
-from warehouses.lakehouse import CUSTOM_FIELDS, LEADS, LakehouseWarehouse
+from warehouses.lakehouse import LakehouseWarehouse
 
 log = logging.getLogger("crm_leads.warehouse")
 
@@ -40,12 +38,10 @@ log = logging.getLogger("crm_leads.warehouse")
 class IcebergWarehouse(LakehouseWarehouse):
     """Iceberg tables on the filesystem destination, read and deleted from with pyiceberg."""
 
+    table_format = "iceberg"
     # The connector deletes by lead itself (`before_load`): the runner passes no stored slugs,
     # so each lead's by-lead tombstone (slug "") reaches `before_load`.
     deletes_by_lead: ClassVar[bool] = True
-
-    def __init__(self, destination: Any) -> None:
-        super().__init__(destination, "iceberg")
 
     def _iceberg(self, pipeline: Any, table: str) -> Any | None:
         """The table as its catalog holds it now, or None when it was never made. Opened through
@@ -86,34 +82,30 @@ class IcebergWarehouse(LakehouseWarehouse):
             parts.append(batch if where is None else batch.filter(where(batch)))
         return pa.Table.from_batches(parts, schema=schema)
 
-    def written_paths(self, pipeline: Any) -> list[Path]:
-        """The bucket, when it is a local folder (to name it when the disk is full)."""
-        with pipeline.destination_client(schema_name=schema_of(pipeline)) as client:
-            location = client.get_open_table_location("iceberg", LEADS)
-        url = urlparse(str(location))
-        return [Path(url.path).parent] if url.scheme in ("", "file") else []
-
-    def lead_count(self, pipeline: Any) -> int:
-        iceberg = self._iceberg(pipeline, LEADS)
+    def lead_count(self, pipeline: Any, table: str) -> int:
+        iceberg = self._iceberg(pipeline, table)
         return 0 if iceberg is None else int(iceberg.scan().count())  # from the manifests
 
     def before_load(
-        self, pipeline: Any, leads: pa.Table, fields: pa.Table | None
+        self, pipeline: Any, tables: LeadTables, leads: pa.Table, children: pa.Table | None
     ) -> tuple[pa.Table, pa.Table | None]:
         """Delete what a merged batch replaces or removes, and hand dlt its live rows only: all
-        custom-field rows of each lead the batch carries fields for (tombstoned or not), and
-        the leads it tombstones (a hard-delete reconcile)."""
-        if fields is not None and len(fields):
-            field_leads = pc.unique(fields["lead_id"])
-            self._delete(pipeline, CUSTOM_FIELDS, "lead_id", field_leads)
-            fields = _live(fields)
+        child rows of each lead the batch carries children for (tombstoned or not), and the
+        leads it tombstones (a hard-delete reconcile)."""
+        child = tables.child
+        if child is not None and children is not None and len(children):
+            parents = pc.unique(children[child.parent_key])
+            self._delete(pipeline, child.name, child.parent_key, parents)
+            children = _live(children)
         gone = leads["id"].filter(pc.fill_null(leads[TOMBSTONE], False))
         if len(gone):
-            self._delete(pipeline, LEADS, "id", gone)
+            self._delete(pipeline, tables.leads, "id", gone)
             leads = _live(leads)
-        return leads, (fields if fields is not None and len(fields) else None)
+        return leads, (children if children is not None and len(children) else None)
 
-    def custom_field_slugs(self, pipeline: Any, lead_ids: list[str]) -> dict[str, set[str]]:
+    def child_keys(
+        self, pipeline: Any, child: ChildTable, lead_ids: list[str]
+    ) -> dict[str, set[str]]:
         """Never asked when the runner calls `before_load`; a runner that asks instead would
         hand dlt tombstone rows it inserts as rows: stop before anything is loaded."""
         raise NotImplementedError(

@@ -7,8 +7,7 @@ the slugs stored). Reads go through `deltalake` directly: dlt's SQL access to De
 a DuckDB extension downloaded at run time.
 
 Iceberg tables are `IcebergWarehouse` (iceberg.py): dlt's Iceberg merge ignores the hard-delete
-column, so the connector deletes there itself. Refused, before any request: plain files (no table
-format: dlt can only append, so every incremental and reconcile would add duplicates).
+column, so the connector deletes there itself. filesystem.py picks one by the table format.
 """
 
 from __future__ import annotations
@@ -18,75 +17,27 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from dlt.common.utils import uniq_id
 
-from sources.core.errors import ConfigurationError
-from sources.mega.shaping import DELETED_AT, TIMESTAMP, format_timestamp
+from sources.core.columns import DELETED_AT, TIMESTAMP, ChildTable, format_timestamp
 from warehouses.base import VERSIONS_SCHEMA, Warehouse, schema_of, sorted_versions
 
-LEADS = "leads"
-CUSTOM_FIELDS = "leads__custom_fields"
-TABLE_FORMATS = ("delta", "iceberg")
-
 log = logging.getLogger("crm_leads.warehouse")
-
-
-def table_format_setting() -> str | None:
-    """``--table-format``'s setting: ``[destination.filesystem] table_format``."""
-    value = dlt.config.get("destination.filesystem.table_format", str)
-    return (value.strip().lower() or None) if value else None
-
-
-def lakehouse_warehouse(factory: Any, table_format: str | None = None) -> LakehouseWarehouse:
-    """The filesystem destination's warehouse, or one line saying why it cannot hold the same
-    truth as DuckDB and what to use instead."""
-    table_format = (table_format or table_format_setting() or "").lower() or None
-    if table_format is None:
-        raise ConfigurationError(
-            "the filesystem destination without a table format only appends files: every "
-            "incremental and reconcile would add duplicate leads and no lead or slug could be "
-            "deleted; use --table-format delta (setting DESTINATION__FILESYSTEM__TABLE_FORMAT) "
-            "or a database destination such as duckdb or postgres"
-        )
-    if table_format not in TABLE_FORMATS:
-        raise ConfigurationError(
-            f"unknown table format {table_format!r} (--table-format, setting "
-            "DESTINATION__FILESYSTEM__TABLE_FORMAT); use delta or iceberg"
-        )
-    _check_bucket_url(factory)
-    if table_format == "iceberg":
-        from warehouses.iceberg import IcebergWarehouse
-
-        return IcebergWarehouse(factory)
-    return LakehouseWarehouse(factory, table_format)
-
-
-def _check_bucket_url(factory: Any) -> None:
-    """A missing bucket URL is dlt's page-long config error at the first load: one line now."""
-    given = getattr(factory, "config_params", {}).get("bucket_url")
-    if not given and not dlt.config.get("destination.filesystem.bucket_url", str):
-        raise ConfigurationError(
-            "the filesystem destination needs a bucket URL: set DESTINATION__FILESYSTEM__"
-            "BUCKET_URL (e.g. file:///data/mega or s3://bucket/path) or bucket_url under "
-            "[destination.filesystem] in config.toml"
-        )
 
 
 class LakehouseWarehouse(Warehouse):
     """Delta tables on the filesystem destination, read with `deltalake`."""
 
     loader_file_format = "parquet"
+    table_format = "delta"
     custom_fields_upsert = True
 
-    def __init__(self, destination: Any, table_format: str = "delta") -> None:
+    def __init__(self, destination: Any) -> None:
         super().__init__(destination)
-        self.table_format = table_format
         # (pipeline's dataset, table) → (location, storage options): one client per run.
         self._locations: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
 
@@ -135,31 +86,31 @@ class LakehouseWarehouse(Warehouse):
         return pa.Table.from_batches(parts, schema=schema)
 
     def written_paths(self, pipeline: Any) -> list[Path]:
-        """The bucket, when it is a local folder (to name it when the disk is full)."""
-        url = urlparse(str(self._location(pipeline, LEADS)[0]))
-        return [Path(url.path).parent] if url.scheme in ("", "file") else []
+        """The dataset's folder, when the bucket is local (to name it when the disk is full)."""
+        with pipeline.destination_client(schema_name=schema_of(pipeline)) as client:
+            return [Path(client.dataset_path)] if client.is_local_filesystem else []
 
-    def lead_count(self, pipeline: Any) -> int:
-        dataset = self._dataset(pipeline, LEADS)
+    def lead_count(self, pipeline: Any, table: str) -> int:
+        dataset = self._dataset(pipeline, table)
         return 0 if dataset is None else dataset.count_rows()  # from the files' footers
 
-    def live_count(self, pipeline: Any) -> int:
-        rows = self._scan(pipeline, LEADS, [DELETED_AT], lambda b: pc.is_null(b[DELETED_AT]))
+    def live_count(self, pipeline: Any, table: str) -> int:
+        rows = self._scan(pipeline, table, [DELETED_AT], lambda b: pc.is_null(b[DELETED_AT]))
         return 0 if rows is None else len(rows)
 
-    def live_and_deleted_ids(self, pipeline: Any) -> tuple[set[str], set[str]]:
-        rows = self._scan(pipeline, LEADS, ["id", DELETED_AT])
+    def live_and_deleted_ids(self, pipeline: Any, table: str) -> tuple[set[str], set[str]]:
+        rows = self._scan(pipeline, table, ["id", DELETED_AT])
         if rows is None:
             return set(), set()
         deleted = pc.is_valid(rows[DELETED_AT])
         live = rows["id"].filter(pc.invert(deleted)).to_pylist()
         return set(live), set(rows["id"].filter(deleted).to_pylist())
 
-    def versions_since(self, pipeline: Any, since: datetime) -> dict[str, str]:
+    def versions_since(self, pipeline: Any, table: str, since: datetime) -> dict[str, str]:
         mark = pa.scalar(since, TIMESTAMP)
         rows = self._scan(
             pipeline,
-            LEADS,
+            table,
             ["id", "updated_at"],
             lambda b: pc.greater_equal(b["updated_at"].cast(TIMESTAMP), mark),
         )
@@ -173,9 +124,9 @@ class LakehouseWarehouse(Warehouse):
             if updated is not None
         }
 
-    def lead_rows(self, pipeline: Any, ids: list[str], schema: pa.Schema) -> pa.Table:
+    def lead_rows(self, pipeline: Any, table: str, ids: list[str], schema: pa.Schema) -> pa.Table:
         wanted = pa.array(ids, pa.string())
-        rows = self._scan(pipeline, LEADS, schema.names, lambda b: pc.is_in(b["id"], wanted))
+        rows = self._scan(pipeline, table, schema.names, lambda b: pc.is_in(b["id"], wanted))
         if rows is None or not ids:
             return schema.empty_table()
         # A column never loaded with a value is not in the table: nulls, as on DuckDB.
@@ -187,7 +138,7 @@ class LakehouseWarehouse(Warehouse):
         ]
         return pa.Table.from_arrays(arrays, schema=schema)
 
-    def live_versions(self, pipeline: Any, matching: Mapping[str, str]) -> pa.Table:
+    def live_versions(self, pipeline: Any, table: str, matching: Mapping[str, str]) -> pa.Table:
         def wanted(batch: Any) -> Any:
             mask = pc.is_null(batch[DELETED_AT])
             for column, value in matching.items():
@@ -195,26 +146,24 @@ class LakehouseWarehouse(Warehouse):
             return mask
 
         columns = [*VERSIONS_SCHEMA.names, DELETED_AT, *matching]
-        rows = self._scan(pipeline, LEADS, columns, wanted)
+        rows = self._scan(pipeline, table, columns, wanted)
         return VERSIONS_SCHEMA.empty_table() if rows is None else sorted_versions(rows)
 
-    def custom_field_slugs(self, pipeline: Any, lead_ids: list[str]) -> dict[str, set[str]]:
-        """One scan of the table's (lead_id, slug) columns: its cost grows with the table."""
+    def child_keys(
+        self, pipeline: Any, child: ChildTable, lead_ids: list[str]
+    ) -> dict[str, set[str]]:
+        """One scan of the child table's (parent key, key) columns: its cost grows with it."""
         wanted = pa.array(lead_ids, pa.string())
+        parent, key = child.parent_key, child.key
         rows = self._scan(
-            pipeline,
-            CUSTOM_FIELDS,
-            ["lead_id", "slug"],
-            lambda b: pc.is_in(b["lead_id"], wanted),
+            pipeline, child.name, [parent, key], lambda b: pc.is_in(b[parent], wanted)
         )
-        slugs: dict[str, set[str]] = {}
+        keys: dict[str, set[str]] = {}
         if rows is None or not lead_ids:
-            return slugs
-        for lead_id, slug in zip(
-            rows["lead_id"].to_pylist(), rows["slug"].to_pylist(), strict=True
-        ):
-            slugs.setdefault(lead_id, set()).add(slug)
-        return slugs
+            return keys
+        for lead_id, value in zip(rows[parent].to_pylist(), rows[key].to_pylist(), strict=True):
+            keys.setdefault(lead_id, set()).add(value)
+        return keys
 
     def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
         """Appended to the Delta table dlt made, as one commit (a whole dlt run for one row

@@ -42,27 +42,12 @@ Timestamps render as ``2026-04-27T13:22:05.114Z``.
 
 from __future__ import annotations
 
+from simulators.core.clock import Clock, ManualClock, SystemClock
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
-from . import faults
-from .clock import Clock, ManualClock, SystemClock, format_ts
 from .errors import REQUEST_ID_HEADER, ApiError
-from .faults import (
-    Fault,
-    FaultPlan,
-    callback,
-    commit_then_drop,
-    drop,
-    hang,
-    html_200,
-    missing_key,
-    non_json_200,
-    rate_limited,
-    slow,
-    status,
-    truncate,
-)
+from .faults import FaultPlan
 from .schema import (
     CREATE_FIELDS,
     DEFAULT_ORGANIZATION_ID,
@@ -94,26 +79,12 @@ __all__ = [
     "ApolloStore",
     "Claims",
     "Clock",
-    "Fault",
     "FaultPlan",
     "InvalidToken",
     "ManualClock",
     "RateLimiter",
     "RequestRecord",
     "SystemClock",
-    "callback",
-    "commit_then_drop",
     "decode_token",
-    "drop",
-    "faults",
-    "format_ts",
-    "hang",
-    "html_200",
     "issue_token",
-    "missing_key",
-    "non_json_200",
-    "rate_limited",
-    "slow",
-    "status",
-    "truncate",
 ]

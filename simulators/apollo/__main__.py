@@ -13,8 +13,8 @@ import argparse
 import sys
 
 from simulators.core import cli
+from simulators.core.clock import SystemClock
 
-from .clock import SystemClock
 from .data import seed_leads
 from .schema import DEFAULT_ORGANIZATION_ID
 from .server import ApolloServer

@@ -9,12 +9,12 @@ from collections.abc import Callable
 import orjson
 
 from simulators.core.api import ApiCore
+from simulators.core.clock import Clock
 from simulators.core.messages import Request, Response
 from simulators.core.ratelimit import Headers, RateLimiter
 
 from . import faults as fl
 from .auth import ORGANIZATION_HEADER, active_organization, authenticate
-from .clock import Clock
 from .errors import ApiError, error_body, stamp_request_id
 from .schema import LEADS_PATH
 from .store import ApolloStore

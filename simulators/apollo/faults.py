@@ -1,7 +1,9 @@
-"""Apollo fault injection: the core's faults (``simulators.core.faults``, re-exported), and a
-plan aimed at the one endpoint the doc has, POST /v1/leads, unless told otherwise.
+"""Apollo fault injection: a plan aimed at the one endpoint the doc has, POST /v1/leads, unless
+told otherwise, armed with the core's faults (``simulators.core.faults``).
 
 Usage::
+
+    from simulators.core import faults
 
     sim.faults.add(faults.status(503, retry_after=2), times=2)  # the next two creates
     sim.faults.add(faults.commit_then_drop())  # created, the answer is lost
@@ -11,41 +13,14 @@ Usage::
 from __future__ import annotations
 
 from simulators.core import faults as core
-from simulators.core.faults import (
-    PRE_KINDS,
-    Fault,
-    callback,
-    commit_then_drop,
-    drop,
-    hang,
-    html_200,
-    missing_key,
-    non_json_200,
-    rate_limited,
-    slow,
-    status,
-    truncate,
-)
+from simulators.core.faults import Fault
 
 from .schema import LEADS_PATH
 
 __all__ = [
     "BODY_KINDS",
-    "PRE_KINDS",
-    "Fault",
     "FaultPlan",
     "apply_body_fault",
-    "callback",
-    "commit_then_drop",
-    "drop",
-    "hang",
-    "html_200",
-    "missing_key",
-    "non_json_200",
-    "rate_limited",
-    "slow",
-    "status",
-    "truncate",
 ]
 
 # Faults that alter a normally computed 201 body (the doc's Lead object).

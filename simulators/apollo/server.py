@@ -8,13 +8,13 @@ from typing import Any
 
 import orjson
 
+from simulators.core.clock import Clock, SystemClock
 from simulators.core.messages import Response
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.server import ServerCore
 
 from .api import Api
 from .auth import accepted_tokens
-from .clock import Clock, SystemClock
 from .faults import FaultPlan
 from .schema import API_PREFIX
 from .store import ApolloStore

@@ -17,7 +17,8 @@ import threading
 import uuid
 from typing import Any
 
-from .clock import Clock, SystemClock, format_ts
+from simulators.core.clock import Clock, SystemClock, format_ts
+
 from .errors import ApiError
 from .schema import DEFAULT_ORGANIZATION_ID, LEAD_FIELDS, PIPELINES, Lead, Pipeline
 from .validation import is_uuid, validate_create

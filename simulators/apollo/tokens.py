@@ -24,7 +24,8 @@ from datetime import datetime
 
 import orjson
 
-from .clock import UTC
+from simulators.core.clock import UTC
+
 from .schema import DEFAULT_ORGANIZATION_ID
 
 SIGNING_SECRET = b"apollo-simulator HS256 signing key (published, not a secret)"

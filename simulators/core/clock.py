@@ -1,7 +1,7 @@
 """Clocks for simulated data: the wall clock, and a deterministic one tests drive.
 
-Both run at millisecond precision, the precision lead APIs render; how an API formats the
-instants is its own business (e.g. ``simulators.mega.clock``).
+Both run at millisecond precision, the precision lead APIs render; every simulated API renders
+instants alike (``format_ts``), its parsing rules are its own (e.g. ``simulators.mega.clock``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,13 @@ def truncate_ms(dt: datetime) -> datetime:
         dt = dt.replace(tzinfo=UTC)
     dt = dt.astimezone(UTC)
     return dt.replace(microsecond=dt.microsecond - dt.microsecond % 1000)
+
+
+def format_ts(dt: datetime) -> str:
+    """``2026-04-27T13:22:05.114Z``: UTC, three fraction digits, ``Z``, as the lead APIs render
+    instants (seeds 001, 004; Apollo's doc gives none). ``isoformat`` pads the year to four
+    digits (``strftime`` does not), so the strings are fixed-width and sort chronologically."""
+    return truncate_ms(dt).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class SystemClock:

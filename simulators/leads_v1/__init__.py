@@ -37,27 +37,11 @@ from __future__ import annotations
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
-from . import faults
 from .auth import DEFAULT_TOKEN, OTHER_TOKEN
-from .clock import Clock, ManualClock, SystemClock, format_ts, parse_instant
+from .clock import Clock, ManualClock, SystemClock, parse_instant
 from .data import generate_leads
 from .errors import ApiError
-from .faults import (
-    Fault,
-    FaultPlan,
-    bad_lead,
-    callback,
-    commit_then_drop,
-    drop,
-    hang,
-    html_200,
-    missing_key,
-    non_json_200,
-    rate_limited,
-    slow,
-    status,
-    truncate,
-)
+from .faults import FaultPlan, bad_lead
 from .query import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from .schema import (
     DEFAULT_ORGANIZATION_ID,
@@ -91,7 +75,6 @@ __all__ = [
     "WRITABLE_FIELDS",
     "ApiError",
     "Clock",
-    "Fault",
     "FaultPlan",
     "LeadsV1Server",
     "LeadsV1Store",
@@ -100,21 +83,8 @@ __all__ = [
     "RequestRecord",
     "SystemClock",
     "bad_lead",
-    "callback",
-    "commit_then_drop",
     "decode_cursor",
-    "drop",
     "encode_cursor",
-    "faults",
-    "format_ts",
     "generate_leads",
-    "hang",
-    "html_200",
-    "missing_key",
-    "non_json_200",
     "parse_instant",
-    "rate_limited",
-    "slow",
-    "status",
-    "truncate",
 ]

@@ -1,15 +1,16 @@
-"""Leads v1 timestamps, and the shared clocks (``simulators.core.clock``) re-exported.
+"""Leads v1 timestamps: parsing what clients send, bounds, versions that move forward; and the
+shared clocks (``simulators.core.clock``) re-exported.
 
-The doc renders every instant as ``2026-04-27T13:22:05.114Z``: UTC, three fraction digits,
-``Z``. Fixed-width strings of that form sort chronologically, so the store compares and
-bisects them as strings.
+The doc renders every instant as ``2026-04-27T13:22:05.114Z`` (the core's ``format_ts``): UTC,
+three fraction digits, ``Z``. Fixed-width strings of that form sort chronologically, so the
+store compares and bisects them as strings.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from simulators.core.clock import MS, UTC, Clock, ManualClock, SystemClock, truncate_ms
+from simulators.core.clock import MS, UTC, Clock, ManualClock, SystemClock, format_ts
 
 __all__ = [
     "MS",
@@ -17,7 +18,6 @@ __all__ = [
     "Clock",
     "ManualClock",
     "SystemClock",
-    "format_ts",
     "is_api_ts",
     "later_than",
     "parse_instant",
@@ -25,11 +25,6 @@ __all__ = [
 ]
 
 _MAX = "9999-12-31T23:59:59.999Z"
-
-
-def format_ts(dt: datetime) -> str:
-    """Render like the API. ``isoformat`` pads the year to four digits (``strftime`` does not)."""
-    return truncate_ms(dt).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_instant(value: str) -> datetime:

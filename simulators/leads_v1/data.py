@@ -13,7 +13,9 @@ import unicodedata
 import uuid
 from datetime import datetime, timedelta
 
-from .clock import UTC, format_ts
+from simulators.core.clock import format_ts
+
+from .clock import UTC
 from .schema import DEFAULT_ORGANIZATION_ID, DETAIL_FIELDS, SOURCES, STAGES, Lead
 
 DEFAULT_NOW = datetime(2026, 4, 28, tzinfo=UTC)

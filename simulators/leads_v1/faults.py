@@ -1,8 +1,10 @@
-"""Leads v1 fault injection: the core's faults (``simulators.core.faults``, re-exported so
-``faults.status(503)`` and ``faults.missing_key("data")`` sit side by side), the faults that
-rewrite a Leads v1 body, and a plan aimed at GET /api/v1/leads by default.
+"""Leads v1 fault injection: the faults that rewrite a Leads v1 body (``bad_lead``), and a plan
+aimed at GET /api/v1/leads by default; the faults any API has are the core's
+(``simulators.core.faults``).
 
 Usage::
+
+    from simulators.core import faults
 
     sim.faults.add(faults.status(503, retry_after=2), times=2)  # GET /api/v1/leads
     sim.faults.add(faults.status(404), path=LEAD_PATH)  # GET of any single lead
@@ -13,21 +15,7 @@ Usage::
 from __future__ import annotations
 
 from simulators.core import faults as core
-from simulators.core.faults import (
-    PRE_KINDS,
-    Fault,
-    callback,
-    commit_then_drop,
-    drop,
-    hang,
-    html_200,
-    missing_key,
-    non_json_200,
-    rate_limited,
-    slow,
-    status,
-    truncate,
-)
+from simulators.core.faults import Fault
 
 from .schema import LEAD_PATH, LEADS_PATH
 
@@ -36,22 +24,9 @@ __all__ = [
     "BODY_KINDS",
     "LEADS_PATH",
     "LEAD_PATH",
-    "PRE_KINDS",
-    "Fault",
     "FaultPlan",
     "apply_body_fault",
     "bad_lead",
-    "callback",
-    "commit_then_drop",
-    "drop",
-    "hang",
-    "html_200",
-    "missing_key",
-    "non_json_200",
-    "rate_limited",
-    "slow",
-    "status",
-    "truncate",
 ]
 
 BAD_LEAD_MODES = ("no_id", "not_object", "wrong_types")

@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from .clock import Clock, SystemClock, format_ts, is_api_ts, later_than
+from simulators.core.clock import format_ts
+
+from .clock import Clock, SystemClock, is_api_ts, later_than
 from .errors import not_found
 from .query import ListQuery, encode_cursor
 from .schema import (

@@ -6,27 +6,11 @@ from __future__ import annotations
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
-from . import faults
 from .auth import DEFAULT_TOKEN, READ_SCOPE, WEBHOOKS_SCOPE, WRITE_SCOPE
-from .clock import Clock, ManualClock, SystemClock, format_ts, parse_iso
+from .clock import Clock, ManualClock, SystemClock, parse_iso
 from .data import DEFAULT_CUSTOMER_ID, STAGES, generate_leads
 from .errors import ApiError
-from .faults import (
-    Fault,
-    FaultPlan,
-    bad_lead,
-    callback,
-    drop,
-    hang,
-    html_200,
-    missing_key,
-    non_json_200,
-    rate_limited,
-    repeat_cursor,
-    slow,
-    status,
-    truncate,
-)
+from .faults import FaultPlan, bad_lead, repeat_cursor
 from .server import SimulatorServer
 from .store import LeadStore
 
@@ -39,7 +23,6 @@ __all__ = [
     "WRITE_SCOPE",
     "ApiError",
     "Clock",
-    "Fault",
     "FaultPlan",
     "LeadStore",
     "ManualClock",
@@ -48,19 +31,7 @@ __all__ = [
     "SimulatorServer",
     "SystemClock",
     "bad_lead",
-    "callback",
-    "drop",
-    "faults",
-    "format_ts",
     "generate_leads",
-    "hang",
-    "html_200",
-    "missing_key",
-    "non_json_200",
     "parse_iso",
-    "rate_limited",
     "repeat_cursor",
-    "slow",
-    "status",
-    "truncate",
 ]

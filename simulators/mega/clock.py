@@ -1,15 +1,16 @@
-"""MEGA's timestamp format, and the shared clocks (``simulators.core.clock``) re-exported.
+"""MEGA's timestamps: parsing what clients send, bounds, a fast rendering for generated data; and
+the shared clocks (``simulators.core.clock``) re-exported.
 
-The API renders every timestamp as ``YYYY-MM-DDTHH:MM:SS.mmmZ``. Strings in this fixed-width
-format sort chronologically, which is what lets the store keep its keyset indexes as sorted
-lists of ``(timestamp_string, id)`` and page with ``bisect``.
+The API renders every timestamp as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the core's ``format_ts``).
+Strings in this fixed-width format sort chronologically, which is what lets the store keep its
+keyset indexes as sorted lists of ``(timestamp_string, id)`` and page with ``bisect``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from simulators.core.clock import MS, UTC, Clock, ManualClock, SystemClock, truncate_ms
+from simulators.core.clock import MS, UTC, Clock, ManualClock, SystemClock, format_ts, truncate_ms
 
 __all__ = [
     "UTC",
@@ -17,7 +18,6 @@ __all__ = [
     "ManualClock",
     "SystemClock",
     "format_epoch_ms",
-    "format_ts",
     "is_api_ts",
     "parse_iso",
     "since_bound",
@@ -26,12 +26,6 @@ __all__ = [
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def format_ts(dt: datetime) -> str:
-    """Render like the API: always three fraction digits and a ``Z``."""
-    dt = truncate_ms(dt)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 _day_cache: dict[int, str] = {}

@@ -1,8 +1,10 @@
-"""MEGA's fault injection: the core's faults (``simulators.core.faults``, re-exported here so
-``faults.status(503)`` and ``faults.bad_lead("no_id")`` sit side by side), plus the faults that
-rewrite a MEGA list/create body, and a plan aimed at the leads endpoint by default.
+"""MEGA's fault injection: the faults that rewrite a MEGA list/create body (``bad_lead``,
+``repeat_cursor``), and a plan aimed at the leads endpoint by default; the faults any API has are
+the core's (``simulators.core.faults``).
 
 Usage::
+
+    from simulators.core import faults
 
     server.faults.add(faults.status(503, retry_after=2), times=2)
     server.faults.add(faults.truncate(), after=3)  # the 4th matching request is cut short
@@ -13,41 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from simulators.core import faults as core
-from simulators.core.faults import (
-    PRE_KINDS,
-    Fault,
-    callback,
-    drop,
-    hang,
-    html_200,
-    missing_key,
-    non_json_200,
-    rate_limited,
-    slow,
-    status,
-    truncate,
-)
+from simulators.core.faults import Fault
 
 __all__ = [
     "BAD_LEAD_MODES",
     "BODY_KINDS",
     "LEADS_PATH",
-    "PRE_KINDS",
-    "Fault",
     "FaultPlan",
     "apply_body_fault",
     "bad_lead",
-    "callback",
-    "drop",
-    "hang",
-    "html_200",
-    "missing_key",
-    "non_json_200",
-    "rate_limited",
     "repeat_cursor",
-    "slow",
-    "status",
-    "truncate",
 ]
 
 LEADS_PATH = "/api/agents/crm/leads"

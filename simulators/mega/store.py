@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
-from .clock import Clock, SystemClock, format_ts
+from simulators.core.clock import format_ts
+
+from .clock import Clock, SystemClock
 from .data import DEFAULT_CUSTOMER_ID, STAGES, STATUSES, random_custom_field
 from .listing import Entry, Rec, render, select
 from .query import ListQuery, parse_list_params, phone_digits

@@ -6,6 +6,7 @@ state and request parameters use that rendering so that they compare alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -24,3 +25,22 @@ def format_timestamp(value: datetime) -> str:
 
 def parse_timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class ChildTable:
+    """Rows nested under a lead (MEGA's custom fields): ``parent_key`` holds the lead's `id`,
+    ``key`` tells one lead's rows apart."""
+
+    name: str
+    parent_key: str
+    key: str
+
+
+@dataclass(frozen=True)
+class LeadTables:
+    """The tables a source loads, as its hints name them: one row per lead (keyed by `id`,
+    soft-deleted by `DELETED_AT`), and its child table if it has one."""
+
+    leads: str
+    child: ChildTable | None = None

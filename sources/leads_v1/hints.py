@@ -7,9 +7,10 @@ from typing import Any
 
 import dlt
 
-from sources.core.columns import TOMBSTONE
+from sources.core.columns import TOMBSTONE, LeadTables
 
 LEADS = "leads"
+TABLES = LeadTables(LEADS)  # as the runner and the warehouse read them: no child table
 # Typed loosely: dlt's column TypedDicts do not accept these literal dicts.
 _COLUMNS: dict[str, Any] = {
     "lead_score": {"name": "lead_score", "data_type": "bigint"},

@@ -15,10 +15,14 @@ from typing import Any
 
 import dlt
 
-from .shaping import TOMBSTONE
+from sources.core.columns import TOMBSTONE, ChildTable, LeadTables
 
 LEADS = "leads"
 CUSTOM_FIELDS = "leads__custom_fields"
+# A lead's custom fields: one row per (lead, slug).
+FIELDS_TABLE = ChildTable(CUSTOM_FIELDS, parent_key="lead_id", key="slug")
+# The tables as the runner and the warehouse read them.
+TABLES = LeadTables(LEADS, FIELDS_TABLE)
 # Typed loosely: dlt's column TypedDicts do not accept these literal dicts.
 _TOMBSTONE_COLUMN: dict[str, Any] = {
     TOMBSTONE: {"name": TOMBSTONE, "data_type": "bool", "hard_delete": True}
@@ -39,7 +43,7 @@ def upsert_hints(table_format: str) -> tuple[Any, Any]:
     custom_fields = dlt.mark.make_hints(
         table_name=CUSTOM_FIELDS,
         write_disposition=upsert,
-        primary_key=["lead_id", "slug"],
+        primary_key=[FIELDS_TABLE.parent_key, FIELDS_TABLE.key],
         columns=dict(_TOMBSTONE_COLUMN),
         table_format=table_format,  # type: ignore[arg-type]
     )
@@ -83,7 +87,7 @@ MERGE_HINTS = (
         write_disposition="merge",
         # Every load carries all current slugs of each lead it touches: deleting by lead first
         # is what makes a slug removed at the source disappear here.
-        merge_key="lead_id",
+        merge_key=FIELDS_TABLE.parent_key,
         # No primary key: rows are unique per load by construction, and a key would make dlt
         # dedup staging and delete on (lead_id, slug) OR lead_id, which is 3x slower in DuckDB.
         columns={TOMBSTONE: {"name": TOMBSTONE, "data_type": "bool", "hard_delete": True}},

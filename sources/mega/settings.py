@@ -57,6 +57,4 @@ YIELD_ROWS = 25_000
 # instead of merging partial ones, which is slower (RESULTS.md).
 DUCKDB_ROW_GROUP = 122_880
 DEFAULT_DATASET = "mega"
-# Not "mega.duckdb": a DuckDB file whose catalog name equals the dataset name fails the load.
-DEFAULT_DUCKDB_FILE = "mega_leads.duckdb"
 PIPELINE_NAME = "mega_leads"

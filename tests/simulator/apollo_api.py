@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from simulators.apollo import DEFAULT_ORGANIZATION_ID, DEFAULT_PIPELINE_ID, DEFAULT_TOKEN
-from simulators.apollo.clock import UTC
+from simulators.core.clock import UTC
 from tests.simulator.answers import error_answer
 
 # Relative to ``sim.url``, which ends in the doc's ``/v1``: the client posts to {url}/leads.

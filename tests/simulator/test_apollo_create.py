@@ -22,9 +22,9 @@ from simulators.apollo import (
     ApolloServer,
     ApolloStore,
     ManualClock,
-    format_ts,
     issue_token,
 )
+from simulators.core.clock import format_ts
 from tests.simulator.apollo_api import LEADS, START, as_token, assert_error, lead_body
 
 Fresh = tuple[ApolloServer, httpx.Client]

@@ -12,6 +12,8 @@ import pytest
 from simulators.apollo import (
     DEFAULT_PIPELINE_ID,
     ApolloServer,
+)
+from simulators.core.faults import (
     callback,
     commit_then_drop,
     drop,

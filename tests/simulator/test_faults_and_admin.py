@@ -10,16 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
+from simulators.core import faults
+from simulators.core.clock import format_ts
 from simulators.mega import (
     DEFAULT_CUSTOMER_ID,
     ManualClock,
     SimulatorServer,
-    faults,
-    format_ts,
     generate_leads,
 )
 from simulators.mega.__main__ import main as cli_main
 from simulators.mega.clock import UTC
+from simulators.mega.faults import bad_lead, repeat_cursor
 from tests.simulator.api import (
     AUTH,
     LEADS,
@@ -94,21 +95,21 @@ def test_body_faults(fresh: tuple[SimulatorServer, httpx.Client]) -> None:
         server.faults.add(faults.missing_key(key))
         body = c.get(LEADS).json()
         assert key not in body and "total" in body
-    server.faults.add(faults.bad_lead("no_id"))
+    server.faults.add(bad_lead("no_id"))
     assert "id" not in c.get(LEADS).json()["leads"][0]
-    server.faults.add(faults.bad_lead("no_updated_at"))
+    server.faults.add(bad_lead("no_updated_at"))
     assert "updated_at" not in c.get(LEADS).json()["leads"][0]
-    server.faults.add(faults.bad_lead("wrong_types"))
+    server.faults.add(bad_lead("wrong_types"))
     bad = c.get(LEADS).json()["leads"][0]
     assert isinstance(bad["id"], int) and isinstance(bad["updated_at"], int)
     with pytest.raises(ValueError):
-        faults.bad_lead("nope")
+        bad_lead("nope")
 
 
 def test_repeat_cursor_fault(fresh: tuple[SimulatorServer, httpx.Client]) -> None:
     server, c = fresh
     first = c.get(LEADS, params={"limit": 10}).json()
-    server.faults.add(faults.repeat_cursor())
+    server.faults.add(repeat_cursor())
     looped = c.get(LEADS, params={"limit": 10, "cursor": first["next_cursor"]}).json()
     assert looped["next_cursor"] == first["next_cursor"]
     assert looped["leads"][0]["id"] != first["leads"][0]["id"]

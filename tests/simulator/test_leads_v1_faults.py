@@ -10,20 +10,22 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from simulators.core.faults import path_matches
-from simulators.leads_v1 import (
-    LEAD_PATH,
-    LeadsV1Server,
-    bad_lead,
+from simulators.core.faults import (
     commit_then_drop,
     drop,
     html_200,
     missing_key,
     non_json_200,
+    path_matches,
     rate_limited,
     slow,
     status,
     truncate,
+)
+from simulators.leads_v1 import (
+    LEAD_PATH,
+    LeadsV1Server,
+    bad_lead,
 )
 from tests.simulator.leads_v1_api import AUTH, LEADS, assert_error, lead_url
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from simulators.core.clock import format_ts
 from simulators.leads_v1 import (
     DEFAULT_ORGANIZATION_ID,
     DEFAULT_TOKEN,
@@ -24,7 +25,6 @@ from simulators.leads_v1 import (
     LeadsV1Server,
     LeadsV1Store,
     ManualClock,
-    format_ts,
     generate_leads,
 )
 from tests.simulator.leads_v1_api import AUTH, LEADS, START, assert_error, lead_url, page_all

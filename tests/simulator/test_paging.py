@@ -11,7 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from simulators.mega import STAGES, SimulatorServer, faults, generate_leads
+from simulators.core import faults
+from simulators.mega import STAGES, SimulatorServer, generate_leads
 from simulators.mega.clock import since_bound
 from tests.simulator.api import (
     AUTH,

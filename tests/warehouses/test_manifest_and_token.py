@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.mega import faults
+from simulators.core import faults
 from tests.helpers import (
     MANIFEST_FIELDS,
     PROJECT,

@@ -13,7 +13,7 @@ import pytest
 from dlt.pipeline.pipeline import Pipeline
 
 from pipelines.result import RunFailed
-from simulators.mega import faults
+from simulators.core import faults
 from tests.helpers import (
     PAGE,
     PROBE,
