@@ -10,8 +10,8 @@ from typing import Any
 from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
 from sources.core.errors import ConfigurationError
+from sources.core.sweep.keyset_sweep import KeysetSweep
 from sources.core.sweep.loads import Load
-from sources.core.sweep.session import SyncSession
 from sources.core.sweep.sweep_stream import FetchAhead
 from sources.mega import leads_session, mega
 from sources.mega.config import SourceConfig
@@ -49,7 +49,7 @@ class MegaRun(CheckpointedRun):
                 stored_keys=lambda ids: warehouse.custom_field_slugs(self.pipeline, ids),
             )
         self.ahead = FetchAhead()
-        self.session: SyncSession | None = None  # made once the tables have been asked
+        self.session: KeysetSweep | None = None  # made once the tables have been asked
         self.reconcile_plan: ReconcilePlan | None = None
 
     def _source(self, load: Load) -> Any:

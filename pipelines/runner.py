@@ -103,6 +103,7 @@ class CheckpointedRun:
             before_load=(lambda leads, fields: warehouse.before_load(self.pipeline, leads, fields))
             if warehouse.deletes_by_lead
             else None,
+            row_group=getattr(warehouse, "row_group", None),
         )
         # Where an interrupt after the last page finds the run (MEGA: "during the reconcile").
         self._after_sweep_stage = "after the sweep"

@@ -28,7 +28,7 @@ log = logging.getLogger("crm_leads.core")
 @dataclass(frozen=True)
 class Page:
     number: int
-    leads: list[dict[str, Any]]  # the page's items
+    items: list[dict[str, Any]]
     next_cursor: str | None
     total: int | None
     raw: bytes | None = field(default=None, repr=False)  # the JSON body, for `raw_pages`
@@ -217,7 +217,7 @@ def parse_page(
     total = body.get(keyset.total_field)
     return Page(
         number=number,
-        leads=check_page_items(keyset, body[keyset.items_key], where),
+        items=check_page_items(keyset, body[keyset.items_key], where),
         next_cursor=next_cursor,
         total=total if isinstance(total, int) and not isinstance(total, bool) else None,
         raw=raw,

@@ -175,8 +175,8 @@ class RangeStreams:
         limit = parse(end)
         try:
             for page in stream:
-                inside = [x for x in page.leads if parse(x[field]) < limit]
-                done = page.next_cursor is None or len(inside) < len(page.leads)
+                inside = [x for x in page.items if parse(x[field]) < limit]
+                done = page.next_cursor is None or len(inside) < len(page.items)
                 item = RangePage(
                     index, Page(page.number, inside, page.next_cursor, page.total), done
                 )
