@@ -2,9 +2,10 @@
 budget, a 401 mid-run, a malformed page, Ctrl-C or SIGTERM (issue 13, points 2 and 6). The rerun
 resumes right after them and reaches the source exactly.
 
-What every source promises is in tests/contract (run against each source); these are MEGA's own cases.
-Interrupts are sent to a CLI run from the simulator's fault hooks, at a known request, so every
-test is deterministic: exit 130, one line on stderr, a `_mega_runs` row, no pending package.
+What every source promises is tested in tests/contract, against each source; these are MEGA's
+own cases. Interrupts are sent to a CLI run from the simulator's fault hooks, at a known
+request, so every test is deterministic: exit 130, one line on stderr, a `_mega_runs` row, no
+pending package.
 """
 
 from __future__ import annotations
