@@ -27,7 +27,7 @@ FAULT_PAGE = 3  # the page a fault hits: two pages before it are received
 
 @pytest.fixture(params=SOURCES, ids=[source.name for source in SOURCES])
 def source(request: pytest.FixtureRequest) -> SourceUnderTest:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture

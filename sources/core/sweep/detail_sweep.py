@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from sources.core.columns import DELETED_AT, TIMESTAMP, TOMBSTONE
 from sources.core.endpoint import DetailEndpoint
-from sources.core.errors import ConnectorError, MalformedResponseError
+from sources.core.errors import ConnectorError, Interrupted, MalformedResponseError
 from sources.core.fanout import FanOut
 
 from .checkpoint_sweep import CheckpointSweep, OpenClient, ProgressReport
@@ -181,6 +181,8 @@ class DetailSweep(CheckpointSweep):
         return known.gone(after, up_to, (key[1] for key in keys))
 
     def _fetch(self, item_id: str) -> dict[str, Any] | None:
+        if self.stop.is_set():  # the calls in flight finish; no new one starts
+            raise Interrupted(f"interrupted before the detail of {item_id}")
         record = self.spec.fetch(self.client(), item_id, f"{self.spec.keyset.item_name} {item_id}")
         if record is not None and record.get(self.spec.keyset.id_field) != item_id:
             raise MalformedResponseError(

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from sources.core.endpoint import Keyset
-from sources.core.errors import InvalidRequestError, MalformedResponseError
+from sources.core.errors import Interrupted, InvalidRequestError, MalformedResponseError
 
 from .handoff import Handoff
 
@@ -72,6 +72,7 @@ class PageStream:
         self.raw_pages = raw_pages
         self.first_total: int | None = None
         self._prefetch = prefetch
+        self._interrupt = interrupt
         self._handoff = Handoff(prefetch, interrupt)
         self._thread: threading.Thread | None = None
         self._pages = self._fetch_all()
@@ -128,6 +129,9 @@ class PageStream:
         while True:
             number += 1
             where = f"page {number}"
+            if self._interrupt is not None and self._interrupt.is_set():
+                # Requests in flight may finish; none starts once the run is told to stop.
+                raise Interrupted(f"interrupted before {where}")
             resumed = number == self.first_number and cursor is not None and self.start.cursor_saved
             page = self._page(self._fetch(cursor, where, resumed=resumed), number, where)
             if self.first_total is None:

@@ -147,7 +147,7 @@ class RangeStreams:
                 continue
             since = entry.get("mark") or entry["start"]
             start = StartPosition(cursor=entry["cursor"], updated_since=since)
-            stream = PageStream(spec.keyset, client, params, start, prefetch=0)
+            stream = PageStream(spec.keyset, client, params, start, prefetch=0, interrupt=interrupt)
             thread = threading.Thread(
                 target=self._produce, args=(index, stream, entry["end"]), daemon=True
             )
