@@ -95,8 +95,10 @@ class DetailSweep(CheckpointSweep):
         return self._open(state)
 
     def _take(self, load: DetailLoad, page: Page) -> int | None:
-        tables = self._handle(page)
-        if tables is None:
+        try:
+            tables = self._handle(page)
+        except ConnectorError as exc:  # a detail failed: the pages before this one still load
+            self.failure = exc
             return None
         load.tables.extend(table for table in tables if table.num_rows)
         load.pages += 1
@@ -139,8 +141,8 @@ class DetailSweep(CheckpointSweep):
         )
         return self._stream
 
-    def _handle(self, page: Page) -> list[pa.Table] | None:
-        """The page's rows to merge (fetched records, deleted rows); None when it failed."""
+    def _handle(self, page: Page) -> list[pa.Table]:
+        """The page's rows to merge (fetched records, deleted rows)."""
         spec, known, id_field = self.spec, self._known, self.spec.keyset.id_field
         where = f"page {page.number}"
         keys = [self._key(item, where) for item in page.items]
@@ -149,11 +151,7 @@ class DetailSweep(CheckpointSweep):
             for item in page.items
             if known is None or known.changed(item[id_field], self._version(item, where))
         ]
-        try:
-            records = self._fanout.map(self._fetch, wanted)
-        except ConnectorError as exc:
-            self.failure = exc
-            return None
+        records = self._fanout.map(self._fetch, wanted)
         vanished = [item_id for item_id, record in zip(wanted, records, strict=True) if not record]
         if known is not None:
             vanished = [item_id for item_id in vanished if item_id in known]

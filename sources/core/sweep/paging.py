@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -229,7 +230,9 @@ def parse_page(
 
 
 def check_page_items(keyset: Keyset, items: Any, where: str) -> list[dict[str, Any]]:
-    """The cheap per-page checks: a list of objects, each with a string id and timestamp."""
+    """The cheap per-page checks: a list of objects, each with a string id and timestamps
+    (``Keyset.time_fields`` too) that parse, so that a bad one stops every sweep alike, here,
+    with the pages before it committed."""
     if not isinstance(items, list):
         raise MalformedResponseError(
             f"{where}: `{keyset.items_key}` is {type(items).__name__}, not a list"
@@ -245,4 +248,18 @@ def check_page_items(keyset: Keyset, items: Any, where: str) -> list[dict[str, A
             raise MalformedResponseError(
                 f"{where}: {noun} {item_id} has no string `{time_field}` (got {updated_at!r})"
             )
+        for name in (time_field, *keyset.time_fields):
+            value = item.get(name)
+            if value is not None and not _is_timestamp(value):
+                raise MalformedResponseError(
+                    f"{where}: {noun} {item_id} has `{name}` {str(value)[:40]!r}, not a timestamp"
+                )
     return items
+
+
+def _is_timestamp(value: object) -> bool:
+    """An ISO 8601 instant with its offset (the APIs' `...Z`)."""
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
