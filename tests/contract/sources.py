@@ -6,6 +6,8 @@ A new source gets the whole suite by adding its entry to ``SOURCES`` (later: by 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -110,6 +112,42 @@ class SourceUnderTest:
     @property
     def list_path(self) -> str:
         return "/api/agents/crm/leads" if self.name == "mega" else v1.LIST_PATH
+
+
+class CliRun:
+    """A CLI run in its own process group, which a simulator hook can signal."""
+
+    def __init__(
+        self, source: SourceUnderTest, api: Any, root: Path, *args: str, **settings: str
+    ) -> None:
+        env = source.cli_env(api, root)
+        prefix = source.env_prefix
+        env.update({f"{prefix}{name.upper()}": value for name, value in settings.items()})
+        self.proc = subprocess.Popen(
+            source.cli("-q", *args),
+            env=env,
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+    def send(self, sig: int, group: bool = False) -> Any:
+        def send(store: Any) -> None:
+            (os.killpg if group else os.kill)(self.proc.pid, sig)
+            if sig == signal.SIGKILL:
+                self.proc.wait(timeout=30)  # dead before this page is answered
+
+        return send
+
+    def finish(self) -> tuple[int, list[str]]:
+        try:
+            _, stderr = self.proc.communicate(timeout=120)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        return self.proc.returncode, stderr.splitlines()
 
 
 def _mega_order(sim: Any) -> list[str]:

@@ -5,7 +5,6 @@ every run leaves a manifest row, and bad settings exit 2 before any request or f
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -19,7 +18,7 @@ from pipelines.result import RunFailed
 from simulators.mega import ManualClock
 from tests.helpers import PROJECT
 
-from .sources import SOURCES, SourceUnderTest
+from .sources import SOURCES, CliRun, SourceUnderTest
 
 PAGES = 6
 FAULT_PAGE = 3  # the page a fault hits: two pages before it are received
@@ -100,42 +99,6 @@ def test_a_malformed_page_commits_the_pages_before_it(
     assert f"`{source.items_key}`" in message
     assert_committed(source, tmp_path, api, FAULT_PAGE - 1)
     rerun_resumes(source, tmp_path, api, FAULT_PAGE)
-
-
-class CliRun:
-    """A CLI run in its own process group, which a simulator hook can signal."""
-
-    def __init__(
-        self, source: SourceUnderTest, api: Any, root: Path, *args: str, **settings: str
-    ) -> None:
-        env = source.cli_env(api, root)
-        prefix = source.env_prefix
-        env.update({f"{prefix}{name.upper()}": value for name, value in settings.items()})
-        self.proc = subprocess.Popen(
-            source.cli("-q", *args),
-            env=env,
-            cwd=PROJECT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-
-    def send(self, sig: int, group: bool = False) -> Any:
-        def send(store: Any) -> None:
-            (os.killpg if group else os.kill)(self.proc.pid, sig)
-            if sig == signal.SIGKILL:
-                self.proc.wait(timeout=30)  # dead before this page is answered
-
-        return send
-
-    def finish(self) -> tuple[int, list[str]]:
-        try:
-            _, stderr = self.proc.communicate(timeout=120)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-        return self.proc.returncode, stderr.splitlines()
 
 
 @pytest.mark.parametrize("kill_at", [2, 4, PAGES])

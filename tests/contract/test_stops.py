@@ -17,8 +17,7 @@ import pytest
 from simulators.mega import ManualClock
 from tests.helpers.leads_v1 import DETAIL_PATH
 
-from .sources import LEADS_V1, MEGA, SourceUnderTest
-from .test_contract import CliRun
+from .sources import LEADS_V1, MEGA, CliRun, SourceUnderTest
 
 
 @dataclass(frozen=True)
