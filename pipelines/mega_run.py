@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
 from sources.core.errors import ConfigurationError
+from sources.core.sweep.keyset_sweep import KeysetSweep
 from sources.core.sweep.loads import Load
 from sources.core.sweep.sweep_stream import FetchAhead
 from sources.mega import hints, leads_session, mega
@@ -17,9 +18,6 @@ from sources.mega.config import SourceConfig
 from sources.mega.reconcile import DELETE_MODES, ReconcileLoad, ReconcilePlan
 from sources.mega.shaping import LEADS_SCHEMA, parse_timestamp
 from warehouses import Warehouse
-
-if TYPE_CHECKING:  # an annotation only; the source (`leads_session`) makes the session
-    from sources.core.sweep.session import SyncSession
 
 TABLES = SourceTables(source="mega", resource="leads", manifest="_mega_runs", leads=hints.TABLES)
 
@@ -53,7 +51,7 @@ class MegaRun(CheckpointedRun):
                 ),
             )
         self.ahead = FetchAhead()
-        self.session: SyncSession | None = None  # made once the tables have been asked
+        self.session: KeysetSweep | None = None  # made once the tables have been asked
         self.reconcile_plan: ReconcilePlan | None = None
 
     def _source(self, load: Load) -> Any:

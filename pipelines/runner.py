@@ -9,7 +9,9 @@ pages it received first; only a SIGKILL or a power loss costs up to one checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -47,20 +49,49 @@ def stop_on_signals(stop: threading.Event) -> Iterator[bool]:
         yield False
         return
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    received = 0
 
     def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
+        nonlocal received
+        received += 1
+        stop.set()
+        if received > 1:
             signal.signal(signum, signal.SIG_DFL)
             signal.raise_signal(signum)
-        stop.set()
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, handler)
     try:
-        yield True
+        with _stop_at_once(stop):
+            yield True
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def _stop_at_once(stop: threading.Event) -> Iterator[None]:
+    """Sets ``stop`` as soon as a signal arrives. The handler above runs only when the main
+    thread next executes Python, which a long call into DuckDB or dlt delays while the fetching
+    threads go on starting requests; the signal's wakeup byte wakes this thread at once."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    old_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(read_end, 64):
+                stop.set()
+
+    watcher = threading.Thread(target=watch, name="signal-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(old_fd)
+        os.close(write_end)  # the watcher reads the end of the pipe and returns
+        watcher.join(timeout=5)
+        os.close(read_end)
 
 
 @dataclass(frozen=True)
@@ -109,6 +140,7 @@ class CheckpointedRun:
             )
             if warehouse.deletes_by_lead
             else None,
+            row_group=getattr(warehouse, "row_group", None),
         )
         # Where an interrupt after the last page finds the run (MEGA: "during the reconcile").
         self._after_sweep_stage = "after the sweep"
@@ -146,6 +178,7 @@ class CheckpointedRun:
             self._sweep()
             self._raise_if_stopped()
             self._after_sweep()
+            self._raise_if_stopped()  # a stop during the reconcile is an interrupted run too
         except RunFailed:
             raise  # already explained (a pending load that could not be finished)
         except Exception as exc:

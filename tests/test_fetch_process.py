@@ -169,7 +169,7 @@ def test_a_child_that_dies_is_a_transport_error_and_close_leaves_no_process(
         process = stream._proc
         assert DEFAULT_TOKEN not in str(process.args)  # stdin only, never argv
         page = next(stream)
-        assert (page.number, len(page.leads)) == (2, 100)
+        assert (page.number, len(page.items)) == (2, 100)
         process.kill()
         process.wait()
         with pytest.raises(FetchProcessError, match=r"fetch process died \(exit code -9\)"):

@@ -12,7 +12,7 @@ import pytest
 from pipelines.gc_tuning import YOUNG_THRESHOLD
 from pipelines.result import RunFailed
 from simulators.mega import SimulatorServer
-from sources.core.sweep.session import SyncSession
+from sources.core.sweep.keyset_sweep import KeysetSweep
 from tests.helpers import Warehouse, assert_matches_source
 
 
@@ -20,13 +20,13 @@ from tests.helpers import Warehouse, assert_matches_source
 def seen_while_sweeping(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """(young threshold, frozen objects) each time a checkpoint starts reading pages."""
     seen: list[tuple[int, int]] = []
-    checkpoint = SyncSession.checkpoint
+    checkpoint = KeysetSweep.batches
 
-    def recording(self: SyncSession, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    def recording(self: KeysetSweep, *args: Any, **kwargs: Any) -> Iterator[Any]:
         seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
         return checkpoint(self, *args, **kwargs)
 
-    monkeypatch.setattr(SyncSession, "checkpoint", recording)
+    monkeypatch.setattr(KeysetSweep, "batches", recording)
     return seen
 
 

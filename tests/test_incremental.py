@@ -14,8 +14,8 @@ from dlt.pipeline.pipeline import Pipeline
 from pipelines.result import RunFailed
 from simulators.core import faults
 from simulators.mega import ManualClock, SimulatorServer
-from sources.mega import settings
 from tests.helpers import Warehouse, assert_matches_source, list_requests, make_sim
+from tests.helpers.sizes import small_batches
 
 LIST_PARAMS = {
     "sort_by": "updated_at",
@@ -130,10 +130,9 @@ def test_updates_new_leads_and_removed_slug_arrive(
 def test_small_shape_and_yield_sizes_load_the_same_rows(
     warehouse: Warehouse, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Pages are shaped every SHAPE_ROWS leads and joined into dlt items of YIELD_ROWS; with
+    # Pages are shaped every `shape_rows` leads and joined into dlt items of `yield_rows`; with
     # sizes that do not divide the page size, one load holds several joined items.
-    monkeypatch.setattr(settings, "SHAPE_ROWS", 70)
-    monkeypatch.setattr(settings, "YIELD_ROWS", 150)
+    small_batches(monkeypatch, shape_rows=70, yield_rows=150)
     backfill = warehouse.run()
     store = sim.store
     changed = [lead["id"] for lead in store.snapshot() if lead["custom_fields"]][:130]
@@ -158,9 +157,7 @@ def test_custom_field_rows_reach_dlt_in_whole_row_groups(
     # Every page is shaped and handed to dlt on its own; custom-field rows beyond a whole row
     # group wait for the load's next item, and the last page's item leaves some that only the
     # load's closing item (with no leads) carries. A later merge load (tombstones) does the same.
-    monkeypatch.setattr(settings, "SHAPE_ROWS", 100)
-    monkeypatch.setattr(settings, "YIELD_ROWS", 100)
-    monkeypatch.setattr(settings, "DUCKDB_ROW_GROUP", 250)
+    small_batches(monkeypatch, shape_rows=100, yield_rows=100, row_group=250)
     # dlt writes an item as it comes (it buffers items of fewer rows than this, 5000 by default).
     monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "1")
     with make_sim(clock, 300) as sim:

@@ -70,20 +70,6 @@ def test_a_failed_run_commits_its_pages_and_the_rerun_resumes_from_the_cursor(
     assert_exact(v1_warehouse, v1_sim)
 
 
-def test_a_malformed_page_fails_in_one_line_after_committing_the_pages_before(
-    v1_warehouse: V1Warehouse, v1_sim: LeadsV1Server
-) -> None:
-    v1_sim.faults.add(faults.missing_key("data"), after=2)
-
-    with pytest.raises(RunFailed) as failed:
-        v1_warehouse.run(checkpoint_pages=1)
-
-    assert "page 3" in str(failed.value) and "`data`" in str(failed.value)
-    assert len(v1_warehouse.live()) == 400
-    v1_warehouse.run()
-    assert_exact(v1_warehouse, v1_sim)
-
-
 @pytest.mark.parametrize("kill_at_detail", [150, 350])
 def test_a_cli_run_killed_at_any_page_is_exact_after_the_rerun(
     tmp_path: Path, v1_sim: LeadsV1Server, kill_at_detail: int

@@ -42,6 +42,9 @@ class Keyset:
     id_field: str = "id"
     item_name: str = "item"  # in error messages: "lead #3 is not an object"
     timestamp_field: str = "updated_at"  # the sort key
+    # Other timestamps the connector relies on (the version, the creation time): checked with
+    # the page, like the sort key, when not null.
+    time_fields: tuple[str, ...] = ()
     since_param: str = "updated_since"  # inclusive lower bound on the sort key
     limit_param: str = "limit"
     sort_dir_param: str = "sort_dir"

@@ -19,10 +19,10 @@ from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
 from sources.core.sweep.detail_sweep import DetailSweep
+from sources.core.sweep.loads import Load, dlt_items
 
 from . import settings
 from .config import Filters, SourceConfig, build_config
-from .endpoint import LEADS
 
 __all__ = ["SOURCE_SETTINGS", "leads_session", "leads_v1", "resolve_config"]
 
@@ -96,15 +96,6 @@ def leads_v1(config: Any = None, load: Any = None, **source_settings: Any) -> Dl
 
 
 @dlt.resource(name="leads", write_disposition="merge")
-def leads(load: DetailSweep) -> Iterator[Any]:
+def leads(load: Load) -> Iterator[Any]:
     """New, changed and deleted leads as arrow tables (one load per checkpoint)."""
-    hooks = load.hooks
-    hints = LEADS.hints(hooks.table_format)
-    try:
-        for rows, _, _ in load.batches(dlt.current.resource_state()):
-            if hooks.before_load is not None:
-                rows, _ = hooks.before_load(rows, None)
-            yield dlt.mark.with_hints(rows, hints, create_table_variant=True)
-    finally:
-        if load.one_load:
-            load.close()
+    yield from dlt_items(load, dlt.current.resource_state())

@@ -35,6 +35,7 @@ LEADS_KEYSET = Keyset(
     total_field="total",  # 004 has none: progress shows no total
     id_field="id",
     item_name="lead",
+    time_fields=("updated_at",),
     timestamp_field="created_at",
     since_param="start_at",
 )

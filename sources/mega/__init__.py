@@ -18,14 +18,13 @@ import dlt
 from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
+from sources.core.sweep.keyset_sweep import KeysetSweep
 from sources.core.sweep.loads import Load, dlt_items
-from sources.core.sweep.session import SyncSession
 
 from . import settings
 from .config import Filters, SourceConfig, build_config, normalize_timestamp
-from .endpoint import LEADS
 
-__all__ = ["SOURCE_SETTINGS", "SyncSession", "leads_session", "mega", "resolve_config"]
+__all__ = ["SOURCE_SETTINGS", "leads_session", "mega", "resolve_config"]
 
 
 def _source_settings(
@@ -96,10 +95,10 @@ resolve_config = with_config(_source_settings, sections=("sources", "mega", "meg
 SOURCE_SETTINGS = tuple(inspect.signature(_source_settings).parameters)
 
 
-def leads_session(config: SourceConfig, **decided: Any) -> SyncSession:
+def leads_session(config: SourceConfig, **decided: Any) -> KeysetSweep:
     """A sweep of the leads under ``config``; ``decided``: what a runner decided (see
-    ``SyncSession``)."""
-    return SyncSession(config.endpoint(), config.sweep_options(), config.open_client, **decided)
+    ``KeysetSweep``)."""
+    return KeysetSweep(config.endpoint(), config.sweep_options(), config.open_client, **decided)
 
 
 @dlt.source(name="mega", max_table_nesting=0)
@@ -107,7 +106,7 @@ def mega(config: Any = None, load: Any = None, **source_settings: Any) -> DltRes
     """Leads of one MEGA customer, incrementally.
 
     ``config``: the settings, resolved (``resolve_config``); without it they are resolved here
-    from ``source_settings`` and dlt config. ``load``: a runner's ``SyncSession`` (one load per
+    from ``source_settings`` and dlt config. ``load``: a runner's ``KeysetSweep`` (one load per
     checkpoint) or reconcile; without it a single load reads everything that changed."""
     resolved: SourceConfig = config if config is not None else resolve_config(**source_settings)
     return leads(load if load is not None else leads_session(resolved, one_load=True))
@@ -116,4 +115,4 @@ def mega(config: Any = None, load: Any = None, **source_settings: Any) -> DltRes
 @dlt.resource(name="leads", write_disposition="merge")
 def leads(load: Load) -> Iterator[Any]:
     """Changed leads since the last run, as arrow tables (one load per checkpoint)."""
-    yield from dlt_items(LEADS, load, dlt.current.resource_state())
+    yield from dlt_items(load, dlt.current.resource_state())

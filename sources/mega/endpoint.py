@@ -48,6 +48,7 @@ LEADS_KEYSET = Keyset(
     total_field="total",
     id_field="id",
     item_name="lead",
+    time_fields=("created_at",),
     timestamp_field="updated_at",
     since_param="updated_since",
 )

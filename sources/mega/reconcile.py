@@ -19,10 +19,10 @@ from typing import Any
 import pyarrow as pa
 
 from sources.core.endpoint import Shape
-from sources.core.sweep.loads import Batch
+from sources.core.sweep.keyset_sweep import KeysetSweep
+from sources.core.sweep.loads import Batch, Hints
 from sources.core.sweep.options import SweepOptions
 from sources.core.sweep.paging import PageStream, StartPosition
-from sources.core.sweep.session import SyncSession
 
 from .endpoint import LEADS_KEYSET
 from .shaping import (
@@ -69,7 +69,7 @@ class ReconcilePlan:
         try:
             for page in stream:
                 self.pages += 1
-                for lead in page.leads:
+                for lead in page.items:
                     lead_id = lead["id"]
                     self.source_ids.add(lead_id)
                     if lead_id not in self.live_ids:
@@ -130,7 +130,7 @@ class ReconcileLoad:
 
     one_load = False
 
-    def __init__(self, plan: ReconcilePlan, session: SyncSession) -> None:
+    def __init__(self, plan: ReconcilePlan, session: KeysetSweep) -> None:
         self.plan = plan
         self.hooks = session.hooks
         self._session = session
@@ -144,6 +144,9 @@ class ReconcileLoad:
             if stored is not None and fields is not None:
                 fields = with_removed_slugs(fields, stored)
             yield leads, fields, append
+
+    def table_hints(self, table_format: str | None) -> tuple[Hints, Hints]:
+        return self._session.table_hints(table_format)
 
     def close(self) -> None:
         """The session it runs on is the runner's to close."""

@@ -47,14 +47,5 @@ FETCH_PROCESS_MIN_LEADS = 20_000
 # Raw pages (~80 KB each, +13 in the pipe) the child may run ahead, so it keeps fetching while a
 # checkpoint loads; more only costs memory (RESULTS.md).
 FETCH_PROCESS_BUFFER_PAGES = 150
-# Leads shaped to arrow at a time: keeps the Python dicts waiting for shaping to a few pages.
-SHAPE_ROWS = 1000
-# Leads handed to dlt at a time: dlt spends a fixed amount of schema work per yielded table
-# whatever its size, so shaped tables are joined (zero-copy) into ~25k-lead items.
-YIELD_ROWS = 25_000
-# DuckDB's row group (rows). Custom-field rows go to dlt in whole multiples of it, the rest carried
-# to the checkpoint's next item: DuckDB then appends each parquet row group as one of its own
-# instead of merging partial ones, which is slower (RESULTS.md).
-DUCKDB_ROW_GROUP = 122_880
 DEFAULT_DATASET = "mega"
 PIPELINE_NAME = "mega_leads"

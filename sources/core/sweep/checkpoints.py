@@ -1,13 +1,12 @@
-"""One checkpoint's pages on their way to dlt: shaped to arrow about every thousand items and
-joined into items of ~25k, so memory stays bounded by a few tens of megabytes, not by the
-checkpoint. Received pages wait in ``pending`` until they are shaped; only then does the state
-move over them (``record``), so dlt commits rows and state together.
+"""One checkpoint's pages of a keyset sweep on their way to dlt: shaped to arrow about every
+thousand items and joined into items of ~25k, so memory stays bounded by a few tens of
+megabytes, not by the checkpoint. Received pages wait in ``pending`` until they are shaped;
+only then does the state move over them (``record``), so dlt commits rows and state together.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,6 @@ import pyarrow as pa
 
 from sources.core.endpoint import EndpointSpec, StoredKeys
 from sources.core.errors import ConnectorError, MalformedResponseError
-from sources.mega import settings
 
 from .counters import RunCounters
 from .loads import Batch
@@ -62,7 +60,7 @@ def _rows_or_none(table: pa.Table | None) -> pa.Table | None:
 Pending = list[tuple[SweepItem, list[dict[str, Any]]]]
 
 
-class CheckpointLoad:
+class KeysetLoad:
     def __init__(
         self,
         spec: EndpointSpec,
@@ -70,15 +68,15 @@ class CheckpointLoad:
         stream_state: dict[str, Any],
         record: Callable[[SweepItem], None],
         stored_keys: StoredKeys | None,
+        row_group: int | None = None,
     ) -> None:
         self._spec = spec
+        self._row_group = row_group
         self._counters = counters
         self._stream_state = stream_state
         self._record = record
         self._stored_keys = stored_keys
-        self.started = time.monotonic()
         self.append: bool | None = None  # decided by the load's first page
-        self.received = 0
         self.in_load: set[str] = set()
         self._pending: Pending = []
         self.pending_rows = 0
@@ -92,7 +90,10 @@ class CheckpointLoad:
         self.in_load |= {x[id_field] for x in items}
         self._pending.append((item, items))
         self.pending_rows += len(items)
-        self.received += 1
+
+    @property
+    def pages(self) -> int:
+        return self.shaped_pages
 
     @property
     def shaped_rows(self) -> int:
@@ -148,7 +149,8 @@ class CheckpointLoad:
     def joined(self, final: bool = False) -> Batch:
         """One item for dlt out of the load's shaped ones; child rows short of a whole row
         group are carried to the load's next item. dlt writes each item's table as parquet
-        row groups; whole DuckDB row groups load without a merge of partial ones. The load's
+        row groups; whole row groups of the destination's (``row_group``, DuckDB's) load
+        without a merge of partial ones. The load's
         last item (``final``) takes every row left."""
         self._counters.state_after = copy.deepcopy(self._stream_state)
         shaped, self._shaped = self._shaped, []
@@ -161,8 +163,8 @@ class CheckpointLoad:
             children.insert(0, self._carried)
         joined = pa.concat_tables(children) if children else None
         self._carried = None
-        if joined is not None and not final:
-            whole = len(joined) - len(joined) % settings.DUCKDB_ROW_GROUP
+        if joined is not None and not final and self._row_group:
+            whole = len(joined) - len(joined) % self._row_group
             joined, self._carried = joined.slice(0, whole), _rows_or_none(joined.slice(whole))
         # No shaped rows when only carried ones are left (the previous item ended the pages).
         rows = pa.concat_tables([b[0] for b in shaped]) if shaped else self._spec.empty_rows()

@@ -13,11 +13,10 @@ with the rows. A failure or an interrupt ends the checkpoint with the pages alre
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,13 +27,12 @@ from sources.core.endpoint import DetailEndpoint
 from sources.core.errors import ConnectorError, Interrupted, MalformedResponseError
 from sources.core.fanout import FanOut
 
+from .checkpoint_sweep import CheckpointSweep, OpenClient, ProgressReport
 from .counters import RunCounters
 from .known import Key, KnownVersions
-from .loads import Batch, DestinationHooks
+from .loads import Batch, DestinationHooks, Hints
 from .options import DetailOptions
 from .paging import Page, PageStream, StartPosition
-from .run_session import OpenClient, ProgressReport, RunSession
-from .state import stream_state_for
 
 log = logging.getLogger("crm_leads.core")
 
@@ -42,10 +40,22 @@ log = logging.getLogger("crm_leads.core")
 ReadLoaded = Callable[[list[str]], pa.Table]
 
 
-class DetailSweep(RunSession):
+@dataclass
+class DetailLoad:
+    """One checkpoint's rows: fetched records and deleted rows of the pages handled."""
+
+    state: dict[str, Any]
+    tables: list[pa.Table] = field(default_factory=list)
+    pages: int = 0
+    rows: int = 0
+
+
+class DetailSweep(CheckpointSweep):
     """What one run keeps across its checkpoint loads: the client, the page stream, the
     detail fan-out and what the warehouse held when the run began (``known``; without it, as
     for a bare dlt source, every listed item is fetched and nothing is deleted)."""
+
+    fetches_details = True
 
     def __init__(
         self,
@@ -66,60 +76,39 @@ class DetailSweep(RunSession):
         self.options = options
         self._known = known
         self._read_loaded = read_loaded
-        self._fanout = FanOut(options.concurrency, name="mega-detail")
+        self._fanout = FanOut(options.concurrency, name="detail")
         self._stream: PageStream | None = None
         self._after: Key | None = None  # the last key handled: the next page's span starts there
         self._start_key: Key | None = None
 
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-        for closable in (self._stream, self._fanout, self._client):
-            if closable is not None:
-                closable.close()
+    def _closables(self) -> tuple[Any, ...]:
+        return self._stream, self._fanout
 
-    def batches(self, resource_state: dict[str, Any]) -> Iterator[Batch]:
-        """One checkpoint: pages handled until its budget is spent, the sweep ends or fails;
-        the state moves over exactly the pages whose rows are handed to dlt."""
-        options, counters = self.options, self.counters
-        state = stream_state_for(resource_state, options.stream_key, options.filters)
-        if counters.state_before is None:
-            counters.state_before = copy.deepcopy(state)
-        stream = self._open(state)
-        tables: list[pa.Table] = []
-        started, pages = time.monotonic(), 0
-        for page in self._received(stream):
-            handled = self._handle(page)
-            if handled is None:
-                break
-            tables.extend(handled)
-            self._move_over(state, page)
-            pages += 1
-            if self._progress is not None:
-                self._progress.advance(1, len(page.leads))
-            if self.one_load or counters.done:
-                continue
-            if pages >= options.checkpoint_pages or time.monotonic() - started >= (
-                options.checkpoint_seconds
-            ):
-                break
-        if self.failure is not None and not pages:
-            raise self.failure  # nothing handled in this load: nothing to commit
-        counters.checkpoints += 1
-        counters.state_after = copy.deepcopy(state)
-        rows = [table for table in tables if table.num_rows]
-        if rows:
-            yield pa.concat_tables(rows, promote_options="none"), None, False
-        log.info(
-            "checkpoint %d: %d pages (run total: %d pages, %d %s, %d details, %d requests)",
-            counters.checkpoints,
-            pages,
-            counters.pages,
-            counters.items,
-            f"{self.spec.keyset.item_name}s",
-            counters.details,
-            counters.stats.requests,
-        )
+    def table_hints(self, table_format: str | None) -> tuple[Hints, Hints]:
+        hints = (self.spec.hints(table_format), None)  # one table, merged
+        return hints, hints
+
+    def _open_load(self, state: dict[str, Any]) -> DetailLoad:
+        return DetailLoad(state)
+
+    def _pages(self, state: dict[str, Any]) -> Iterator[Page]:
+        return self._open(state)
+
+    def _take(self, load: DetailLoad, page: Page) -> int | None:
+        try:
+            tables = self._handle(page)
+        except ConnectorError as exc:  # a detail failed: the pages before this one still load
+            self.failure = exc
+            return None
+        load.tables.extend(table for table in tables if table.num_rows)
+        load.pages += 1
+        load.rows += sum(table.num_rows for table in tables)
+        self._move_over(load.state, page)
+        return len(page.items)
+
+    def _last(self, load: DetailLoad) -> Iterator[Batch]:
+        if load.tables:
+            yield pa.concat_tables(load.tables, promote_options="none"), None, False
 
     def _open(self, state: dict[str, Any]) -> PageStream:
         if self._stream is not None:
@@ -152,34 +141,17 @@ class DetailSweep(RunSession):
         )
         return self._stream
 
-    def _received(self, stream: PageStream) -> Iterator[Page]:
-        while not self.stop.is_set():
-            if self.counters.done:
-                return
-            try:
-                yield next(stream)
-            except StopIteration:
-                return
-            except ConnectorError as exc:
-                self.failure = exc
-                return
-        self.failure = Interrupted("interrupted between pages")
-
-    def _handle(self, page: Page) -> list[pa.Table] | None:
-        """The page's rows to merge (fetched records, deleted rows); None when it failed."""
+    def _handle(self, page: Page) -> list[pa.Table]:
+        """The page's rows to merge (fetched records, deleted rows)."""
         spec, known, id_field = self.spec, self._known, self.spec.keyset.id_field
         where = f"page {page.number}"
-        keys = [self._key(item, where) for item in page.leads]
+        keys = [self._key(item, where) for item in page.items]
         wanted = [
             item[id_field]
-            for item in page.leads
+            for item in page.items
             if known is None or known.changed(item[id_field], self._version(item, where))
         ]
-        try:
-            records = self._fanout.map(self._fetch, wanted)
-        except ConnectorError as exc:
-            self.failure = exc
-            return None
+        records = self._fanout.map(self._fetch, wanted)
         vanished = [item_id for item_id, record in zip(wanted, records, strict=True) if not record]
         if known is not None:
             vanished = [item_id for item_id in vanished if item_id in known]
@@ -207,6 +179,8 @@ class DetailSweep(RunSession):
         return known.gone(after, up_to, (key[1] for key in keys))
 
     def _fetch(self, item_id: str) -> dict[str, Any] | None:
+        if self.stop.is_set():  # the calls in flight finish; no new one starts
+            raise Interrupted(f"interrupted before the detail of {item_id}")
         record = self.spec.fetch(self.client(), item_id, f"{self.spec.keyset.item_name} {item_id}")
         if record is not None and record.get(self.spec.keyset.id_field) != item_id:
             raise MalformedResponseError(
@@ -246,7 +220,7 @@ class DetailSweep(RunSession):
     def _move_over(self, state: dict[str, Any], page: Page) -> None:
         spec, counters = self.spec, self.counters
         counters.pages += 1
-        counters.items += len(page.leads)
+        counters.items += len(page.items)
         counters.done = page.next_cursor is None
         state["cursor"] = page.next_cursor
         after = self._after
@@ -254,8 +228,8 @@ class DetailSweep(RunSession):
         if counters.done:
             state["last_key"] = None
         field = spec.keyset.timestamp_field
-        if page.leads:
-            newest = spec.format_time(max(spec.parse_time(item[field]) for item in page.leads))
+        if page.items:
+            newest = spec.format_time(max(spec.parse_time(item[field]) for item in page.items))
             mark = state.get("high_water_mark")
             if mark is None or spec.parse_time(newest) > spec.parse_time(mark):
                 state["high_water_mark"] = newest

@@ -12,7 +12,8 @@ from sources.core.errors import Interrupted
 class Handoff:
     """A bounded queue from fetching threads to the consumer, which can be stopped: producers
     then give up instead of blocking on a full queue forever. ``interrupt`` (the run's Ctrl-C
-    flag) makes a consumer waiting for an item raise ``Interrupted`` instead of waiting on."""
+    flag) makes the consumer raise ``Interrupted`` instead of taking or waiting for an item:
+    with fetching ahead, the queue is rarely empty."""
 
     def __init__(self, size: int, interrupt: threading.Event | None = None) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(size, 1))
@@ -36,12 +37,12 @@ class Handoff:
         if self._interrupt is None:
             return self._queue.get()
         # Polled: a signal handler can set the flag but cannot wake a blocked queue.
-        while True:
+        while not self._interrupt.is_set():
             try:
                 return self._queue.get(timeout=0.1)
             except queue.Empty:
-                if self._interrupt.is_set():
-                    raise Interrupted("interrupted while waiting for a page") from None
+                continue
+        raise Interrupted("interrupted while waiting for a page")
 
     def ready(self) -> bool:
         return not self._queue.empty()

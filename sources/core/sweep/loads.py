@@ -9,10 +9,12 @@ from typing import Any, Protocol
 import dlt
 import pyarrow as pa
 
-from sources.core.endpoint import EndpointSpec, StoredKeys
+from sources.core.endpoint import StoredKeys
 
 # (rows, child rows or None, append): see ``append.py``.
 Batch = tuple[pa.Table, pa.Table | None, bool]
+# dlt hints of (the rows table, the child rows table or None).
+Hints = tuple[Any, Any]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class DestinationHooks:
     before_load: Callable[[pa.Table, pa.Table | None], tuple[pa.Table, pa.Table | None]] | None = (
         None
     )
+    # The destination's row group (rows), when whole ones load faster (DuckDB): child rows go to
+    # dlt in whole multiples of it, the rest carried to the load's next item.
+    row_group: int | None = None
 
 
 class Load(Protocol):
@@ -37,14 +42,16 @@ class Load(Protocol):
 
     def batches(self, resource_state: dict[str, Any]) -> Iterator[Batch]: ...
 
+    def table_hints(self, table_format: str | None) -> tuple[Hints, Hints]: ...
+
     def close(self) -> None: ...
 
 
-def dlt_items(spec: EndpointSpec, load: Load, resource_state: dict[str, Any]) -> Iterator[Any]:
+def dlt_items(load: Load, resource_state: dict[str, Any]) -> Iterator[Any]:
     """The load's batches as dlt items, each table with its own hints (resource-level column
-    hints would leak into the child table)."""
+    hints would leak into the child table): every source's resource is this."""
     hooks = load.hooks
-    merge, appended = spec.hints(hooks.table_format)
+    merge, appended = load.table_hints(hooks.table_format)
     try:
         for rows, child_rows, append in load.batches(resource_state):
             if hooks.before_load is not None and not append:

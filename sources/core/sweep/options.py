@@ -20,6 +20,11 @@ class SweepOptions:
     fetch_process_min_items: int = 20_000  # 0: never a fetch process
     fetch_process_buffer_pages: int = 150
     workers: int = 1
+    # Items shaped to arrow at a time: keeps the Python dicts waiting for shaping to a few pages.
+    shape_rows: int = 1000
+    # Items handed to dlt at a time: dlt spends a fixed amount of schema work per yielded table
+    # whatever its size, so shaped tables are joined (zero-copy) into ~25k-item ones.
+    yield_rows: int = 25_000
 
     @property
     def may_use_fetch_process(self) -> bool:

@@ -13,12 +13,13 @@ import re
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from sources.core.endpoint import Keyset
-from sources.core.errors import InvalidRequestError, MalformedResponseError
+from sources.core.errors import Interrupted, InvalidRequestError, MalformedResponseError
 
 from .handoff import Handoff
 
@@ -28,7 +29,7 @@ log = logging.getLogger("crm_leads.core")
 @dataclass(frozen=True)
 class Page:
     number: int
-    leads: list[dict[str, Any]]  # the page's items
+    items: list[dict[str, Any]]
     next_cursor: str | None
     total: int | None
     raw: bytes | None = field(default=None, repr=False)  # the JSON body, for `raw_pages`
@@ -72,6 +73,7 @@ class PageStream:
         self.raw_pages = raw_pages
         self.first_total: int | None = None
         self._prefetch = prefetch
+        self._interrupt = interrupt
         self._handoff = Handoff(prefetch, interrupt)
         self._thread: threading.Thread | None = None
         self._pages = self._fetch_all()
@@ -128,6 +130,9 @@ class PageStream:
         while True:
             number += 1
             where = f"page {number}"
+            if self._interrupt is not None and self._interrupt.is_set():
+                # Requests in flight may finish; none starts once the run is told to stop.
+                raise Interrupted(f"interrupted before {where}")
             resumed = number == self.first_number and cursor is not None and self.start.cursor_saved
             page = self._page(self._fetch(cursor, where, resumed=resumed), number, where)
             if self.first_total is None:
@@ -217,7 +222,7 @@ def parse_page(
     total = body.get(keyset.total_field)
     return Page(
         number=number,
-        leads=check_page_items(keyset, body[keyset.items_key], where),
+        items=check_page_items(keyset, body[keyset.items_key], where),
         next_cursor=next_cursor,
         total=total if isinstance(total, int) and not isinstance(total, bool) else None,
         raw=raw,
@@ -225,7 +230,9 @@ def parse_page(
 
 
 def check_page_items(keyset: Keyset, items: Any, where: str) -> list[dict[str, Any]]:
-    """The cheap per-page checks: a list of objects, each with a string id and timestamp."""
+    """The cheap per-page checks: a list of objects, each with a string id and timestamps
+    (``Keyset.time_fields`` too) that parse, so that a bad one stops every sweep alike, here,
+    with the pages before it committed."""
     if not isinstance(items, list):
         raise MalformedResponseError(
             f"{where}: `{keyset.items_key}` is {type(items).__name__}, not a list"
@@ -241,4 +248,18 @@ def check_page_items(keyset: Keyset, items: Any, where: str) -> list[dict[str, A
             raise MalformedResponseError(
                 f"{where}: {noun} {item_id} has no string `{time_field}` (got {updated_at!r})"
             )
+        for name in (time_field, *keyset.time_fields):
+            value = item.get(name)
+            if value is not None and not _is_timestamp(value):
+                raise MalformedResponseError(
+                    f"{where}: {noun} {item_id} has `{name}` {str(value)[:40]!r}, not a timestamp"
+                )
     return items
+
+
+def _is_timestamp(value: object) -> bool:
+    """An ISO 8601 instant with its offset (the APIs' `...Z`)."""
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False

@@ -147,7 +147,7 @@ class RangeStreams:
                 continue
             since = entry.get("mark") or entry["start"]
             start = StartPosition(cursor=entry["cursor"], updated_since=since)
-            stream = PageStream(spec.keyset, client, params, start, prefetch=0)
+            stream = PageStream(spec.keyset, client, params, start, prefetch=0, interrupt=interrupt)
             thread = threading.Thread(
                 target=self._produce, args=(index, stream, entry["end"]), daemon=True
             )
@@ -175,8 +175,8 @@ class RangeStreams:
         limit = parse(end)
         try:
             for page in stream:
-                inside = [x for x in page.leads if parse(x[field]) < limit]
-                done = page.next_cursor is None or len(inside) < len(page.leads)
+                inside = [x for x in page.items if parse(x[field]) < limit]
+                done = page.next_cursor is None or len(inside) < len(page.items)
                 item = RangePage(
                     index, Page(page.number, inside, page.next_cursor, page.total), done
                 )

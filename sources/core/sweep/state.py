@@ -108,13 +108,13 @@ def move_over_page(
     the mark, or its range's. True when that page finished the last parallel range."""
     if range_index is None:
         stream_state["cursor"] = page.next_cursor
-        advance_mark(spec, stream_state, page.leads)
+        advance_mark(spec, stream_state, page.items)
         return False
     ranges: list[dict[str, Any]] = stream_state["ranges"]
     entry = ranges[range_index]
     entry["cursor"] = None if last else page.next_cursor
     entry["done"] = last
-    entry["mark"] = newest_of(spec, entry.get("mark"), page.leads)
+    entry["mark"] = newest_of(spec, entry.get("mark"), page.items)
     if not all(r["done"] for r in ranges):
         return False
     # Everything older than the plan's newest instant is loaded; the ordinary sweep from that

@@ -105,7 +105,7 @@ class SweepStream:
         if first.next_cursor is None:
             return
         rest = StartPosition(first.next_cursor, self._start.updated_since, cursor_saved=False)
-        due = (first.total or 0) - len(first.leads)
+        due = (first.total or 0) - len(first.items)
         if 0 < self._child_min_leads < due:
             noun = self._keyset.items_key
             log.info("%d %s due: fetching in a child process", first.total, noun)

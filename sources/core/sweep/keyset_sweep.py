@@ -1,50 +1,39 @@
-"""One run's sweep, split into checkpoints: loads whose rows and state dlt commits together.
+"""A sweep of a keyset-paged list (``EndpointSpec``) in checkpoints: sequential, or parallel
+ranges first for a backfill; rows shaped to arrow as pages arrive (``checkpoints.py``).
 
 A load never holds two versions of an item: when a page repeats an item already in the load (it
 was updated mid-run and moved to the end of the sort), the checkpoint ends before that page and
-the newer version opens the next load.
-
-A sweep that stops early (retries spent, a 401, a malformed page, Ctrl-C) ends the checkpoint
-there: the pages already received are handed to dlt with the state over exactly them, and the
-runner raises the stored ``failure`` once dlt has committed them.
+the newer version opens the next load. The loop itself, and how a failure or an interrupt ends
+a checkpoint with the pages received, is ``checkpoint_sweep.py``.
 """
 
 from __future__ import annotations
 
-import copy
-import logging
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import pyarrow as pa
-
 from sources.core.endpoint import EndpointSpec
-from sources.core.errors import ConnectorError, Interrupted
-from sources.mega import settings
 
 from .append import AppendPolicy
-from .checkpoints import CheckpointLoad, Rewindable, SweepItem
+from .checkpoint_sweep import CheckpointSweep, OpenClient, ProgressReport
+from .checkpoints import KeysetLoad, Rewindable, SweepItem
 from .counters import RunCounters
 from .lateness import LatenessMeter
-from .loads import Batch, DestinationHooks
+from .loads import Batch, DestinationHooks, Hints
 from .options import SweepOptions
 from .plan import SweepPlanner
 from .ranges import RangeStreams
-from .run_session import OpenClient, ProgressReport, RunSession
-from .state import already_loaded, move_over_page, stream_state_for
+from .state import already_loaded, move_over_page
 from .sweep_stream import FetchAhead, SweepStream
 
-log = logging.getLogger("crm_leads.core")
 
-
-class SyncSession(RunSession):
+class KeysetSweep(CheckpointSweep):
     """What one run keeps across its checkpoint loads: the client and the open page streams.
 
     Everything the runner decides comes in here: whether the tables are empty (append-or-merge),
     the versions loaded inside the lookback window, how progress is shown, the destination's
-    hooks, a fetch process started ahead, the Ctrl-C flag (``RunSession``)."""
+    hooks, a fetch process started ahead, the Ctrl-C flag (``CheckpointSweep``)."""
 
     def __init__(
         self,
@@ -72,68 +61,64 @@ class SyncSession(RunSession):
         self._stream: SweepStream | None = None
         self._ranges: RangeStreams | None = None
         self._items: Rewindable | None = None
+        self._current = Rewindable(iter(()))  # the items the open load reads
 
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-        for closable in (self._stream, self._ranges, self._client, self._ahead):
-            if closable is not None:
-                closable.close()
+    def _closables(self) -> tuple[Any, ...]:
+        return self._stream, self._ranges, self._ahead
 
-    def batches(self, resource_state: dict[str, Any]) -> Iterator[Batch]:
-        return self.checkpoint(resource_state)
+    def table_hints(self, table_format: str | None) -> tuple[Hints, Hints]:
+        merge, appended = self.spec.hints(table_format)
+        return merge, appended
 
-    def checkpoint(self, resource_state: dict[str, Any]) -> Iterator[Batch]:
-        """Read one checkpoint's pages, moving the state over each as its rows are shaped for
-        dlt; dlt commits the rows and the state in one package."""
-        counters, options = self.counters, self.options
-        stream_state = stream_state_for(resource_state, options.stream_key, options.filters)
-        if counters.state_before is None:
-            counters.state_before = copy.deepcopy(stream_state)
-            self._begin(stream_state)
-        items = self._open_items(stream_state)
-        load = CheckpointLoad(
+    def _open_load(self, stream_state: dict[str, Any]) -> KeysetLoad:
+        return KeysetLoad(
             self.spec,
-            counters,
+            self.counters,
             stream_state,
             lambda item: self._record(item, stream_state),
             self.hooks.stored_keys,
+            self.hooks.row_group,
         )
-        id_field = self.spec.keyset.id_field
-        for item in self._received(items):
-            page_items = self._new_items(item)
-            fits_append = self._append.fits(page_items, counters.checkpoints == 0)
-            page_ids = {x[id_field] for x in page_items}
-            if load.in_load and (
-                not load.in_load.isdisjoint(page_ids) or (load.append and not fits_append)
-            ):
-                items.push_back(item)  # it opens the next load
-                break
-            load.append = fits_append if load.append is None else load.append
-            if item.range_index is None and self._lateness is not None:
-                self._lateness.measure(page_items)
-            load.add(item, page_items)
-            if self._progress is not None:
-                self._progress.advance(1, len(item.page.leads))
-            if load.pending_rows >= settings.SHAPE_ROWS:
-                self._fail(load.shape_pending())
-                # Waiting for the next page anyway (a slow API): hand dlt what is shaped now,
-                # so that little is left to write after the last page.
-                idle = self.failure is None and not items.ready()
-                if idle or load.shaped_rows >= settings.YIELD_ROWS:
-                    yield load.joined()
-            if self.failure or self._items is None or self._budget_spent(load):
-                break
+
+    def _pages(self, stream_state: dict[str, Any]) -> Iterator[SweepItem]:
+        self._current = self._open_items(stream_state)
+        return self._current
+
+    def _take(self, load: KeysetLoad, item: SweepItem) -> int | None:
+        page_items = self._new_items(item)
+        fits_append = self._append.fits(page_items, self.counters.checkpoints == 0)
+        page_ids = {x[self.spec.keyset.id_field] for x in page_items}
+        if load.in_load and (
+            not load.in_load.isdisjoint(page_ids) or (load.append and not fits_append)
+        ):
+            self._current.push_back(item)  # it opens the next load
+            return None
+        load.append = fits_append if load.append is None else load.append
+        if item.range_index is None and self._lateness is not None:
+            self._lateness.measure(page_items)
+        load.add(item, page_items)
+        return len(item.page.items)
+
+    def _ready(self, load: KeysetLoad) -> Iterator[Batch]:
+        options = self.options
+        if load.pending_rows < options.shape_rows:
+            return
         self._fail(load.shape_pending())
-        if self.failure is not None and not load.shaped_pages:
-            raise self.failure  # nothing received in this load: nothing to commit
+        # Waiting for the next page anyway (a slow API): hand dlt what is shaped now, so that
+        # little is left to write after the last page.
+        idle = self.failure is None and not self._current.ready()
+        if idle or load.shaped_rows >= options.yield_rows:
+            yield load.joined()
+
+    def _load_ends(self) -> bool:
+        return self._items is None  # the parallel ranges are done: the sweep from their end next
+
+    def _settle(self, load: KeysetLoad) -> None:
+        self._fail(load.shape_pending())
+
+    def _last(self, load: KeysetLoad) -> Iterator[Batch]:
         if load.has_rows:
             yield load.joined(final=True)
-        self._end_checkpoint(load)
-
-    def _fail(self, failure: ConnectorError | None) -> None:
-        if failure is not None:
-            self.failure = failure
 
     def _begin(self, stream_state: dict[str, Any]) -> None:
         """The run's first checkpoint: parallel ranges planned, lookback measured from the
@@ -147,54 +132,15 @@ class SyncSession(RunSession):
             mark = stream_state.get("high_water_mark")
             self._lateness = LatenessMeter(self.spec, self._known_versions, mark, self.counters)
 
-    def _received(self, items: Rewindable) -> Iterator[SweepItem]:
-        """The sweep's pages until it ends, fails or is interrupted; a failure is kept in
-        ``failure`` so that the pages before it can still be committed."""
-        while not self.stop.is_set():
-            try:
-                yield next(items)
-            except StopIteration:
-                return
-            except ConnectorError as exc:
-                self.failure = exc
-                return
-        self.failure = Interrupted("interrupted between pages")
-
     def _new_items(self, item: SweepItem) -> list[dict[str, Any]]:
         """The page's items, without the versions an earlier run loaded at the mark."""
         before = self.counters.state_before or {}
         at_mark: dict[str, str] = before.get("mark_versions") or {}
         if item.range_index is not None or not at_mark:
-            return item.page.leads
+            return item.page.items
         mark = before.get("high_water_mark")
         spec = self.spec
-        return [x for x in item.page.leads if not already_loaded(spec, x, at_mark, mark)]
-
-    def _end_checkpoint(self, load: CheckpointLoad) -> None:
-        # The checkpoint's arrow buffers are written and freed; arrow's allocator (mimalloc)
-        # would keep their pages through the load, which is the run's peak memory.
-        pa.default_memory_pool().release_unused()
-        counters = self.counters
-        counters.checkpoints += 1
-        log.info(
-            "checkpoint %d: %d pages, %d %s (run total: %d pages, %d %s, %d requests)",
-            counters.checkpoints,
-            load.shaped_pages,
-            load.rows,
-            self.spec.keyset.items_key,
-            counters.pages,
-            counters.items,
-            self.spec.keyset.items_key,
-            counters.stats.requests,
-        )
-
-    def _budget_spent(self, load: CheckpointLoad) -> bool:
-        if self.one_load:
-            return False
-        return (
-            load.received >= self.options.checkpoint_pages
-            or time.monotonic() - load.started >= self.options.checkpoint_seconds
-        )
+        return [x for x in item.page.items if not already_loaded(spec, x, at_mark, mark)]
 
     def _open_items(self, stream_state: dict[str, Any]) -> Rewindable:
         if self._items is not None:

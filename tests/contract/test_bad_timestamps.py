@@ -1,0 +1,111 @@
+"""A lead whose timestamp is not one (issue 23, point 3): every sweep stops at the page that
+lists it with one line naming the page, the lead and the field, the pages before it committed;
+the rerun, once the API answers well again, is exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.result import RunFailed
+from simulators.leads_v1 import faults as v1_faults
+from simulators.mega import ManualClock
+from simulators.mega import faults as mega_faults
+
+from .sources import LEADS_V1, MEGA, SourceUnderTest
+
+
+class BadTimestamp:
+    """A fault that sets ``field`` of a page's first lead to 'yesterday' (the simulators'
+    ``bad_lead`` fault, its corruption replaced), keeping the ids it corrupted."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, source: SourceUnderTest, field: str):
+        self.ids: list[str] = []
+        module: Any = mega_faults if source is MEGA else v1_faults
+
+        def corrupt(lead: dict[str, Any], mode: str | None) -> dict[str, Any]:
+            self.ids.append(lead["id"])
+            lead[field] = "yesterday"
+            return lead
+
+        monkeypatch.setattr(module, "_corrupt", corrupt)
+        self.fault = module.bad_lead("no_id")  # the mode is unused: ``corrupt`` replaces it
+
+
+def assert_stopped_at(failed: RunFailed, page: int, bad: BadTimestamp, field: str) -> None:
+    message = str(failed)
+    assert "\n" not in message and len(message) < 200, message
+    assert f"page {page}: lead {bad.ids[0]} has `{field}` 'yesterday', not a timestamp" in message
+
+
+CASES = [
+    (MEGA, "updated_at"),
+    (MEGA, "created_at"),
+    (LEADS_V1, "created_at"),
+    (LEADS_V1, "updated_at"),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "field"), CASES, ids=[f"{source.name}-{field}" for source, field in CASES]
+)
+def test_a_bad_timestamp_stops_the_sweep_at_its_page(
+    source: SourceUnderTest,
+    field: str,
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with source.make_sim(clock, 5 * source.page) as api:
+        bad = BadTimestamp(monkeypatch, source, field)
+        api.faults.add(bad.fault, after=source.at_page(3))
+
+        with pytest.raises(RunFailed) as failed:
+            source.run(tmp_path, api)
+
+        assert_stopped_at(failed.value, 3, bad, field)
+        loaded = source.loaded_ids(tmp_path)
+        assert sorted(loaded) == sorted(source.first_pages_ids(api, 2))
+        api.faults.clear()
+        source.run(tmp_path, api)
+        source.assert_exact(tmp_path, api)
+
+
+def test_a_bad_timestamp_at_the_mark(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The incremental sweep's first page starts with the lead at the mark (inclusive)."""
+    with MEGA.make_sim(clock, 300) as api:
+        MEGA.run(tmp_path, api)
+        bad = BadTimestamp(monkeypatch, MEGA, "updated_at")
+        api.faults.add(bad.fault)
+
+        with pytest.raises(RunFailed) as failed:
+            MEGA.run(tmp_path, api)
+
+        assert_stopped_at(failed.value, 1, bad, "updated_at")
+        api.faults.clear()
+        MEGA.run(tmp_path, api)
+        MEGA.assert_exact(tmp_path, api)
+
+
+def test_a_bad_timestamp_stops_the_reconcile(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MEGA.make_sim(clock, 500) as api:
+        MEGA.run(tmp_path, api)
+        api.store.delete(api.store.ids()[0])  # the reconcile's work: removed once it passes
+        bad = BadTimestamp(monkeypatch, MEGA, "updated_at")
+        api.faults.add(bad.fault, after=1 + 2)  # the incremental sweep's page, two of the sweep
+
+        with pytest.raises(RunFailed) as failed:
+            MEGA.run(tmp_path, api, reconcile=True, delete_mode="hard")
+
+        assert_stopped_at(failed.value, 3, bad, "updated_at")
+        assert failed.value.result.reconciled is False
+        api.faults.clear()
+        result = MEGA.run(tmp_path, api, reconcile=True, delete_mode="hard")
+        assert result.deleted == 1
+        MEGA.assert_exact(tmp_path, api)
