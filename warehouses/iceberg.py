@@ -6,9 +6,10 @@ so a tombstone row would be inserted as a row. Here the connector deletes instea
 merged batch reaches dlt (``before_load``), every custom-field row of the leads the batch carries
 fields for, and every lead it tombstones, are deleted with pyiceberg (copy-on-write commits
 through dlt's own catalog); the batch then goes to dlt without its tombstone rows: leads
-upserted on id, custom fields appended (hints.py; their leads' old rows are gone, and pyiceberg's
-upsert on the two-column key took ~10x as long: 13-21 s vs 1.7-2.1 s for 1,000 changed leads of
-10,000). The batch holds every current slug of each of those leads (shaping.py), so deleting by
+upserted on id, custom fields appended (``sources/core/sweep/loads.py``: with ``before_load`` a
+batch's child rows are appended; their leads' old rows are gone, and pyiceberg's upsert on the
+two-column key took ~10x as long: 13-21 s vs 1.7-2.1 s for 1,000 changed leads of 10,000).
+The batch holds every current slug of each of those leads (shaping.py), so deleting by
 lead is exact and the stored slugs need not be read (no ``with_removed_slugs``).
 
 A run stopped between those deletes and the load leaves the state where it was (dlt commits the

@@ -47,10 +47,6 @@ def upsert_hints(table_format: str) -> tuple[Any, Any]:
         columns=dict(_TOMBSTONE_COLUMN),
         table_format=table_format,  # type: ignore[arg-type]
     )
-    if table_format == "iceberg":
-        # Iceberg: the connector has deleted the leads' rows already (IcebergWarehouse), and
-        # pyiceberg's upsert on a two-column key is ~8x slower than an append (RESULTS.md).
-        custom_fields = append_hints(table_format)[1]
     return leads, custom_fields
 
 

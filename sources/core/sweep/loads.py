@@ -52,6 +52,10 @@ def dlt_items(load: Load, resource_state: dict[str, Any]) -> Iterator[Any]:
     hints would leak into the child table): every source's resource is this."""
     hooks = load.hooks
     merge, appended = load.table_hints(hooks.table_format)
+    if hooks.before_load is not None:
+        # The destination deletes each merged batch's child rows by parent first (Iceberg): its
+        # child rows are then new, appended as a backfill's are.
+        merge = (merge[0], appended[1])
     try:
         for rows, child_rows, append in load.batches(resource_state):
             if hooks.before_load is not None and not append:
