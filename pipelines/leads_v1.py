@@ -17,18 +17,19 @@ configure_dlt()
 
 # dlt_config must be registered before dlt resolves anything.
 from pipelines.entrypoint import (  # noqa: E402
-    checked_source_config,
+    checked_settings,
     common_arguments,
     common_options,
     located,
     main_for,
+    setting_arguments,
 )
 from pipelines.leads_v1_run import LeadsV1Run  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import make_pipeline  # noqa: E402
 from sources.core.errors import ConfigurationError  # noqa: E402
-from sources.leads_v1 import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
-from sources.leads_v1.config import CHECKS, SourceConfig  # noqa: E402
+from sources.leads_v1 import SOURCE_SETTINGS, settings  # noqa: E402
+from sources.leads_v1.config import LeadsV1Settings  # noqa: E402
 from warehouses import resolve_warehouse  # noqa: E402
 
 __all__ = ["SOURCE_SETTINGS", "RunFailed", "RunResult", "main", "run"]
@@ -48,10 +49,8 @@ def run(
     ``source_options`` are the ``leads_v1`` source's settings (``new_only``, ``delete_mode``,
     ``detail_concurrency``, filters, credentials …); omitted ones come from dlt config.
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
+    config = checked_settings(LeadsV1Settings, source_options)
     try:
-        config: SourceConfig = checked_source_config(
-            resolve_config, SOURCE_SETTINGS, CHECKS.setting_name, source_options
-        )
         warehouse = resolve_warehouse(destination, dataset_name, table_format)
     except ConfigurationError as exc:
         raise located(exc) from None
@@ -67,32 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load the Leads v1 API's new, changed and deleted leads into a warehouse.",
     )
     common_arguments(parser, settings.DEFAULT_DATASET, settings.PIPELINE_NAME)
-    parser.add_argument(
-        "--new-only",
-        action="store_true",
-        default=None,
-        help="list only leads created since the last mark (cheap; misses updates and deletes "
-        "of older leads: run a full sweep too, e.g. nightly)",
-    )
-    parser.add_argument(
-        "--delete-mode",
-        choices=["soft", "hard"],
-        help="leads gone at the source: set _deleted_at (soft, default) or remove the rows",
-    )
-    parser.add_argument(
-        "--detail-concurrency", type=int, help="detail requests in flight (default 8)"
-    )
-    parser.add_argument(
-        "--pii",
-        metavar="RULES",
-        help="personal data: column=hash|drop,… (name, email, pain_points); the key for hashes "
-        "is the pii_key secret",
-    )
-    filters = parser.add_argument_group(
-        "filters", "narrow what is loaded; each filter set keeps its own state"
-    )
-    filters.add_argument("--pipeline-stage")
-    filters.add_argument("--source")
+    setting_arguments(parser, LeadsV1Settings)
     return parser
 
 

@@ -17,18 +17,19 @@ configure_dlt()
 
 # dlt_config must be registered before dlt resolves anything.
 from pipelines.entrypoint import (  # noqa: E402
-    checked_source_config,
+    checked_settings,
     common_arguments,
     common_options,
     located,
     main_for,
+    setting_arguments,
 )
 from pipelines.mega_run import MegaRun  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
 from pipelines.runner import make_pipeline  # noqa: E402
 from sources.core.errors import ConfigurationError  # noqa: E402
-from sources.mega import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
-from sources.mega.config import SourceConfig, setting_name  # noqa: E402
+from sources.mega import SOURCE_SETTINGS, settings  # noqa: E402
+from sources.mega.config import MegaSettings  # noqa: E402
 from warehouses import resolve_warehouse  # noqa: E402
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
@@ -60,10 +61,8 @@ def run(
     ``reconcile`` sweeps every lead id at the source afterwards and marks the loaded leads that
     vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
+    config = checked_settings(MegaSettings, source_options)
     try:
-        config: SourceConfig = checked_source_config(
-            resolve_config, SOURCE_OPTIONS, setting_name, source_options
-        )
         warehouse = resolve_warehouse(destination, dataset_name, table_format)
     except ConfigurationError as exc:
         raise located(exc) from None
@@ -87,12 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common_arguments(parser, settings.DEFAULT_DATASET, settings.PIPELINE_NAME)
     parser.add_argument(
-        "--initial-updated-since",
-        metavar="TS",
-        help="backfill start (ISO-8601) for a stream with no state yet",
-    )
-    parser.add_argument("--lookback", help="re-read this far behind the mark, e.g. 15m")
-    parser.add_argument(
         "--reconcile",
         action="store_true",
         help="afterwards, sweep every lead id at the source and mark leads that vanished",
@@ -103,25 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="soft",
         help="reconcile: set _deleted_at (soft, default) or remove the rows (hard)",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="backfill with K parallel workers over equal updated_at ranges (default 1)",
-    )
-    parser.add_argument(
-        "--pii",
-        metavar="RULES",
-        help="personal data: column=hash|drop,… (contact_name, contact_phone, contact_email, "
-        "owner__name); the key for hashes is the pii_key secret",
-    )
-    filters = parser.add_argument_group(
-        "filters", "narrow what is loaded; each filter set keeps its own state"
-    )
-    filters.add_argument("--status")
-    filters.add_argument("--stage-id")
-    filters.add_argument("--lead-line", choices=["buyer", "seller"])
-    filters.add_argument("--search")
-    filters.add_argument("--created-since", metavar="TS")
+    setting_arguments(parser, MegaSettings)
     return parser
 
 

@@ -64,7 +64,9 @@ def _settings(
     return MegaTargetConfig(
         base_url=check_base_url(base_url),
         api_token=CHECKS.require(api_token, "api_token", secret=True),
-        customer_id=customer_uuid(CHECKS.require(customer_id, "customer_id")),
+        customer_id=customer_uuid(
+            CHECKS.require(customer_id, "customer_id"), CHECKS.setting_name("customer_id")
+        ),
         mapping=parse_mapping(field_map, FIELDS),
     )
 
