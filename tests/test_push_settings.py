@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def push_one(tmp_path: Path, **settings: str) -> None:
+def push_one(tmp_path: Path, **settings: Any) -> None:
     push(
         "mega",
         file=write_csv(tmp_path / "rows.csv", ROWS),
