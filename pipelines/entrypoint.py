@@ -12,14 +12,18 @@ from typing import Any, TypeVar
 
 from pipelines.dlt_setup import check_config, config_dir
 from pipelines.failures import NoTracebacks
+from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
+from pipelines.runner import make_pipeline
 from sources.core.errors import ConfigurationError, ConnectorError
 from sources.core.settings import (
     FLAG_GROUPS,
     ConnectorSettings,
     flags,
     resolve_settings,
+    setting_names,
 )
+from warehouses import resolve_warehouse
 
 Spec = TypeVar("Spec", bound=ConnectorSettings)
 
@@ -32,6 +36,61 @@ def checked_settings(spec: type[Spec], given: dict[str, Any]) -> Spec:
         return resolve_settings(spec, given)
     except ConfigurationError as exc:
         raise located(exc) from None
+
+
+def run_source(
+    source: Source,
+    /,  # Leads v1 has a setting named `source` (a filter)
+    destination: Any = None,
+    dataset_name: str | None = None,
+    pipeline_name: str | None = None,
+    full_refresh: bool = False,
+    discard_pending: bool = False,
+    pipelines_dir: str | None = None,
+    table_format: str | None = None,
+    **options: Any,
+) -> RunResult:
+    """One run of ``source`` (see ``pipelines.mega_leads.run``): ``options`` are its run
+    options (``source.run_options``, passed to its run class) and its settings; the settings
+    and the warehouse are checked before anything runs."""
+    own = {name: options.pop(name) for name in source.run_options if name in options}
+    config = checked_settings(source.settings, options)
+    dataset = dataset_name or source.dataset
+    try:
+        warehouse = resolve_warehouse(destination, dataset, table_format)
+    except ConfigurationError as exc:
+        raise located(exc) from None
+    name = pipeline_name or source.pipeline_name
+    pipeline = make_pipeline(name, warehouse.destination, dataset, pipelines_dir)
+    job = source.run_class(
+        pipeline,
+        warehouse,
+        config,
+        full_refresh=full_refresh,
+        discard_pending=discard_pending,
+        **own,
+    )
+    return job.execute()
+
+
+def source_parser(source: Source) -> argparse.ArgumentParser:
+    """``source``'s command line: the common options, its own, and its settings' flags."""
+    parser = argparse.ArgumentParser(prog=source.command, description=source.description)
+    common_arguments(parser, source.dataset, source.pipeline_name)
+    if source.cli_extras is not None:
+        source.cli_extras(parser)
+    setting_arguments(parser, source.settings)
+    return parser
+
+
+def source_main(
+    source: Source, run: Callable[..., RunResult], argv: Sequence[str] | None = None
+) -> int:
+    """``source``'s command: ``run`` with the options given (settings not given: dlt config)."""
+    args = source_parser(source).parse_args(argv)
+    own = {name: getattr(args, name) for name in source.run_options}
+    options = common_options(args, setting_names(source.settings))
+    return main_for(source.command, args, lambda: run(**own, **options))
 
 
 def located(exc: ConfigurationError) -> ConfigurationError:

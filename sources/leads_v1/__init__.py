@@ -16,21 +16,18 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
-from sources.core.settings import resolve_settings, setting_names
+from sources.core.settings import resolve_settings
 from sources.core.sweep.detail_sweep import DetailSweep
 
 from .config import LeadsV1Settings, SourceConfig
 from .endpoint import LEADS
 
-__all__ = ["SOURCE_SETTINGS", "leads_session", "leads_v1", "resolve_config"]
+__all__ = ["leads_session", "leads_v1", "resolve_config"]
 
 
 def resolve_config(**given: Any) -> LeadsV1Settings:
     """The settings as the `leads_v1` source reads them, ``given`` ones first."""
     return resolve_settings(LeadsV1Settings, given)
-
-
-SOURCE_SETTINGS = setting_names(LeadsV1Settings)
 
 
 def leads_session(config: SourceConfig, **decided: Any) -> DetailSweep:

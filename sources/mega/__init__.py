@@ -16,14 +16,14 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
-from sources.core.settings import resolve_settings, setting_names
+from sources.core.settings import resolve_settings
 from sources.core.sweep.loads import Load, dlt_items
 from sources.core.sweep.session import SyncSession
 
 from .config import MegaSettings, SourceConfig
 from .endpoint import LEADS
 
-__all__ = ["SOURCE_SETTINGS", "SyncSession", "leads_session", "mega", "resolve_config"]
+__all__ = ["SyncSession", "leads_session", "mega", "resolve_config"]
 
 
 def resolve_config(**given: Any) -> MegaSettings:
@@ -31,9 +31,6 @@ def resolve_config(**given: Any) -> MegaSettings:
     ...), ``given`` ones first: a runner resolves them once, before anything runs, and hands
     them to the source."""
     return resolve_settings(MegaSettings, given)
-
-
-SOURCE_SETTINGS = setting_names(MegaSettings)
 
 
 def leads_session(config: SourceConfig, **decided: Any) -> SyncSession:
