@@ -55,12 +55,13 @@ def run_source(
     and the warehouse are checked before anything runs."""
     own = {name: options.pop(name) for name in source.run_options if name in options}
     config = checked_settings(source.settings, options)
-    dataset = dataset_name or source.dataset
+    # None: the source's; an empty name is the warehouse's to refuse.
+    dataset = source.dataset if dataset_name is None else dataset_name
     try:
         warehouse = resolve_warehouse(destination, dataset, table_format)
     except ConfigurationError as exc:
         raise located(exc) from None
-    name = pipeline_name or source.pipeline_name
+    name = source.pipeline_name if pipeline_name is None else pipeline_name
     pipeline = make_pipeline(name, warehouse.destination, dataset, pipelines_dir)
     job = source.run_class(
         pipeline,
