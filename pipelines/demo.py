@@ -24,6 +24,7 @@ import duckdb
 from pipelines import leads_v1
 from pipelines.mega_leads import run
 from pipelines.push import push
+from pipelines.registry import SOURCES
 from pipelines.result import RunResult
 from simulators.apollo import DEFAULT_ORGANIZATION_ID as APOLLO_ORGANIZATION
 from simulators.apollo import DEFAULT_PIPELINE_ID as APOLLO_PIPELINE
@@ -34,31 +35,12 @@ from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from sources.mega.client import MegaClient
 
+# Each source's sample queries (the registry's), then the push ledger's.
 SAMPLE_QUERIES = {
-    "leads by status": (
-        "SELECT status, COUNT(*) AS leads, COUNT(_deleted_at) AS deleted "
-        "FROM mega.leads GROUP BY status ORDER BY leads DESC"
-    ),
-    "most used custom fields": (
-        "SELECT slug, COUNT(*) AS leads, STRING_AGG(DISTINCT value_type, ',') AS types "
-        "FROM mega.leads__custom_fields GROUP BY slug ORDER BY leads DESC LIMIT 6"
-    ),
-    "runs (_mega_runs)": (
-        "SELECT outcome, pages, leads, requests, checkpoints, reconciled, deleted, "
-        "api_total, warehouse_count FROM mega._mega_runs ORDER BY started_at"
-    ),
-    "Leads v1: qualified leads by source": (
-        "SELECT source, COUNT(*) AS leads, ROUND(AVG(lead_score)) AS avg_score, "
-        "COUNT(ai_reasoning) AS ai_qualified FROM leads_v1.leads WHERE _deleted_at IS NULL "
-        "GROUP BY source ORDER BY leads DESC"
-    ),
+    **{title: sql for source in SOURCES.values() for title, sql in source.sample_queries.items()},
     "push ledger": (
         "SELECT target, status, COUNT(*) AS rows, COUNT(remote_id) AS with_remote_id "
         "FROM push._push_ledger GROUP BY ALL ORDER BY ALL"
-    ),
-    "Leads v1: runs (_leads_v1_runs)": (
-        "SELECT outcome, pages, leads, details, requests, deleted "
-        "FROM leads_v1._leads_v1_runs ORDER BY started_at"
     ),
 }
 

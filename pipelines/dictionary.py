@@ -2,7 +2,7 @@
 source field and whether it is personal data. Types come from the live dlt schemas, meanings
 from ``docs/columns.toml``; the result is ``docs/DATA_DICTIONARY.md``.
 
-``python -m pipelines.dictionary --write`` loads both sources from their simulators into a
+``python -m pipelines.dictionary --write`` loads every source from their simulators into a
 temporary DuckDB file and writes the dictionary; ``--check`` (and a test) fails when a loaded
 column has no description or the checked-in dictionary is out of date.
 """
@@ -21,8 +21,6 @@ import tomlkit
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 COLUMNS = DOCS / "columns.toml"
 DICTIONARY = DOCS / "DATA_DICTIONARY.md"
-# dlt schema -> what the README calls its dataset.
-DATASETS = {"mega": "MEGA (dataset `mega`)", "leads_v1": "Leads v1 (dataset `leads_v1`)"}
 
 
 def descriptions() -> dict[str, Any]:
@@ -65,6 +63,14 @@ def missing(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _heading(name: str) -> str:
+    """What the README calls a dlt schema's dataset."""
+    from pipelines.registry import SOURCES
+
+    source = SOURCES.get(name)
+    return f"{source.title} (dataset `{source.dataset}`)" if source else name
+
+
 def render(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> str:
     lines = [
         "# Data dictionary",
@@ -74,7 +80,7 @@ def render(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> str:
         "*Personal data* for hashing or dropping it). Timestamps are UTC, with time zone.",
     ]
     for name, schema in schemas.items():
-        lines += ["", f"## {DATASETS.get(name, name)}"]
+        lines += ["", f"## {_heading(name)}"]
         for table, columns in tables(schema).items():
             lines += ["", f"### `{table}`", "", "| column | type | PII | meaning | source |"]
             lines.append("|---|---|---|---|---|")
@@ -92,36 +98,23 @@ def render(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> str:
 
 
 def live_schemas() -> dict[str, Any]:
-    """Both sources loaded from their simulators into a temporary DuckDB file: their schemas."""
+    """Every source loaded from its simulator into a temporary DuckDB file: their schemas."""
     import dlt
 
-    from pipelines import leads_v1, mega_leads
-    from simulators.leads_v1 import DEFAULT_TOKEN as V1_TOKEN
-    from simulators.leads_v1 import LeadsV1Server
-    from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
+    from pipelines.entrypoint import run_source
+    from pipelines.registry import SOURCES
 
+    schemas = {}
     with tempfile.TemporaryDirectory() as tmp:
         destination = dlt.destinations.duckdb(str(Path(tmp) / "dictionary.duckdb"))
         folder = str(Path(tmp) / "p")
-        with SimulatorServer(n_leads=300, seed=5) as mega_sim:
-            mega_leads.run(
-                destination=destination,
-                pipelines_dir=folder,
-                base_url=mega_sim.url,
-                api_token=DEFAULT_TOKEN,
-                customer_id=DEFAULT_CUSTOMER_ID,
-            )
-        with LeadsV1Server(n_leads=300, seed=5) as v1_sim:
-            leads_v1.run(
-                destination=destination,
-                pipelines_dir=folder,
-                base_url=v1_sim.url,
-                api_token=V1_TOKEN,
-            )
-        return {
-            "mega": dlt.attach("mega_leads", pipelines_dir=folder).default_schema,
-            "leads_v1": dlt.attach("leads_v1", pipelines_dir=folder).default_schema,
-        }
+        for source in SOURCES.values():
+            with source.simulator(300, 5) as settings:
+                run_source(source, destination, pipelines_dir=folder, **settings)
+            schemas[source.name] = dlt.attach(
+                source.pipeline_name, pipelines_dir=folder
+            ).default_schema
+        return schemas
 
 
 def main(argv: list[str] | None = None) -> int:

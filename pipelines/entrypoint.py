@@ -8,40 +8,90 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
-
-from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+from typing import Any, TypeVar
 
 from pipelines.dlt_setup import check_config, config_dir
 from pipelines.failures import NoTracebacks
+from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
+from pipelines.runner import make_pipeline
 from sources.core.errors import ConfigurationError, ConnectorError
+from sources.core.settings import (
+    FLAG_GROUPS,
+    ConnectorSettings,
+    flags,
+    resolve_settings,
+    setting_names,
+)
+from warehouses import resolve_warehouse
 
-_KIND: dict[Any, str] = {int: "a whole number", float: "a number", bool: "true or false"}
+Spec = TypeVar("Spec", bound=ConnectorSettings)
 
 
-def checked_source_config(
-    resolve: Callable[..., Any],
-    known: Sequence[str],
-    setting_name: Callable[[str], str],
-    source_options: dict[str, Any],
-) -> Any:
-    """A source's settings, given or from dlt config, resolved once by ``resolve`` and checked:
-    a bad one stops the run here, before a request is sent or a file is made."""
+def checked_settings(spec: type[Spec], given: dict[str, Any]) -> Spec:
+    """A source's settings, given or from dlt config, resolved once and checked: a bad one
+    stops the run here, before a request is sent or a file is made."""
     check_config()
-    unknown = set(source_options) - set(known)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown source option(s): {', '.join(sorted(unknown))}; known: {', '.join(known)}"
-        )
-    options = {key: value for key, value in source_options.items() if value is not None}
     try:
-        return resolve(**options)
-    except ConfigValueCannotBeCoercedException as exc:
-        raise ConfigurationError(
-            f"{exc.field_name} must be {_KIND.get(exc.hint, 'a valid value')}, got "
-            f"{exc.field_value!r} (setting {setting_name(exc.field_name)})"
-        ) from None
+        return resolve_settings(spec, given)
+    except ConfigurationError as exc:
+        raise located(exc) from None
+
+
+def run_source(
+    source: Source,
+    /,  # Leads v1 has a setting named `source` (a filter)
+    destination: Any = None,
+    dataset_name: str | None = None,
+    pipeline_name: str | None = None,
+    full_refresh: bool = False,
+    discard_pending: bool = False,
+    pipelines_dir: str | None = None,
+    table_format: str | None = None,
+    **options: Any,
+) -> RunResult:
+    """One run of ``source`` (see ``pipelines.mega_leads.run``): ``options`` are its run
+    options (``source.run_options``, passed to its run class) and its settings; the settings
+    and the warehouse are checked before anything runs."""
+    own = {name: options.pop(name) for name in source.run_options if name in options}
+    config = checked_settings(source.settings, options)
+    # None: the source's; an empty name is the warehouse's to refuse.
+    dataset = source.dataset if dataset_name is None else dataset_name
+    try:
+        warehouse = resolve_warehouse(destination, dataset, table_format)
+    except ConfigurationError as exc:
+        raise located(exc) from None
+    name = source.pipeline_name if pipeline_name is None else pipeline_name
+    pipeline = make_pipeline(name, warehouse.destination, dataset, pipelines_dir)
+    job = source.run_class(
+        pipeline,
+        warehouse,
+        config,
+        full_refresh=full_refresh,
+        discard_pending=discard_pending,
+        **own,
+    )
+    return job.execute()
+
+
+def source_parser(source: Source) -> argparse.ArgumentParser:
+    """``source``'s command line: the common options, its own, and its settings' flags."""
+    parser = argparse.ArgumentParser(prog=source.command, description=source.description)
+    common_arguments(parser, source.dataset, source.pipeline_name)
+    if source.cli_extras is not None:
+        source.cli_extras(parser)
+    setting_arguments(parser, source.settings)
+    return parser
+
+
+def source_main(
+    source: Source, run: Callable[..., RunResult], argv: Sequence[str] | None = None
+) -> int:
+    """``source``'s command: ``run`` with the options given (settings not given: dlt config)."""
+    args = source_parser(source).parse_args(argv)
+    own = {name: getattr(args, name) for name in source.run_options}
+    options = common_options(args, setting_names(source.settings))
+    return main_for(source.command, args, lambda: run(**own, **options))
 
 
 def located(exc: ConfigurationError) -> ConfigurationError:
@@ -71,8 +121,28 @@ def common_arguments(parser: argparse.ArgumentParser, dataset: str, pipeline_nam
         action="store_true",
         help="drop data an earlier run failed to load (its state reverts) instead of loading it",
     )
-    parser.add_argument("--checkpoint-pages", type=int, help="commit data + state every N pages")
     parser.add_argument("-q", "--quiet", action="store_true", help="only the summary and errors")
+
+
+def setting_arguments(parser: argparse.ArgumentParser, spec: type[ConnectorSettings]) -> None:
+    """An option for each setting of ``spec`` that is a command-line flag (``Flag``)."""
+    groups: dict[str, Any] = {}
+    columns = ", ".join(getattr(spec, "__pii_columns__", ()))
+    for name, hint, flag in flags(spec):
+        where: Any = parser
+        if flag.group is not None:
+            if flag.group not in groups:
+                groups[flag.group] = parser.add_argument_group(flag.group, FLAG_GROUPS[flag.group])
+            where = groups[flag.group]
+        options: dict[str, Any] = {"action": "store_true", "default": None} if flag.switch else {}
+        if hint is int and not flag.switch:
+            options["type"] = int
+        for key in ("help", "metavar", "choices"):
+            if getattr(flag, key) is not None:
+                options[key] = getattr(flag, key)
+        if "help" in options:
+            options["help"] = options["help"].format(pii_columns=columns)
+        where.add_argument("--" + name.replace("_", "-"), **options)
 
 
 def common_options(args: argparse.Namespace, source_settings: Sequence[str]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ Python: ``from pipelines.leads_v1 import run`` → ``RunResult``; raises ``RunFa
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,95 +15,31 @@ from pipelines.dlt_setup import configure_dlt
 configure_dlt()
 
 # dlt_config must be registered before dlt resolves anything.
-from pipelines.entrypoint import (  # noqa: E402
-    checked_source_config,
-    common_arguments,
-    common_options,
-    located,
-    main_for,
-)
-from pipelines.leads_v1_run import LeadsV1Run  # noqa: E402
+from pipelines.entrypoint import run_source, source_main, source_parser  # noqa: E402
+from pipelines.registry import LEADS_V1  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
-from pipelines.runner import make_pipeline  # noqa: E402
-from sources.core.errors import ConfigurationError  # noqa: E402
-from sources.leads_v1 import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
-from sources.leads_v1.config import CHECKS, SourceConfig  # noqa: E402
-from warehouses import resolve_warehouse  # noqa: E402
+from sources.core.settings import setting_names  # noqa: E402
 
 __all__ = ["SOURCE_SETTINGS", "RunFailed", "RunResult", "main", "run"]
 
+SOURCE_SETTINGS = setting_names(LEADS_V1.settings)
 
-def run(
-    destination: Any = None,
-    dataset_name: str = settings.DEFAULT_DATASET,
-    pipeline_name: str = settings.PIPELINE_NAME,
-    full_refresh: bool = False,
-    discard_pending: bool = False,
-    pipelines_dir: str | None = None,
-    table_format: str | None = None,
-    **source_options: Any,
-) -> RunResult:
+
+def run(destination: Any = None, **options: Any) -> RunResult:
     """Load the organization's leads that are new, changed or deleted since the last run.
-    ``source_options`` are the ``leads_v1`` source's settings (``new_only``, ``delete_mode``,
-    ``detail_concurrency``, filters, credentials …); omitted ones come from dlt config.
+    ``destination`` and the run's options as for ``pipelines.mega_leads.run``; the rest are the
+    ``leads_v1`` source's settings (``new_only``, ``delete_mode``, ``detail_concurrency``,
+    filters, credentials …: ``LeadsV1Settings``); omitted ones come from dlt config.
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
-    try:
-        config: SourceConfig = checked_source_config(
-            resolve_config, SOURCE_SETTINGS, CHECKS.setting_name, source_options
-        )
-        warehouse = resolve_warehouse(destination, dataset_name, table_format)
-    except ConfigurationError as exc:
-        raise located(exc) from None
-    pipeline = make_pipeline(pipeline_name, warehouse.destination, dataset_name, pipelines_dir)
-    return LeadsV1Run(
-        pipeline, warehouse, config, full_refresh=full_refresh, discard_pending=discard_pending
-    ).execute()
+    return run_source(LEADS_V1, destination, **options)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="leads-v1",
-        description="Load the Leads v1 API's new, changed and deleted leads into a warehouse.",
-    )
-    common_arguments(parser, settings.DEFAULT_DATASET, settings.PIPELINE_NAME)
-    parser.add_argument(
-        "--new-only",
-        action="store_true",
-        default=None,
-        help="list only leads created since the last mark (cheap; misses updates and deletes "
-        "of older leads: run a full sweep too, e.g. nightly)",
-    )
-    parser.add_argument(
-        "--delete-mode",
-        choices=["soft", "hard"],
-        help="leads gone at the source: set _deleted_at (soft, default) or remove the rows",
-    )
-    parser.add_argument(
-        "--detail-concurrency", type=int, help="detail requests in flight (default 8)"
-    )
-    parser.add_argument(
-        "--pii",
-        metavar="RULES",
-        help="personal data: column=hash|drop,… (name, email, pain_points); the key for hashes "
-        "is the pii_key secret",
-    )
-    filters = parser.add_argument_group(
-        "filters", "narrow what is loaded; each filter set keeps its own state"
-    )
-    filters.add_argument("--pipeline-stage")
-    filters.add_argument("--source")
-    return parser
+def build_parser() -> Any:
+    return source_parser(LEADS_V1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return main_for(
-        "leads-v1",
-        args,
-        lambda: run(
-            **common_options(args, SOURCE_SETTINGS),
-        ),
-    )
+    return source_main(LEADS_V1, run, argv)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@ Python: ``from pipelines.mega_leads import run`` → ``RunResult``; raises ``Run
 
 from __future__ import annotations
 
-import argparse
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,126 +14,38 @@ from pipelines.dlt_setup import configure_dlt
 configure_dlt()
 
 # dlt_config must be registered before dlt resolves anything.
-from pipelines.entrypoint import (  # noqa: E402
-    checked_source_config,
-    common_arguments,
-    common_options,
-    located,
-    main_for,
-)
-from pipelines.mega_run import MegaRun  # noqa: E402
+from pipelines.entrypoint import run_source, source_main, source_parser  # noqa: E402
+from pipelines.registry import MEGA  # noqa: E402
 from pipelines.result import RunFailed, RunResult  # noqa: E402
-from pipelines.runner import make_pipeline  # noqa: E402
-from sources.core.errors import ConfigurationError  # noqa: E402
-from sources.mega import SOURCE_SETTINGS, resolve_config, settings  # noqa: E402
-from sources.mega.config import SourceConfig, setting_name  # noqa: E402
-from warehouses import resolve_warehouse  # noqa: E402
+from sources.core.settings import setting_names  # noqa: E402
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
 
-log = logging.getLogger("crm_leads.run")
-
 # Every setting the source reads from dlt config is accepted by `run()` too.
-SOURCE_OPTIONS = SOURCE_SETTINGS
+SOURCE_OPTIONS = setting_names(MEGA.settings)
 
 
-def run(
-    destination: Any = None,
-    dataset_name: str = settings.DEFAULT_DATASET,
-    pipeline_name: str = settings.PIPELINE_NAME,
-    full_refresh: bool = False,
-    reconcile: bool = False,
-    delete_mode: str = "soft",
-    discard_pending: bool = False,
-    pipelines_dir: str | None = None,
-    table_format: str | None = None,
-    **source_options: Any,
-) -> RunResult:
+def run(destination: Any = None, **options: Any) -> RunResult:
     """Load what changed since the last run. ``destination`` is any dlt destination (name,
-    factory or instance; default DuckDB). ``source_options`` are the ``mega`` source's arguments
-    (filters, ``initial_updated_since``, ``lookback``, ``checkpoint_pages``, credentials …);
-    omitted ones come from dlt config (``dlt_config/``, env vars). ``table_format`` ("delta" or
-    "iceberg") is for the filesystem destination (else ``[destination.filesystem] table_format``).
+    factory or instance; default DuckDB). ``options``: ``dataset_name``, ``pipeline_name``,
+    ``full_refresh``, ``discard_pending``, ``pipelines_dir``, ``table_format`` ("delta" or
+    "iceberg", for the filesystem destination; else ``[destination.filesystem] table_format``)
+    (``pipelines.entrypoint.run_source``), and the ``mega`` source's settings (filters,
+    ``initial_updated_since``, ``lookback``, ``checkpoint_pages``, credentials …: ``MegaSettings``);
+    omitted ones come from dlt config (``dlt_config/``, env vars).
 
-    ``reconcile`` sweeps every lead id at the source afterwards and marks the loaded leads that
-    vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
+    ``reconcile=True`` sweeps every lead id at the source afterwards and marks the loaded leads
+    that vanished (``delete_mode`` "soft": ``_deleted_at`` set; "hard": rows removed).
     Raises ``RunFailed`` (with ``.result``) if the run stops early; committed checkpoints stay."""
-    try:
-        config: SourceConfig = checked_source_config(
-            resolve_config, SOURCE_OPTIONS, setting_name, source_options
-        )
-        warehouse = resolve_warehouse(destination, dataset_name, table_format)
-    except ConfigurationError as exc:
-        raise located(exc) from None
-    pipeline = make_pipeline(pipeline_name, warehouse.destination, dataset_name, pipelines_dir)
-    job = MegaRun(
-        pipeline,
-        warehouse,
-        config,
-        full_refresh=full_refresh,
-        reconcile=reconcile,
-        delete_mode=delete_mode,
-        discard_pending=discard_pending,
-    )
-    return job.execute()
+    return run_source(MEGA, destination, **options)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mega-leads",
-        description="Load MEGA CRM leads that changed since the last run into a warehouse.",
-    )
-    common_arguments(parser, settings.DEFAULT_DATASET, settings.PIPELINE_NAME)
-    parser.add_argument(
-        "--initial-updated-since",
-        metavar="TS",
-        help="backfill start (ISO-8601) for a stream with no state yet",
-    )
-    parser.add_argument("--lookback", help="re-read this far behind the mark, e.g. 15m")
-    parser.add_argument(
-        "--reconcile",
-        action="store_true",
-        help="afterwards, sweep every lead id at the source and mark leads that vanished",
-    )
-    parser.add_argument(
-        "--delete-mode",
-        choices=["soft", "hard"],
-        default="soft",
-        help="reconcile: set _deleted_at (soft, default) or remove the rows (hard)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="backfill with K parallel workers over equal updated_at ranges (default 1)",
-    )
-    parser.add_argument(
-        "--pii",
-        metavar="RULES",
-        help="personal data: column=hash|drop,… (contact_name, contact_phone, contact_email, "
-        "owner__name); the key for hashes is the pii_key secret",
-    )
-    filters = parser.add_argument_group(
-        "filters", "narrow what is loaded; each filter set keeps its own state"
-    )
-    filters.add_argument("--status")
-    filters.add_argument("--stage-id")
-    filters.add_argument("--lead-line", choices=["buyer", "seller"])
-    filters.add_argument("--search")
-    filters.add_argument("--created-since", metavar="TS")
-    return parser
+def build_parser() -> Any:
+    return source_parser(MEGA)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return main_for(
-        "mega-leads",
-        args,
-        lambda: run(
-            reconcile=args.reconcile,
-            delete_mode=args.delete_mode,
-            **common_options(args, SOURCE_OPTIONS),
-        ),
-    )
+    return source_main(MEGA, run, argv)
 
 
 if __name__ == "__main__":

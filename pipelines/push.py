@@ -30,7 +30,7 @@ from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
 from push_targets.core.push import Pusher, PushResult, Target  # noqa: E402
 from push_targets.core.rows import rows_from_file, rows_from_query  # noqa: E402
-from sources.core.config_checks import SettingChecks  # noqa: E402
+from push_targets.core.settings import PushSettings  # noqa: E402
 from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
 from warehouses.duckdb import duckdb_path  # noqa: E402
 
@@ -43,7 +43,6 @@ TARGETS: dict[str, tuple[Callable[..., Any], Callable[[Any, int], Target]]] = {
     "leads_v1": (leads_v1.resolve_config, leads_v1.LeadsV1Target),
 }
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-MAX_CONCURRENCY = 64
 
 
 class PushFailed(ConnectorError):
@@ -63,7 +62,7 @@ def push(
     key: str = "id",
     field_map: str | None = None,
     dry_run: bool = False,
-    concurrency: int = 8,
+    concurrency: int | None = None,
     duckdb_file: str | None = None,
     **target_settings: Any,
 ) -> PushResult:
@@ -76,14 +75,12 @@ def push(
         raise ConfigurationError(
             f"unknown target {target!r}; known: {', '.join(TARGETS)}"
         ) from None
-    count = SettingChecks(target, kind="destination").whole_number(
-        concurrency, "concurrency", 1, MAX_CONCURRENCY
-    )
     sql = _query(table, query, file)
     try:
-        config = resolve(field_map=field_map, **target_settings)
+        config = resolve(field_map=field_map, concurrency=concurrency, **target_settings)
     except ConfigurationError as exc:
         raise located(exc) from None
+    count = config.concurrency
     path = Path(duckdb_file or duckdb_path())
     with Ledger(path) as ledger:
         rows: Iterable[dict[str, Any]] = (
@@ -130,7 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--map", dest="field_map", help="target_field=column,… (default: same names)"
     )
     parser.add_argument("--dry-run", action="store_true", help="validate and print, send nothing")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help=f"requests in flight (default {PushSettings.concurrency})",
+    )
     parser.add_argument("--duckdb-file", help="the DuckDB warehouse and ledger (default: as runs)")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser

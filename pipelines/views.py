@@ -21,14 +21,10 @@ from pipelines.dlt_setup import configure_dlt
 
 configure_dlt()
 
+from pipelines.registry import SOURCES  # noqa: E402
 from pipelines.runner import make_pipeline  # noqa: E402
 from warehouses import resolve_warehouse  # noqa: E402
 
-# source -> (pipeline name, stage column, source column)
-SOURCES = {
-    "mega": ("mega_leads", "current_stage__slug", "source_platform"),
-    "leads_v1": ("leads_v1", "pipeline_stage", "source"),
-}
 _NAME = re.compile(r"[^a-z0-9_]+")
 # value_type -> the typed column of leads__custom_fields and its SQL type.
 _TYPED = {"number": "value_number", "boolean": "value_bool"}
@@ -36,7 +32,8 @@ _TYPED = {"number": "value_number", "boolean": "value_bool"}
 
 def view_statements(client: Any, source: str) -> list[str]:
     """The CREATE VIEW statements for ``source``'s dataset, through dlt's SQL client."""
-    _, stage, origin = SOURCES[source]
+    entry = SOURCES[source]
+    stage, origin = entry.stage_column, entry.source_column
 
     def table(name: str) -> str:
         return str(client.make_qualified_table_name(name))
@@ -50,7 +47,7 @@ def view_statements(client: Any, source: str) -> list[str]:
         f"COUNT(*) AS leads FROM {current} "
         f"GROUP BY CAST(created_at AS DATE), {stage}, {origin}",
     ]
-    if source == "mega":
+    if entry.custom_fields:
         statements.append(_wide_view(client, current, table("leads__custom_fields"), table))
     return statements
 
@@ -103,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset", default=None, help="default: the source's")
     parser.add_argument("--pipelines-dir", default=None)
     args = parser.parse_args(argv)
-    name = SOURCES[args.source][0]
-    dataset = args.dataset or args.source
+    name = SOURCES[args.source].pipeline_name
+    dataset = args.dataset or SOURCES[args.source].dataset
     # The warehouse the runs load, resolved as they resolve it (DuckDB: the same file).
     warehouse = resolve_warehouse(args.destination, dataset, None)
     pipeline = make_pipeline(name, warehouse.destination, dataset, args.pipelines_dir)

@@ -12,31 +12,31 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import dlt
 import httpx
 import orjson
-from dlt.common.configuration.inject import with_config
+from dlt.common.configuration.specs import configspec
 
-from sources.core.config_checks import SettingChecks
 from sources.core.errors import ApiError, AuthenticationError, ConfigurationError
 from sources.core.http import HttpClient
-from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.pacing import ClientStats
 from sources.core.retry import DEFAULT_RETRY
+from sources.core.settings import resolve_settings
 
 from .core import validate as check
 from .core.ledger import Entry
 from .core.push import REJECTING, Rejected, Sent
-from .core.rows import mapped, parse_mapping
+from .core.rows import mapped
+from .core.settings import PushSettings
 from .core.sink import push_batch
 
 NAME = "apollo"
-CHECKS = SettingChecks(NAME, kind="destination")
 DEFAULT_BASE_URL = "https://api.apollospace.ai/v1"  # 002 servers
-BASE_URL_SETTING = "DESTINATION__APOLLO__BASE_URL"
+RETRY = replace(DEFAULT_RETRY, name=NAME)
 FIELDS = (
     "contact_name",
     "company_name",
@@ -50,45 +50,35 @@ FIELDS = (
 _REQUEST_ID = re.compile(r"\(request_id ([^)\s]+)\)")
 
 
-@dataclass(frozen=True)
-class ApolloTargetConfig:
-    base_url: str
-    api_token: str = field(repr=False)
-    organization_id: str
+@configspec
+class ApolloTargetSettings(PushSettings):
+    """``[destination.apollo]``: the token (a Cognito id_token), the organization, and the
+    pipeline for rows without one."""
+
+    __setting_section__: ClassVar[str] = NAME
+    __target_fields__: ClassVar[tuple[str, ...]] = FIELDS
+
+    base_url: str | None = DEFAULT_BASE_URL
+    organization_id: str | None = None
     pipeline_id: str | None = None  # for rows without one
-    mapping: Mapping[str, str] = field(default_factory=dict)
 
-
-def _settings(
-    api_token: str | None = dlt.secrets.value,
-    organization_id: str | None = dlt.config.value,
-    base_url: str = DEFAULT_BASE_URL,
-    pipeline_id: str | None = None,
-    field_map: str | None = None,
-) -> ApolloTargetConfig:
-    """Also ``[destination.apollo]`` settings / ``DESTINATION__APOLLO__<NAME>``."""
-    token = CHECKS.require(api_token, "api_token", secret=True)
-    check_not_expired(token)
-    return ApolloTargetConfig(
-        base_url=base_url,
-        api_token=token,
+    def on_resolved(self) -> None:
+        check_not_expired(str(self.api_token))
         # 002: `X-Organization-Id` is `format: uuid`.
-        organization_id=_uuid_setting(
-            CHECKS.require(organization_id, "organization_id"), "organization_id"
-        ),
-        pipeline_id=_uuid_setting(pipeline_id, "pipeline_id") if pipeline_id else None,
-        mapping=parse_mapping(field_map, FIELDS),
-    )
+        self.organization_id = self._uuid(
+            self.checks.require(self.organization_id, "organization_id"), "organization_id"
+        )
+        self.pipeline_id = self._uuid(self.pipeline_id, "pipeline_id") if self.pipeline_id else None
+
+    def _uuid(self, value: str, name: str) -> str:
+        try:
+            return check.uuid_text(value, name)
+        except Rejected as exc:
+            raise ConfigurationError(f"{exc} (setting {self.checks.setting_name(name)})") from None
 
 
-def _uuid_setting(value: str, name: str) -> str:
-    try:
-        return check.uuid_text(value, name)
-    except Rejected as exc:
-        raise ConfigurationError(f"{exc} (setting {CHECKS.setting_name(name)})") from None
-
-
-resolve_config = with_config(_settings, sections=("destination", NAME))
+def resolve_config(**given: Any) -> ApolloTargetSettings:
+    return resolve_settings(ApolloTargetSettings, given)
 
 
 def token_expiry(token: str) -> datetime | None:
@@ -134,24 +124,24 @@ class ApolloTarget:
     name = NAME
     upsert = False
 
-    def __init__(self, config: ApolloTargetConfig, in_flight: int = 1) -> None:
+    def __init__(self, config: ApolloTargetSettings, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
-        self.account = config.organization_id
+        self.account = str(config.organization_id)
         self.stats = ClientStats()
-        pacer = RateLimitPacer(reserve=max(1, in_flight), stats=self.stats)
         self._http = HttpClient(
-            config.base_url,
-            base_url_setting=BASE_URL_SETTING,
+            str(config.base_url),
+            base_url_setting=config.base_url_setting,
             auth_headers={
                 "Authorization": f"Bearer {config.api_token}",
-                "X-Organization-Id": config.organization_id,
+                "X-Organization-Id": self.account,
             },
-            secrets=(config.api_token,),
+            secrets=(str(config.api_token),),
             read_error=read_error,
-            retry=DEFAULT_RETRY,
+            timeout=config.timeout,
+            retry=config.retry_policy(RETRY),
             stats=self.stats,
-            pacer=pacer,
+            pacer=config.pacer(self.stats, in_flight),
         )
 
     def close(self) -> None:
@@ -210,19 +200,14 @@ class ApolloTarget:
         return Sent("created", str(lead.get("id")))
 
 
-@dlt.destination(name=NAME, batch_size=200, skip_dlt_columns_and_tables=True)
+@dlt.destination(
+    name=NAME, batch_size=200, skip_dlt_columns_and_tables=True, spec=ApolloTargetSettings
+)
 def apollo(
-    items: Any,
-    table: Any,
-    api_token: str = dlt.secrets.value,
-    organization_id: str = dlt.config.value,
-    base_url: str = DEFAULT_BASE_URL,
-    pipeline_id: str | None = None,
-    field_map: str | None = None,
-    key_column: str = "id",
-    concurrency: int = 8,
-    ledger_path: str = "push_ledger.duckdb",
+    items: Any, table: Any, settings: ApolloTargetSettings = dlt.config.value, **given: Any
 ) -> None:
-    """Rows of any dlt pipeline created as Apollo Space leads (``destination=apollo()``)."""
-    config = _settings(api_token, organization_id, base_url, pipeline_id, field_map)
-    push_batch(ApolloTarget(config, concurrency), items, key_column, ledger_path, concurrency)
+    """Rows of any dlt pipeline created as Apollo Space leads (``destination=apollo()``).
+    ``given`` (to the factory, as ``apollo(field_map=…)``): any ``ApolloTargetSettings``; dlt
+    resolves them with config into ``settings``."""
+    target = ApolloTarget(settings, settings.concurrency)
+    push_batch(target, items, settings.key_column, settings.ledger_path, settings.concurrency)

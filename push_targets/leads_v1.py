@@ -6,27 +6,25 @@ value changed (told from the ledger's per-field hashes: the ledger never keeps v
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import dlt
-from dlt.common.configuration.inject import with_config
+from dlt.common.configuration.specs import configspec
 
-from sources.core.config_checks import SettingChecks
-from sources.core.connect import check_base_url
 from sources.core.errors import NotFoundError
-from sources.core.pacing import ClientStats, RateLimitPacer
-from sources.leads_v1.client import BASE_URL_SETTING, LeadsV1Client
+from sources.core.pacing import ClientStats
+from sources.core.settings import resolve_settings
+from sources.leads_v1.client import RETRY, LeadsV1Client
 
 from .core import validate as check
 from .core.keys import field_hashes
 from .core.ledger import Entry
 from .core.push import Rejected, Sent
-from .core.rows import mapped, parse_mapping
+from .core.rows import mapped
+from .core.settings import PushSettings
 from .core.sink import push_batch
 
 NAME = "leads_v1"
-CHECKS = SettingChecks(NAME, kind="destination")
 # 004's PATCH whitelist; create accepts the same fields.
 FIELDS = (
     "name",
@@ -44,47 +42,43 @@ FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class LeadsV1TargetConfig:
-    base_url: str
-    api_token: str = field(repr=False)
+@configspec
+class LeadsV1TargetSettings(PushSettings):
+    """``[destination.leads_v1]``: the API's address (required: 004 names none) and token."""
+
+    __setting_section__: ClassVar[str] = NAME
+    __target_fields__: ClassVar[tuple[str, ...]] = FIELDS
+
     # Whose leads: the token is bound to one organization, whose id 004's create answer carries
     # but the push needs before it; by default the API's address stands for it.
-    account: str
-    mapping: Mapping[str, str] = field(default_factory=dict)
+    organization_id: str | None = None
+
+    @property
+    def account(self) -> str:
+        return self.organization_id or str(self.base_url)
 
 
-def _settings(
-    api_token: str | None = dlt.secrets.value,
-    base_url: str | None = dlt.config.value,
-    organization_id: str | None = None,
-    field_map: str | None = None,
-) -> LeadsV1TargetConfig:
-    """Also ``[destination.leads_v1]`` settings / ``DESTINATION__LEADS_V1__<NAME>``."""
-    url = check_base_url(CHECKS.require(base_url, "base_url"), BASE_URL_SETTING)
-    return LeadsV1TargetConfig(
-        base_url=url,
-        api_token=CHECKS.require(api_token, "api_token", secret=True),
-        account=organization_id or url,
-        mapping=parse_mapping(field_map, FIELDS),
-    )
-
-
-resolve_config = with_config(_settings, sections=("destination", NAME))
+def resolve_config(**given: Any) -> LeadsV1TargetSettings:
+    return resolve_settings(LeadsV1TargetSettings, given)
 
 
 class LeadsV1Target:
     name = NAME
     upsert = True
 
-    def __init__(self, config: LeadsV1TargetConfig, in_flight: int = 1) -> None:
+    def __init__(self, config: LeadsV1TargetSettings, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
         self.account = config.account
         self.stats = ClientStats()
-        pacer = RateLimitPacer(reserve=max(1, in_flight), stats=self.stats)
         self._client = LeadsV1Client(
-            config.base_url, config.api_token, stats=self.stats, pacer=pacer
+            str(config.base_url),
+            str(config.api_token),
+            timeout=config.timeout,
+            retry=config.retry_policy(RETRY),
+            stats=self.stats,
+            pacer=config.pacer(self.stats, in_flight),
+            base_url_setting=config.base_url_setting,
         )
 
     def close(self) -> None:
@@ -123,19 +117,15 @@ class LeadsV1Target:
         return Sent("updated", entry.remote_id)
 
 
-@dlt.destination(name=NAME, batch_size=200, skip_dlt_columns_and_tables=True)
+@dlt.destination(
+    name=NAME, batch_size=200, skip_dlt_columns_and_tables=True, spec=LeadsV1TargetSettings
+)
 def leads_v1(
-    items: Any,
-    table: Any,
-    api_token: str = dlt.secrets.value,
-    base_url: str = dlt.config.value,
-    organization_id: str | None = None,
-    field_map: str | None = None,
-    key_column: str = "id",
-    concurrency: int = 8,
-    ledger_path: str = "push_ledger.duckdb",
+    items: Any, table: Any, settings: LeadsV1TargetSettings = dlt.config.value, **given: Any
 ) -> None:
     """Rows of any dlt pipeline upserted as Leads v1 leads (``destination=leads_v1()``)
-    (created, or patched when changed)."""
-    config = _settings(api_token, base_url, organization_id, field_map)
-    push_batch(LeadsV1Target(config, concurrency), items, key_column, ledger_path, concurrency)
+    (created, or patched when changed).
+    ``given`` (to the factory, as ``leads_v1(field_map=…)``): any ``LeadsV1TargetSettings``; dlt
+    resolves them with config into ``settings``."""
+    target = LeadsV1Target(settings, settings.concurrency)
+    push_batch(target, items, settings.key_column, settings.ledger_path, settings.concurrency)

@@ -8,26 +8,25 @@ Create-only: MEGA may merge a create into an existing lead by email or phone-las
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import dlt
-from dlt.common.configuration.inject import with_config
+from dlt.common.configuration.specs import configspec
 
-from sources.core.config_checks import SettingChecks
-from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.pacing import ClientStats
+from sources.core.settings import resolve_settings
 from sources.mega import settings as mega_settings
-from sources.mega.client import MegaClient, check_base_url
+from sources.mega.client import RETRY, MegaClient
 from sources.mega.config import customer_uuid
 
 from .core import validate as check
 from .core.ledger import Entry
 from .core.push import Rejected, Sent
-from .core.rows import mapped, parse_mapping
+from .core.rows import mapped
+from .core.settings import PushSettings
 from .core.sink import push_batch
 
 NAME = "mega"
-CHECKS = SettingChecks(NAME, kind="destination")
 FIELDS = (
     "contact_name",
     "contact_phone",
@@ -46,44 +45,45 @@ SOURCE_PLATFORMS = (
 SOURCE_TYPES = ("form", "phone_call", "email", "chat", "sms", "manual", "import")
 
 
-@dataclass(frozen=True)
-class MegaTargetConfig:
-    base_url: str
-    api_token: str = field(repr=False)
-    customer_id: str
-    mapping: Mapping[str, str] = field(default_factory=dict)
+@configspec
+class MegaTargetSettings(PushSettings):
+    """``[destination.mega]``: MEGA's address and token, and the customer to create leads for."""
+
+    __setting_section__: ClassVar[str] = NAME
+    __target_fields__: ClassVar[tuple[str, ...]] = FIELDS
+
+    base_url: str | None = mega_settings.DEFAULT_BASE_URL
+    customer_id: str | None = None
+
+    def on_resolved(self) -> None:
+        self.customer_id = customer_uuid(
+            self.checks.require(self.customer_id, "customer_id"),
+            self.checks.setting_name("customer_id"),
+        )
 
 
-def _settings(
-    api_token: str | None = dlt.secrets.value,
-    customer_id: str | None = dlt.config.value,
-    base_url: str = mega_settings.DEFAULT_BASE_URL,
-    field_map: str | None = None,
-) -> MegaTargetConfig:
-    """Also ``[destination.mega]`` settings / ``DESTINATION__MEGA__<NAME>``."""
-    return MegaTargetConfig(
-        base_url=check_base_url(base_url),
-        api_token=CHECKS.require(api_token, "api_token", secret=True),
-        customer_id=customer_uuid(CHECKS.require(customer_id, "customer_id")),
-        mapping=parse_mapping(field_map, FIELDS),
-    )
-
-
-resolve_config = with_config(_settings, sections=("destination", NAME))
+def resolve_config(**given: Any) -> MegaTargetSettings:
+    return resolve_settings(MegaTargetSettings, given)
 
 
 class MegaTarget:
     name = NAME
     upsert = False
 
-    def __init__(self, config: MegaTargetConfig, in_flight: int = 1) -> None:
+    def __init__(self, config: MegaTargetSettings, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
-        self.account = config.customer_id
+        self.account = str(config.customer_id)
         self.stats = ClientStats()
-        pacer = RateLimitPacer(reserve=max(1, in_flight), stats=self.stats)
         self._client = MegaClient(
-            config.base_url, config.api_token, config.customer_id, stats=self.stats, pacer=pacer
+            str(config.base_url),
+            str(config.api_token),
+            self.account,
+            timeout=config.timeout,
+            retry=config.retry_policy(RETRY),
+            stats=self.stats,
+            pacer=config.pacer(self.stats, in_flight),
+            base_url_setting=config.base_url_setting,
         )
 
     def close(self) -> None:
@@ -126,18 +126,14 @@ def _custom_fields(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-@dlt.destination(name=NAME, batch_size=200, skip_dlt_columns_and_tables=True)
+@dlt.destination(
+    name=NAME, batch_size=200, skip_dlt_columns_and_tables=True, spec=MegaTargetSettings
+)
 def mega(
-    items: Any,
-    table: Any,
-    api_token: str = dlt.secrets.value,
-    customer_id: str = dlt.config.value,
-    base_url: str = mega_settings.DEFAULT_BASE_URL,
-    field_map: str | None = None,
-    key_column: str = "id",
-    concurrency: int = 8,
-    ledger_path: str = "push_ledger.duckdb",
+    items: Any, table: Any, settings: MegaTargetSettings = dlt.config.value, **given: Any
 ) -> None:
-    """Rows of any dlt pipeline created as MEGA leads: ``run(rows, destination=mega())``."""
-    config = _settings(api_token, customer_id, base_url, field_map)
-    push_batch(MegaTarget(config, concurrency), items, key_column, ledger_path, concurrency)
+    """Rows of any dlt pipeline created as MEGA leads: ``run(rows, destination=mega())``.
+    ``given`` (to the factory, as ``mega(field_map=…)``): any ``MegaTargetSettings``; dlt
+    resolves them with config into ``settings``."""
+    target = MegaTarget(settings, settings.concurrency)
+    push_batch(target, items, settings.key_column, settings.ledger_path, settings.concurrency)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.registry import SOURCES
 from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import ManualClock, SimulatorServer
 from tests.helpers import CLOCK_START, Warehouse, make_sim
@@ -34,19 +35,15 @@ if len(collect_ignore) == len(ORCHESTRATORS):
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry settings through dlt config, as a user would set them; small so tests are quick."""
-    monkeypatch.setenv("SOURCES__MEGA__BACKOFF_BASE", "0.01")
-    monkeypatch.setenv("SOURCES__MEGA__BACKOFF_MAX", "0.05")
-    monkeypatch.setenv("SOURCES__MEGA__RETRY_AFTER_MAX", "1")
-    monkeypatch.setenv("SOURCES__MEGA__MAX_RETRIES", "4")
-    monkeypatch.setenv("SOURCES__MEGA__READ_TIMEOUT", "5")
-    for name, value in (
-        ("BACKOFF_BASE", "0.01"),
-        ("BACKOFF_MAX", "0.05"),
-        ("RETRY_AFTER_MAX", "1"),
-        ("MAX_RETRIES", "4"),
-        ("READ_TIMEOUT", "5"),
-    ):
-        monkeypatch.setenv(f"SOURCES__LEADS_V1__{name}", value)
+    for source in SOURCES:
+        for name, value in (
+            ("BACKOFF_BASE", "0.01"),
+            ("BACKOFF_MAX", "0.05"),
+            ("RETRY_AFTER_MAX", "1"),
+            ("MAX_RETRIES", "4"),
+            ("READ_TIMEOUT", "5"),
+        ):
+            monkeypatch.setenv(f"SOURCES__{source.upper()}__{name}", value)
 
 
 @pytest.fixture

@@ -10,72 +10,24 @@ the endpoint in ``endpoint.py``, rows in ``shaping.py``, hints in ``hints.py``, 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from typing import Any
 
 import dlt
-from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
+from sources.core.settings import resolve_settings
 from sources.core.sweep.detail_sweep import DetailSweep
 from sources.core.sweep.loads import Load, dlt_items
 
-from . import settings
-from .config import Filters, SourceConfig, build_config
+from .config import LeadsV1Settings, SourceConfig
 
-__all__ = ["SOURCE_SETTINGS", "leads_session", "leads_v1", "resolve_config"]
-
-
-def _source_settings(
-    api_token: str | None = dlt.secrets.value,
-    base_url: str | None = dlt.config.value,
-    pipeline_stage: str | None = None,
-    source: str | None = None,
-    new_only: bool = False,
-    delete_mode: str = "soft",
-    detail_concurrency: int = settings.DETAIL_CONCURRENCY,
-    checkpoint_pages: int = settings.CHECKPOINT_PAGES,
-    checkpoint_seconds: float = settings.CHECKPOINT_SECONDS,
-    prefetch_pages: int = settings.PREFETCH_PAGES,
-    connect_timeout: float = settings.CONNECT_TIMEOUT_S,
-    read_timeout: float = settings.READ_TIMEOUT_S,
-    max_retries: int = settings.MAX_RETRIES,
-    backoff_base: float = settings.BACKOFF_BASE_S,
-    backoff_max: float = settings.BACKOFF_MAX_S,
-    retry_after_max: float = settings.RETRY_AFTER_MAX_S,
-    max_retry_time: float = settings.MAX_RETRY_TIME_S,
-    rate_limit_reserve: int = settings.RATE_LIMIT_RESERVE,
-    pii: str | None = None,
-    pii_key: str | None = None,
-) -> SourceConfig:
-    """Every argument is also a setting under ``[sources.leads_v1]`` or
-    ``SOURCES__LEADS_V1__<NAME>``."""
-    return build_config(
-        base_url=base_url,
-        api_token=api_token,
-        filters=Filters(pipeline_stage=pipeline_stage or None, source=source or None),
-        new_only=new_only,
-        delete_mode=delete_mode,
-        detail_concurrency=detail_concurrency,
-        checkpoint_pages=checkpoint_pages,
-        checkpoint_seconds=checkpoint_seconds,
-        prefetch_pages=prefetch_pages,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        max_retries=max_retries,
-        backoff_base=backoff_base,
-        backoff_max=backoff_max,
-        retry_after_max=retry_after_max,
-        max_retry_time=max_retry_time,
-        rate_limit_reserve=rate_limit_reserve,
-        pii=pii,
-        pii_key=pii_key,
-    )
+__all__ = ["leads_session", "leads_v1", "resolve_config"]
 
 
-resolve_config = with_config(_source_settings, sections=("sources", "leads_v1", "leads_v1"))
-SOURCE_SETTINGS = tuple(inspect.signature(_source_settings).parameters)
+def resolve_config(**given: Any) -> LeadsV1Settings:
+    """The settings as the `leads_v1` source reads them, ``given`` ones first."""
+    return resolve_settings(LeadsV1Settings, given)
 
 
 def leads_session(config: SourceConfig, **decided: Any) -> DetailSweep:

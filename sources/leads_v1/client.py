@@ -64,10 +64,11 @@ class LeadsV1Client:
         pacer: RateLimitPacer | None = None,
         stats: ClientStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        base_url_setting: str = BASE_URL_SETTING,
     ) -> None:
         self.http = HttpClient(
             base_url,
-            base_url_setting=BASE_URL_SETTING,
+            base_url_setting=base_url_setting,
             auth_headers={"Authorization": f"Bearer {api_token}"},
             secrets=(api_token,),
             read_error=read_error,

@@ -64,12 +64,13 @@ class MegaClient:
         stats: ClientStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
         answered: bool = False,
+        base_url_setting: str = BASE_URL_SETTING,
     ) -> None:
         self._api_token = api_token
         self._customer_id = customer_id
         self.http = HttpClient(
             base_url,
-            base_url_setting=BASE_URL_SETTING,
+            base_url_setting=base_url_setting,
             auth_headers={"Authorization": f"Bearer {api_token}", "x-customer-id": customer_id},
             secrets=(api_token,),
             read_error=read_error,

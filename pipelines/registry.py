@@ -1,0 +1,137 @@
+"""Every source the connector loads, declared once: what the entrypoints, the views, the data
+dictionary, the demo, the orchestrator examples and the tests loop over.
+
+A new source is its package under ``sources/`` (with its settings spec), its run class, its
+simulator, one entry here and its columns in ``docs/columns.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.leads_v1_run import LeadsV1Run
+from pipelines.mega_run import MegaRun
+from pipelines.runner import CheckpointedRun
+from sources.core.settings import ConnectorSettings
+from sources.leads_v1 import settings as leads_v1_settings
+from sources.leads_v1.config import LeadsV1Settings
+from sources.mega import settings as mega_settings
+from sources.mega.config import MegaSettings
+
+# A simulator of the source's API serving ``n`` sample leads (seeded): the settings that point
+# a run at it (base_url, api_token …).
+Simulator = Callable[[int, int], AbstractContextManager[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # the dlt source, its settings' section [sources.<name>], its dlt schema
+    title: str  # how the docs name it
+    command: str  # its console script
+    description: str  # the command's help
+    pipeline_name: str
+    dataset: str  # the default dataset
+    settings: type[ConnectorSettings]
+    # Built as run_class(pipeline, warehouse, settings, full_refresh=…, discard_pending=…,
+    # **its own run options).
+    run_class: Callable[..., CheckpointedRun]
+    stage_column: str  # views: leads_by_day's stage
+    source_column: str  # views: leads_by_day's source
+    simulator: Simulator
+    custom_fields: bool = False  # views: custom_fields_wide over leads__custom_fields
+    # Options of ``run()`` that are not settings (MEGA's reconcile): added to the command line,
+    # passed to the run class.
+    cli_extras: Callable[[argparse.ArgumentParser], None] | None = None
+    run_options: tuple[str, ...] = ()
+    sample_queries: Mapping[str, str] = field(default_factory=dict)  # the demo's
+
+
+@contextmanager
+def _mega_simulator(n_leads: int, seed: int) -> Iterator[dict[str, Any]]:
+    from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
+
+    with SimulatorServer(n_leads=n_leads, seed=seed) as sim:
+        yield {"base_url": sim.url, "api_token": DEFAULT_TOKEN, "customer_id": DEFAULT_CUSTOMER_ID}
+
+
+@contextmanager
+def _leads_v1_simulator(n_leads: int, seed: int) -> Iterator[dict[str, Any]]:
+    from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server
+
+    with LeadsV1Server(n_leads=n_leads, seed=seed) as sim:
+        yield {"base_url": sim.url, "api_token": DEFAULT_TOKEN}
+
+
+def _reconcile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="afterwards, sweep every lead id at the source and mark leads that vanished",
+    )
+    parser.add_argument(
+        "--delete-mode",
+        choices=["soft", "hard"],
+        default="soft",
+        help="reconcile: set _deleted_at (soft, default) or remove the rows (hard)",
+    )
+
+
+MEGA = Source(
+    name="mega",
+    title="MEGA",
+    command="mega-leads",
+    description="Load MEGA CRM leads that changed since the last run into a warehouse.",
+    pipeline_name=mega_settings.PIPELINE_NAME,
+    dataset=mega_settings.DEFAULT_DATASET,
+    settings=MegaSettings,
+    run_class=MegaRun,
+    stage_column="current_stage__slug",
+    source_column="source_platform",
+    simulator=_mega_simulator,
+    custom_fields=True,
+    cli_extras=_reconcile_arguments,
+    run_options=("reconcile", "delete_mode"),
+    sample_queries={
+        "leads by status": (
+            "SELECT status, COUNT(*) AS leads, COUNT(_deleted_at) AS deleted "
+            "FROM mega.leads GROUP BY status ORDER BY leads DESC"
+        ),
+        "most used custom fields": (
+            "SELECT slug, COUNT(*) AS leads, STRING_AGG(DISTINCT value_type, ',') AS types "
+            "FROM mega.leads__custom_fields GROUP BY slug ORDER BY leads DESC LIMIT 6"
+        ),
+        "runs (_mega_runs)": (
+            "SELECT outcome, pages, leads, requests, checkpoints, reconciled, deleted, "
+            "api_total, warehouse_count FROM mega._mega_runs ORDER BY started_at"
+        ),
+    },
+)
+LEADS_V1 = Source(
+    name="leads_v1",
+    title="Leads v1",
+    command="leads-v1",
+    description="Load the Leads v1 API's new, changed and deleted leads into a warehouse.",
+    pipeline_name=leads_v1_settings.PIPELINE_NAME,
+    dataset=leads_v1_settings.DEFAULT_DATASET,
+    settings=LeadsV1Settings,
+    run_class=LeadsV1Run,
+    stage_column="pipeline_stage",
+    source_column="source",
+    simulator=_leads_v1_simulator,
+    sample_queries={
+        "Leads v1: qualified leads by source": (
+            "SELECT source, COUNT(*) AS leads, ROUND(AVG(lead_score)) AS avg_score, "
+            "COUNT(ai_reasoning) AS ai_qualified FROM leads_v1.leads WHERE _deleted_at IS NULL "
+            "GROUP BY source ORDER BY leads DESC"
+        ),
+        "Leads v1: runs (_leads_v1_runs)": (
+            "SELECT outcome, pages, leads, details, requests, deleted "
+            "FROM leads_v1._leads_v1_runs ORDER BY started_at"
+        ),
+    },
+)
+SOURCES: dict[str, Source] = {source.name: source for source in (MEGA, LEADS_V1)}
