@@ -30,7 +30,7 @@ from sources.core.retry import DEFAULT_RETRY
 from .core import validate as check
 from .core.ledger import Entry
 from .core.push import REJECTING, Rejected, Sent
-from .core.rows import mapped, parse_mapping
+from .core.rows import filled, mapped, parse_mapping
 from .core.sink import push_batch
 
 NAME = "apollo"
@@ -158,7 +158,7 @@ class ApolloTarget:
         self._http.close()
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = mapped(row, self.config.mapping, FIELDS)
+        values = filled(mapped(row, self.config.mapping, FIELDS))
         if self.config.pipeline_id and "pipeline_id" not in values:
             values["pipeline_id"] = self.config.pipeline_id
         for required in ("contact_name", "pipeline_id"):
@@ -225,4 +225,6 @@ def apollo(
 ) -> None:
     """Rows of any dlt pipeline created as Apollo Space leads (``destination=apollo()``)."""
     config = _settings(api_token, organization_id, base_url, pipeline_id, field_map)
-    push_batch(ApolloTarget(config, concurrency), items, key_column, ledger_path, concurrency)
+    push_batch(
+        ApolloTarget(config, concurrency), items, table, key_column, ledger_path, concurrency
+    )

@@ -1,7 +1,9 @@
 """The Leads v1 API's write endpoints as a push target (seed 004): an upsert. A row with no
 remote id in the ledger is created (``POST /api/v1/leads``); a row created before whose content
 changed is updated with ``PATCH /api/v1/leads/{id}``, sending only the whitelisted fields whose
-value changed (told from the ledger's per-field hashes: the ledger never keeps values)."""
+value changed (told from the ledger's per-field hashes: the ledger never keeps values). A field
+the row holds empty (NULL, '') is cleared: sent as null; a field whose column the row lacks is
+left as it is at the target."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from .core import validate as check
 from .core.keys import field_hashes
 from .core.ledger import Entry
 from .core.push import Rejected, Sent
-from .core.rows import mapped, parse_mapping
+from .core.rows import filled, mapped, parse_mapping
 from .core.sink import push_batch
 
 NAME = "leads_v1"
@@ -94,7 +96,9 @@ class LeadsV1Target:
         values = mapped(row, self.config.mapping, FIELDS)
         payload: dict[str, Any] = {}
         for name, value in values.items():
-            if name == "lead_score":
+            if value is None:
+                payload[name] = None  # cleared: sent as null by a PATCH
+            elif name == "lead_score":
                 payload[name] = check.integer(value, name, 0, 100)
             elif name == "email":
                 payload[name] = check.email(value)
@@ -106,7 +110,7 @@ class LeadsV1Target:
 
     def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
         if entry is None or not entry.remote_id:
-            lead = self._client.create_lead(payload, key)
+            lead = self._client.create_lead(filled(payload), key)
             return Sent("created", str(lead.get("id")))
         hashes = field_hashes(payload)
         changed = {
@@ -138,4 +142,6 @@ def leads_v1(
     """Rows of any dlt pipeline upserted as Leads v1 leads (``destination=leads_v1()``)
     (created, or patched when changed)."""
     config = _settings(api_token, base_url, organization_id, field_map)
-    push_batch(LeadsV1Target(config, concurrency), items, key_column, ledger_path, concurrency)
+    push_batch(
+        LeadsV1Target(config, concurrency), items, table, key_column, ledger_path, concurrency
+    )

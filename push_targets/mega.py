@@ -23,7 +23,7 @@ from sources.mega.config import customer_uuid
 from .core import validate as check
 from .core.ledger import Entry
 from .core.push import Rejected, Sent
-from .core.rows import mapped, parse_mapping
+from .core.rows import filled, mapped, parse_mapping
 from .core.sink import push_batch
 
 NAME = "mega"
@@ -90,7 +90,7 @@ class MegaTarget:
         self._client.close()
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = mapped(row, self.config.mapping, FIELDS)
+        values = filled(mapped(row, self.config.mapping, FIELDS))
         payload: dict[str, Any] = {}
         for name in ("contact_name", "contact_phone", "stage_slug"):
             if name in values:
@@ -140,4 +140,4 @@ def mega(
 ) -> None:
     """Rows of any dlt pipeline created as MEGA leads: ``run(rows, destination=mega())``."""
     config = _settings(api_token, customer_id, base_url, field_map)
-    push_batch(MegaTarget(config, concurrency), items, key_column, ledger_path, concurrency)
+    push_batch(MegaTarget(config, concurrency), items, table, key_column, ledger_path, concurrency)

@@ -41,10 +41,20 @@ def parse_mapping(text: str | Mapping[str, str] | None, fields: Sequence[str]) -
 def mapped(
     row: Mapping[str, Any], mapping: Mapping[str, str], fields: Sequence[str]
 ) -> dict[str, Any]:
-    """The row's values under the target's field names; absent or null values left out."""
+    """The row's values under the target's field names. A column the row has but which is empty
+    (NULL, or '' as a CSV holds it) is ``None``: a cleared field. A column it lacks is left out:
+    nothing is said about that field."""
     pairs = mapping or {name: name for name in fields}
-    values = {field: row.get(column) for field, column in pairs.items()}
-    return {field: value for field, value in values.items() if value is not None and value != ""}
+    return {
+        field: None if row[column] == "" else row[column]
+        for field, column in pairs.items()
+        if column in row
+    }
+
+
+def filled(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that hold a value (what a create sends)."""
+    return {field: value for field, value in values.items() if value is not None}
 
 
 def rows_from_file(path: Path) -> Iterator[dict[str, Any]]:

@@ -31,11 +31,14 @@ log = logging.getLogger("crm_leads.push")
 def push_batch(
     target: Target,
     items: Iterable[Mapping[str, Any]],
+    table: Mapping[str, Any],
     key_column: str,
     ledger_path: str,
     concurrency: int,
 ) -> PushResult:
-    rows = [dict(item) for item in items]
+    # dlt leaves a row's null values out of its items: the table's columns say they are empty.
+    empty = dict.fromkeys(name for name in table.get("columns", {}) if not name.startswith("_dlt"))
+    rows = [{**empty, **item} for item in items]
     try:
         with Ledger(Path(ledger_path)) as ledger:
             pusher = Pusher(target, ledger, concurrency, key_column)
