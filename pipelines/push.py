@@ -24,12 +24,13 @@ from pipelines.dlt_setup import configure_dlt
 
 configure_dlt()
 
-from pipelines.dlt_setup import check_config  # noqa: E402
+from pipelines.dlt_setup import check_config, config_dir  # noqa: E402
 from pipelines.entrypoint import located  # noqa: E402
 from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
 from push_targets.core.push import Pusher, PushResult, Target  # noqa: E402
 from push_targets.core.rows import rows_from_file, rows_from_query  # noqa: E402
+from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from sources.core.config_checks import SettingChecks  # noqa: E402
 from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
 from warehouses.duckdb import duckdb_path  # noqa: E402
@@ -85,7 +86,7 @@ def push(
     except ConfigurationError as exc:
         raise located(exc) from None
     path = Path(duckdb_file or duckdb_path())
-    with Ledger(path) as ledger:
+    with Ledger(path, ledger_secret(config_dir())) as ledger:
         rows: Iterable[dict[str, Any]] = (
             rows_from_file(Path(file)) if file else rows_from_query(ledger.connection, sql or "")
         )

@@ -182,7 +182,9 @@ class ApolloTarget:
             payload["value_cents"] = check.integer(values["value_cents"], "value_cents")
         return payload
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
         try:
             response = self._http.request(
                 "POST",

@@ -21,7 +21,6 @@ from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.leads_v1.client import BASE_URL_SETTING, LeadsV1Client
 
 from .core import validate as check
-from .core.keys import field_hashes
 from .core.ledger import Entry
 from .core.push import Rejected, Sent
 from .core.rows import filled, mapped, parse_mapping
@@ -108,16 +107,12 @@ class LeadsV1Target:
             raise Rejected("an email, or a name and a company, is required (004)")
         return payload
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
         if entry is None or not entry.remote_id:
             lead = self._client.create_lead(filled(payload), key)
             return Sent("created", str(lead.get("id")))
-        hashes = field_hashes(payload)
-        changed = {
-            name: value
-            for name, value in payload.items()
-            if entry.field_hashes.get(name) != hashes[name]
-        }
         if not changed:
             return Sent("unchanged", entry.remote_id)
         try:

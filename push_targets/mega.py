@@ -111,7 +111,9 @@ class MegaTarget:
             raise Rejected("one of contact_name, contact_phone, contact_email is required (000)")
         return payload
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
         lead = self._client.create_lead(payload, idempotency_key=key)
         merged = lead.get("created_at") != lead.get("updated_at")
         return Sent("merged" if merged else "created", str(lead.get("id")))

@@ -9,6 +9,7 @@ a UUID because Apollo's document asks for one ("UUID único pra evitar duplicaç
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -23,14 +24,26 @@ def canonical(value: Any) -> bytes:
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
+    """The content's hash for its Idempotency-Key (sent with the payload, never stored)."""
     return hashlib.sha256(canonical(payload)).hexdigest()[:32]
 
 
-def field_hashes(payload: Mapping[str, Any]) -> dict[str, str]:
-    """A short hash per field: what changed can be told later without keeping the values."""
-    return {
-        name: hashlib.sha256(canonical(value)).hexdigest()[:12] for name, value in payload.items()
-    }
+class Fingerprints:
+    """Keyed hashes (HMAC-SHA256) of a payload and of each field, as the ledger keeps them: what
+    changed is told later without keeping the values, and without the key nothing is told."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _hash(self, value: Any, size: int) -> str:
+        return hmac.new(self._secret, canonical(value), hashlib.sha256).hexdigest()[:size]
+
+    def payload(self, payload: Mapping[str, Any]) -> str:
+        return self._hash(payload, 32)
+
+    def fields(self, payload: Mapping[str, Any]) -> dict[str, str]:
+        """One per field; a cleared field (None) hashes apart from an absent one (no entry)."""
+        return {name: self._hash(value, 16) for name, value in payload.items()}
 
 
 def idempotency_key(target: str, account: str, row_key: str, content_hash: str) -> str:

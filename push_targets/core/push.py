@@ -20,7 +20,7 @@ from sources.core.errors import ApiError, ConnectorError
 from sources.core.fanout import FanOut
 from sources.core.pacing import ClientStats
 
-from .keys import field_hashes, idempotency_key, payload_hash
+from .keys import idempotency_key, payload_hash
 from .ledger import Entry, Ledger
 
 log = logging.getLogger("crm_leads.push")
@@ -58,8 +58,11 @@ class Target(Protocol):
         """The request body for ``row``, mapped and validated; raises ``Rejected``."""
         ...
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
-        """Create (or, for an upsert target with a remote id, update) one row."""
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
+        """Create (or, for an upsert target with a remote id, update) one row; ``changed``: the
+        fields whose value differs from what the ledger says was pushed (all of them if new)."""
         ...
 
     def close(self) -> None: ...
@@ -105,8 +108,10 @@ class PushResult:
 class _Planned:
     row_key: str
     payload: dict[str, Any]
-    content_hash: str
+    content_hash: str  # for the Idempotency-Key
+    stored_hash: str  # keyed, for the ledger
     entry: Entry | None
+    secrets: tuple[str, ...]  # the row's values, kept out of what the ledger records
 
 
 class Pusher:
@@ -165,13 +170,14 @@ class Pusher:
                 result.rejections.append((row_key, str(exc)))
                 self._rejected.append(self._entry(row_key, None, entry, "rejected", error=str(exc)))
                 continue
-            content_hash = payload_hash(payload)
-            if entry is not None and entry.done and entry.payload_hash == content_hash:
+            stored_hash = self.ledger.fingerprints.payload(payload)
+            if entry is not None and entry.done and entry.payload_hash == stored_hash:
                 result.count("unchanged")
             elif entry is not None and entry.done and not target.upsert:
                 result.count("skipped")
             else:
-                yield _Planned(row_key, payload, content_hash, entry)
+                values = _values(row, row_key)
+                yield _Planned(row_key, payload, payload_hash(payload), stored_hash, entry, values)
 
     def _record_rejected(self) -> None:
         self.ledger.record(self._rejected)
@@ -194,15 +200,16 @@ class Pusher:
                     )
                 )
             elif isinstance(answer, Rejected):
+                reason = _redacted(str(answer), planned.secrets)
                 result.count("rejected")
-                result.rejections.append((planned.row_key, str(answer)))
+                result.rejections.append((planned.row_key, reason))
                 entries.append(
                     self._entry(
                         planned.row_key,
                         planned,
                         planned.entry,
                         "rejected",
-                        error=str(answer),
+                        error=reason,
                         request_id=answer.request_id,
                     )
                 )
@@ -210,10 +217,9 @@ class Pusher:
                 continue  # not sent: the push stopped before it
             else:
                 result.count("failed")
+                reason = _redacted(str(answer), planned.secrets)
                 entries.append(
-                    self._entry(
-                        planned.row_key, planned, planned.entry, "failed", error=str(answer)
-                    )
+                    self._entry(planned.row_key, planned, planned.entry, "failed", error=reason)
                 )
                 fatal = fatal or answer
         self.ledger.record(entries)
@@ -226,7 +232,7 @@ class Pusher:
         target = self.target
         key = idempotency_key(target.name, target.account, planned.row_key, planned.content_hash)
         try:
-            return target.send(planned.payload, key, planned.entry)
+            return target.send(planned.payload, key, planned.entry, self._changed(planned))
         except Rejected as exc:
             return exc
         except ApiError as exc:
@@ -237,6 +243,16 @@ class Pusher:
         except ConnectorError as exc:
             self._halt = exc
             return exc
+
+    def _changed(self, planned: _Planned) -> dict[str, Any]:
+        if planned.entry is None:
+            return dict(planned.payload)
+        known, hashes = planned.entry.field_hashes, self.ledger.fingerprints.fields(planned.payload)
+        return {
+            name: value
+            for name, value in planned.payload.items()
+            if known.get(name) != hashes[name]
+        }
 
     def _entry(
         self,
@@ -251,16 +267,18 @@ class Pusher:
         """The ledger row after this attempt; a rejected or failed update keeps what is there."""
         target = self.target
         kept = entry if entry is not None and status in ("rejected", "failed") else None
+        if kept or planned is None:
+            hashes = kept.field_hashes if kept else {}
+        else:
+            # An update sends only what changed: the fields the row lacked keep their hashes.
+            known = entry.field_hashes if entry is not None and target.upsert else {}
+            hashes = {**known, **self.ledger.fingerprints.fields(planned.payload)}
         return Entry(
             target=target.name,
             account=target.account,
             row_key=row_key,
-            payload_hash=kept.payload_hash if kept else planned.content_hash if planned else None,
-            field_hashes=kept.field_hashes
-            if kept
-            else field_hashes(planned.payload)
-            if planned
-            else {},
+            payload_hash=kept.payload_hash if kept else planned.stored_hash if planned else None,
+            field_hashes=hashes,
             remote_id=remote_id or (entry.remote_id if entry else None),
             # A row once pushed stays so (its remote id, its status) when a later version of it
             # is refused or fails: a create-only target must not create it again.
@@ -270,6 +288,19 @@ class Pusher:
             request_id=request_id,
             pushed_at=datetime.now(timezone.utc),
         )
+
+
+def _values(row: Mapping[str, Any], row_key: str) -> tuple[str, ...]:
+    """The row's text values long enough to name someone (its key is in the ledger anyway)."""
+    found = {str(value).strip() for value in row.values() if isinstance(value, str | int | float)}
+    return tuple(sorted((v for v in found if len(v) >= 4 and v != row_key), key=len, reverse=True))
+
+
+def _redacted(message: str, values: tuple[str, ...]) -> str:
+    """An API's message without the row's values (some APIs quote what they refuse)."""
+    for value in values:
+        message = message.replace(value, "…")
+    return message
 
 
 def _batches(items: Iterable[_Planned], size: int) -> Iterator[list[_Planned]]:

@@ -15,6 +15,7 @@ from dlt.common.destination.exceptions import (
     DestinationTransientException,
 )
 
+from pipelines.dlt_setup import config_dir
 from sources.core.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -24,6 +25,7 @@ from sources.core.errors import (
 
 from .ledger import Ledger
 from .push import Pusher, PushResult, Target
+from .secret_key import ledger_secret
 
 log = logging.getLogger("crm_leads.push")
 
@@ -40,7 +42,7 @@ def push_batch(
     empty = dict.fromkeys(name for name in table.get("columns", {}) if not name.startswith("_dlt"))
     rows = [{**empty, **item} for item in items]
     try:
-        with Ledger(Path(ledger_path)) as ledger:
+        with Ledger(Path(ledger_path), ledger_secret(config_dir())) as ledger:
             pusher = Pusher(target, ledger, concurrency, key_column)
             try:
                 result = pusher.push(rows)
