@@ -16,7 +16,7 @@ import argparse
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from pipelines.entrypoint import located  # noqa: E402
 from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
 from push_targets.core.push import Pusher, PushResult, Target  # noqa: E402
-from push_targets.core.rows import rows_from_file, rows_from_query  # noqa: E402
+from push_targets.core.rows import check_source, rows_from_file, rows_from_query  # noqa: E402
 from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from sources.core.config_checks import SettingChecks  # noqa: E402
 from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
@@ -87,10 +87,14 @@ def push(
         raise located(exc) from None
     path = Path(duckdb_file or duckdb_path())
     with Ledger(path, ledger_secret(config_dir())) as ledger:
-        rows: Iterable[dict[str, Any]] = (
-            rows_from_file(Path(file)) if file else rows_from_query(ledger.connection, sql or "")
-        )
+        rows = rows_from_file(Path(file)) if file else rows_from_query(ledger.connection, sql or "")
         sink = make_target(config, count)
+        try:
+            # Typos and repeated keys: one line before any request, not a reject per row.
+            check_source(rows.survey(key), rows.where, key, sink.mapping, sink.required)
+        except ConfigurationError:
+            sink.close()
+            raise
         pusher = Pusher(sink, ledger, count, key)
         try:
             return pusher.push(rows, dry_run=dry_run)

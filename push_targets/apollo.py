@@ -10,6 +10,7 @@ ledger for rejected rows.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,15 +93,19 @@ resolve_config = with_config(_settings, sections=("destination", NAME))
 
 
 def token_expiry(token: str) -> datetime | None:
-    """The JWT's ``exp`` claim, read without verifying it (the server does that)."""
+    """The JWT's ``exp`` claim, read without verifying it (the server does that); a token that
+    is no JWT is a settings error (002: a bearer JWT), refused before anything is sent."""
     parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
+    claims = None
+    if len(parts) == 3:
+        with contextlib.suppress(ValueError, orjson.JSONDecodeError):
+            claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    if not isinstance(claims, dict):
+        raise ConfigurationError(
+            "the Apollo token is not a JWT (002: a Cognito id_token, three base64url parts "
+            f"joined by dots): set {CHECKS.setting_name('api_token')} to the id_token of a login"
+        )
+    exp = claims.get("exp")
     return datetime.fromtimestamp(exp, timezone.utc) if isinstance(exp, int | float) else None
 
 
@@ -137,6 +142,11 @@ class ApolloTarget:
     def __init__(self, config: ApolloTargetConfig, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
+        self.mapping = config.mapping
+        # Fields every row needs: a missing column is one settings error, not a reject per row.
+        self.required = {"contact_name": ""}
+        if not config.pipeline_id:
+            self.required["pipeline_id"] = f" or set {CHECKS.setting_name('pipeline_id')}"
         self.account = config.organization_id
         self.stats = ClientStats()
         pacer = RateLimitPacer(reserve=max(1, in_flight), stats=self.stats)

@@ -81,6 +81,8 @@ class LeadsV1Target:
     def __init__(self, config: LeadsV1TargetConfig, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
+        self.mapping = config.mapping
+        self.required: dict[str, str] = {}  # no one field every row needs
         self.account = config.account
         self.stats = ClientStats()
         pacer = RateLimitPacer(reserve=max(1, in_flight), stats=self.stats)

@@ -79,6 +79,8 @@ class MegaTarget:
     def __init__(self, config: MegaTargetConfig, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
+        self.mapping = config.mapping
+        self.required: dict[str, str] = {}  # no one field every row needs
         self.account = config.customer_id
         self.stats = ClientStats()
         pacer = RateLimitPacer(reserve=max(1, in_flight), stats=self.stats)

@@ -52,6 +52,8 @@ class Target(Protocol):
     name: str  # the ledger's target: "mega", "apollo", "leads_v1"
     account: str  # whose data: customer or organization id
     upsert: bool  # changed rows are updated (else create-only: they are skipped)
+    mapping: Mapping[str, str]  # target field -> row column; empty: columns named like fields
+    required: dict[str, str]  # fields every row needs -> how else to give one (a setting)
     stats: ClientStats
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from sources.core.errors import (
 
 from .ledger import Ledger
 from .push import Pusher, PushResult, Target
+from .rows import Survey, check_source
 from .secret_key import ledger_secret
 
 log = logging.getLogger("crm_leads.push")
@@ -39,8 +40,15 @@ def push_batch(
     concurrency: int,
 ) -> PushResult:
     # dlt leaves a row's null values out of its items: the table's columns say they are empty.
-    empty = dict.fromkeys(name for name in table.get("columns", {}) if not name.startswith("_dlt"))
+    columns = [name for name in table.get("columns", {}) if not name.startswith("_dlt")]
+    empty = dict.fromkeys(columns)
     rows = [{**empty, **item} for item in items]
+    where = f"the table {table.get('name')}"
+    try:
+        check_source(Survey(columns, {}), where, key_column, target.mapping, target.required)
+    except ConfigurationError as exc:
+        target.close()
+        raise DestinationTerminalException(str(exc)) from None
     try:
         with Ledger(Path(ledger_path), ledger_secret(config_dir())) as ledger:
             pusher = Pusher(target, ledger, concurrency, key_column)
