@@ -156,6 +156,7 @@ class Pusher:
         self, rows: Iterable[Mapping[str, Any]], known: dict[str, Entry], result: PushResult
     ) -> Iterator[_Planned]:
         target = self.target
+        seen: dict[str, int] = {}  # row key -> its row's number
         for row in rows:
             result.rows += 1
             row_key = row.get(self.key_column)
@@ -164,6 +165,11 @@ class Pusher:
                 result.rejections.append(("?", f"no value in the key column `{self.key_column}`"))
                 continue
             row_key = str(row_key)
+            if row_key in seen:  # both would be created: the first row stands
+                result.count("rejected")
+                result.rejections.append((row_key, f"the key of row {seen[row_key]} too"))
+                continue
+            seen[row_key] = result.rows
             entry = known.get(row_key)
             try:
                 payload = target.payload(row)
