@@ -28,7 +28,8 @@ from pipelines.dlt_setup import check_config, config_dir  # noqa: E402
 from pipelines.entrypoint import located  # noqa: E402
 from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
-from push_targets.core.push import Pusher, PushResult, Target  # noqa: E402
+from push_targets.core.push import OnChange, Pusher, Target  # noqa: E402
+from push_targets.core.result import PushResult  # noqa: E402
 from push_targets.core.rows import check_source, rows_from_file, rows_from_query  # noqa: E402
 from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from sources.core.config_checks import SettingChecks  # noqa: E402
@@ -64,6 +65,7 @@ def push(
     key: str = "id",
     field_map: str | None = None,
     dry_run: bool = False,
+    on_change: OnChange = "skip",
     concurrency: int = 8,
     duckdb_file: str | None = None,
     **target_settings: Any,
@@ -80,6 +82,8 @@ def push(
     count = SettingChecks(target, kind="destination").whole_number(
         concurrency, "concurrency", 1, MAX_CONCURRENCY
     )
+    if on_change not in ("skip", "fail"):
+        raise ConfigurationError(f"on_change must be skip or fail, got {on_change!r}")
     sql = _query(table, query, file)
     try:
         config = resolve(field_map=field_map, **target_settings)
@@ -95,7 +99,8 @@ def push(
         except ConfigurationError:
             sink.close()
             raise
-        pusher = Pusher(sink, ledger, count, key)
+        details = path.with_name(f"{path.name}.push_{target}.txt")
+        pusher = Pusher(sink, ledger, count, key, on_change, details)
         try:
             return pusher.push(rows, dry_run=dry_run)
         except ConfigurationError:
@@ -134,7 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--map", dest="field_map", help="target_field=column,… (default: same names)"
     )
-    parser.add_argument("--dry-run", action="store_true", help="validate and print, send nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="send nothing: a JSON line per row on stdout"
+    )
+    parser.add_argument(
+        "--on-change",
+        choices=["skip", "fail"],
+        default="skip",
+        help="a row changed since it was created on a create-only target (mega, apollo): "
+        "skip it (default) or count it rejected (exit 3)",
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     parser.add_argument("--duckdb-file", help="the DuckDB warehouse and ledger (default: as runs)")
     parser.add_argument("-q", "--quiet", action="store_true")
@@ -164,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "push-leads: interrupted; run again: what was sent is not sent twice", file=sys.stderr
         )
         return 130
-    print(result.summary())
+    # A dry run's stdout is its JSON lines, for jq.
+    print(result.summary(), file=sys.stderr if args.dry_run else sys.stdout)
     return 3 if result.rejected else 0
 
 

@@ -24,7 +24,8 @@ from sources.core.errors import (
 )
 
 from .ledger import Ledger
-from .push import Pusher, PushResult, Target
+from .push import Pusher, Target
+from .result import PushResult
 from .rows import Survey, check_source
 from .secret_key import ledger_secret
 
@@ -51,7 +52,8 @@ def push_batch(
         raise DestinationTerminalException(str(exc)) from None
     try:
         with Ledger(Path(ledger_path), ledger_secret(config_dir())) as ledger:
-            pusher = Pusher(target, ledger, concurrency, key_column)
+            details = Path(f"{ledger_path}.push_{target.name}.txt").resolve()
+            pusher = Pusher(target, ledger, concurrency, key_column, details_file=details)
             try:
                 result = pusher.push(rows)
             finally:
