@@ -34,7 +34,7 @@ from push_targets.core.rows import check_source, rows_from_file, rows_from_query
 from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from sources.core.config_checks import SettingChecks  # noqa: E402
 from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
-from warehouses.duckdb import duckdb_path  # noqa: E402
+from warehouses.duckdb import duckdb_path, duckdb_storage_version  # noqa: E402
 
 log = logging.getLogger("crm_leads.run")
 
@@ -89,9 +89,13 @@ def push(
         config = resolve(field_map=field_map, **target_settings)
     except ConfigurationError as exc:
         raise located(exc) from None
-    path = Path(duckdb_file or duckdb_path())
-    with Ledger(path, ledger_secret(config_dir())) as ledger:
-        rows = rows_from_file(Path(file)) if file else rows_from_query(ledger.connection, sql or "")
+    path = _warehouse_file(duckdb_file, reads_rows=not file)
+    with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
+        rows = (
+            rows_from_file(Path(file))
+            if file
+            else rows_from_query(ledger.connection, sql or "", f"the DuckDB file {path}")
+        )
         sink = make_target(config, count)
         try:
             # Typos and repeated keys: one line before any request, not a reject per row.
@@ -111,6 +115,19 @@ def push(
         finally:
             pusher.close()
             sink.close()
+
+
+def _warehouse_file(duckdb_file: str | None, reads_rows: bool) -> Path:
+    """The runs' DuckDB file (``--duckdb-file`` from the working directory); rows are read only
+    from a file a run made: a new empty one would only fail the query."""
+    path = Path(duckdb_file).resolve() if duckdb_file else Path(duckdb_path())
+    if reads_rows and not path.is_file():
+        how = "--duckdb-file" if duckdb_file else "DESTINATION__DUCKDB__CREDENTIALS"
+        raise ConfigurationError(
+            f"the DuckDB file {path} does not exist ({how}): load it first (mega-leads, "
+            "leads-v1), or name the file the runs load"
+        )
+    return path
 
 
 def _query(table: str | None, query: str | None, file: str | Path | None) -> str | None:

@@ -87,10 +87,16 @@ class Entry:
 class Ledger:
     """The ledger in one DuckDB file, opened for the push (DuckDB allows one writer)."""
 
-    def __init__(self, path: Path, secret: bytes) -> None:
+    def __init__(self, path: Path, secret: bytes, storage_version: str) -> None:
+        """``storage_version``: the format of a file made here (the runs' own, so that the
+        DuckDB 1.x CLI and BI tools open it); a file's creation alone sets it."""
         self.path = path
         self.fingerprints = Fingerprints(secret)
         try:
+            if not path.exists():
+                duckdb.connect(
+                    str(path), config={"storage_compatibility_version": storage_version}
+                ).close()
             self._con = duckdb.connect(str(path))
             self._con.execute(_DDL)
         except duckdb.Error as exc:

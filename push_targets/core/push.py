@@ -122,7 +122,12 @@ class Pusher:
         """Push ``rows``; a dry run sends and records nothing and prints a JSON line per row
         (``key``, ``action``, and the ``payload`` it would send or the ``reason`` it would not)."""
         target, started = self.target, time.monotonic()
-        result = PushResult(target.name, dry_run=dry_run, details_file=self.details_file)
+        result = PushResult(
+            target.name,
+            dry_run=dry_run,
+            details_file=self.details_file,
+            ledger_file=self.ledger.path.resolve(),
+        )
         self.last_result, self._dry_run = result, dry_run
         known = self.ledger.entries(target.name, target.account)
         try:

@@ -27,6 +27,7 @@ class PushResult:
     skips: list[str] = field(default_factory=list)  # row keys changed on a create-only target
     error: str | None = None
     details_file: Path | None = None  # where the summary lists rows when they are many
+    ledger_file: Path | None = None
 
     def count(self, status: str) -> None:
         setattr(self, status, getattr(self, status) + 1)
@@ -55,6 +56,9 @@ class PushResult:
             f"(create-only), {self.rejected} rejected, {self.failed} failed; {verb} with "
             f"{self.requests} requests ({self.retries} retries) in {self.duration_s:.1f} s"
         )
+        if self.ledger_file is not None:
+            recorded = "nothing recorded (dry run) in" if self.dry_run else "recorded in"
+            text += f"; {recorded} the ledger in {self.ledger_file}"
         lines = self.details()
         if len(lines) > LISTED and details_file is not None:
             details_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

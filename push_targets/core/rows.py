@@ -167,24 +167,25 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def rows_from_query(con: duckdb.DuckDBPyConnection, sql: str) -> RowSource:
-    """The rows of a DuckDB query (a table: ``SELECT * FROM schema.table``), in chunks."""
-    cursor = _execute(con, sql)
+def rows_from_query(con: duckdb.DuckDBPyConnection, sql: str, where: str) -> RowSource:
+    """The rows of a DuckDB query (a table: ``SELECT * FROM schema.table``), in chunks; ``where``
+    names the database in messages."""
+    cursor = _execute(con, sql, where)
     names = [column[0] for column in cursor.description or []]
     cursor.close()
 
     def read() -> Iterator[dict[str, Any]]:
         # Its own cursor: the ledger writes on the connection while these rows are read.
-        cursor = _execute(con, sql)
+        cursor = _execute(con, sql, where)
         while chunk := cursor.fetchmany(1000):
             for values in chunk:
                 yield dict(zip(names, values, strict=True))
 
-    return RowSource("the query's rows", read, names)
+    return RowSource(f"the query's rows ({where})", read, names)
 
 
-def _execute(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, where: str) -> duckdb.DuckDBPyConnection:
     try:
         return con.cursor().execute(sql)
     except duckdb.Error as exc:
-        raise ConfigurationError(f"the query failed: {one_line(str(exc))}") from None
+        raise ConfigurationError(f"the query failed in {where}: {one_line(str(exc))}") from None

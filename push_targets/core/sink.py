@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from dlt.common.destination.exceptions import (
@@ -22,6 +21,7 @@ from sources.core.errors import (
     ConfigurationError,
     ConnectorError,
 )
+from warehouses.duckdb import duckdb_storage_version, project_path
 
 from .ledger import Ledger
 from .push import Pusher, Target
@@ -51,8 +51,9 @@ def push_batch(
         target.close()
         raise DestinationTerminalException(str(exc)) from None
     try:
-        with Ledger(Path(ledger_path), ledger_secret(config_dir())) as ledger:
-            details = Path(f"{ledger_path}.push_{target.name}.txt").resolve()
+        path = project_path(ledger_path)
+        with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
+            details = path.with_name(f"{path.name}.push_{target.name}.txt")
             pusher = Pusher(target, ledger, concurrency, key_column, details_file=details)
             try:
                 result = pusher.push(rows)
