@@ -4,7 +4,7 @@ CLI: ``python -m pipelines.push --target mega|apollo|leads_v1 (--table T | --que
 --key COLUMN [--map field=column,…] [--dry-run]`` (console script ``push-leads``).
 Python: ``from pipelines.push import push`` → ``PushResult``; raises ``PushFailed``.
 
-Rows come from the DuckDB warehouse (``DESTINATION__DUCKDB__CREDENTIALS``) or a file; the ledger
+Rows come from the runs' DuckDB file (``warehouses.duckdb.duckdb_path``) or a file; the ledger
 is ``push._push_ledger`` in that DuckDB file. Exit codes: 0 every row is at the target, 3 some
 rows were rejected (the summary and the ledger say which and why), 1 the push stopped (401/403,
 an outage), 2 bad settings, 130 interrupted.
@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         "skip it (default) or count it rejected (exit 3)",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    parser.add_argument("--duckdb-file", help="the DuckDB warehouse and ledger (default: as runs)")
+    parser.add_argument(
+        "--duckdb-file", help="the DuckDB file of rows and ledger (default: the runs' file)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from pipelines.push import push
 from push_targets.core.result import LISTED
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer, faults
+from tests.helpers import PROJECT
 from tests.helpers.push import ledger, run_push_cli, write_csv, writes
 
 MAP = "contact_name=name,contact_email=email"
@@ -143,3 +145,41 @@ def test_outcomes_reach_the_ledger_while_the_push_goes_on(
     to_mega(crm, tmp_path, people(40), concurrency=1)
 
     assert seen == list(range(40))  # every earlier row recorded before the next is sent
+
+
+def test_the_readmes_python_example_runs_as_written(crm: SimulatorServer, tmp_path: Path) -> None:
+    readme = (PROJECT / "README.md").read_text()
+    section = readme[readme.index("## Pushing leads into a CRM") :]
+    start = section.index("```python\n") + len("```python\n")
+    example = section[start : section.index("```", start)]
+    project = tmp_path / "project"
+    (project / "dlt_config").mkdir(parents=True)
+    with duckdb.connect(str(project / "mega_leads.duckdb")) as con:
+        con.execute("CREATE SCHEMA mega")
+        con.execute("CREATE TABLE mega.leads AS SELECT 'm' || i AS id, 'Lead ' || i AS "
+                    "contact_name FROM range(3) t(i)")  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
+    env.update(
+        PYTHONPATH=str(PROJECT),
+        MEGA_DLT_CONFIG_DIR=str(project / "dlt_config"),
+        DLT_DATA_DIR=str(tmp_path / "dlt"),
+        RUNTIME__DLTHUB_TELEMETRY="false",
+        DESTINATION__MEGA__BASE_URL=crm.url,
+        DESTINATION__MEGA__API_TOKEN=DEFAULT_TOKEN,
+        DESTINATION__MEGA__CUSTOMER_ID=DEFAULT_CUSTOMER_ID,
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", example], env=env, cwd=elsewhere, capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "mega: 3 rows: 3 created" in done.stdout
+    assert sorted(lead["contact_name"] for lead in crm.store.snapshot()) == [
+        "Ana Lima", "Lead 0", "Lead 1", "Lead 2"
+    ]  # fmt: skip
+    assert ledger(project / "push_ledger.duckdb")["r1"]["status"] == "created"
+    assert list(elsewhere.iterdir()) == []
