@@ -272,3 +272,8 @@ def test_the_dlt_destination_never_creates_two_leads_for_one_key(
     assert {lead["contact_email"] for lead in crm.store.snapshot()} == {
         "p0@example.com", "p1@example.com", "p2@example.com"
     }  # fmt: skip
+    book = ledger(tmp_path / "ledger.duckdb")
+    assert book["row-0"]["status"] == "created" and book["row-0"]["remote_id"]
+    crm.clear_requests()
+    pipeline.run(people(3), table_name="people")  # the first row-0 again: known, nothing sent
+    assert writes(crm) == []

@@ -165,11 +165,13 @@ class Pusher:
             result.rows += 1
             row_key = row.get(self.key_column)
             if row_key is None or row_key == "":
-                self._refuse(result, "?", None, f"no value in the key column `{self.key_column}`")
+                reason = f"no value in the key column `{self.key_column}`"
+                self._refuse(result, "?", None, reason, record=False)
                 continue
             row_key = str(row_key)
             if row_key in seen:  # both would be created: the first row stands
-                self._refuse(result, row_key, None, f"the key of row {seen[row_key]} too")
+                reason = f"the key of row {seen[row_key]} too"
+                self._refuse(result, row_key, None, reason, record=False)
                 continue
             seen[row_key] = result.rows
             entry = known.get(row_key)
@@ -197,11 +199,19 @@ class Pusher:
         result.skips.append(row_key)
         self._say(row_key, "skip", reason="changed since it was pushed; the target only creates")
 
-    def _refuse(self, result: PushResult, row_key: str, entry: Entry | None, reason: str) -> None:
-        """A row rejected before sending: counted, said, and (keyed) kept in the ledger."""
+    def _refuse(
+        self,
+        result: PushResult,
+        row_key: str,
+        entry: Entry | None,
+        reason: str,
+        record: bool = True,
+    ) -> None:
+        """A row rejected before sending: counted, said, and kept in the ledger unless ``record``
+        is false (no key, or another row's: its ledger row is that row's)."""
         result.reject(row_key, reason)
         self._say(row_key, "reject", reason=reason)
-        if row_key != "?" and not self._dry_run:
+        if record and not self._dry_run:
             self._unwritten.append(self._entry(row_key, None, entry, "rejected", error=reason))
 
     def _say(self, row_key: str, action: str, **what: Any) -> None:
