@@ -4,16 +4,20 @@ never a row's values nor a token, whatever the target or the API answered."""
 from __future__ import annotations
 
 import hashlib
+import json
 import stat
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from pipelines.push import push
 from push_targets.core.keys import canonical
 from push_targets.core.secret_key import KEY_FILE
+from simulators.leads_v1 import DEFAULT_TOKEN as V1_TOKEN
+from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer, faults
 from tests.helpers.push import write_csv
 
@@ -27,6 +31,10 @@ def ledger_text(path: Path) -> str:
     return " ".join(str(cell) for row in cells for cell in row) + path.read_bytes().decode(
         "latin-1"
     )
+
+
+def legacy_hash(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
 
 
 @pytest.fixture
@@ -99,3 +107,45 @@ def test_without_its_key_the_ledger_tells_nothing_and_with_it_a_rerun_sends_noth
 
     assert other.unchanged == 0 and other.skipped == 1  # hashes under another key match nothing
     assert len(crm.store.snapshot()) == 1
+
+
+def test_a_ledger_written_before_keyed_hashes_is_rekeyed_not_resent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEGA_DLT_CONFIG_DIR", str(tmp_path))
+    rows = [
+        {"id": f"r{i}", "name": f"Lead {i}", "company": "Co", "industry": None} for i in range(3)
+    ]
+    path = tmp_path / "rows.jsonl"
+    with LeadsV1Server(n_leads=0) as api:
+
+        def run(data: list[dict[str, Any]]) -> Any:
+            path.write_bytes(b"\n".join(orjson.dumps(row) for row in data))
+            return push("leads_v1", file=path, duckdb_file=str(tmp_path / "w.duckdb"),
+                        base_url=api.url, api_token=V1_TOKEN)  # fmt: skip
+
+        run(rows)
+        # As the ledger was before: unkeyed hashes of the payload without its empty fields.
+        with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+            for row in rows:
+                payload = {"name": row["name"], "company": "Co"}
+                fields = {k: legacy_hash(v)[:12] for k, v in payload.items()}
+                con.execute(
+                    "UPDATE push._push_ledger SET payload_hash = ?, field_hashes = ? "
+                    "WHERE row_key = ?",
+                    [legacy_hash(payload)[:32], json.dumps(fields), row["id"]],
+                )
+        api.clear_requests()
+        rows[2]["company"] = "Other Co"
+
+        result = run(rows)
+
+        assert (result.unchanged, result.updated) == (2, 1)
+        patches = [r for r in api.requests if r.method == "PATCH"]
+        assert len(patches) == 1  # only the changed row, and in it only the changed field
+        stored = {lead["name"]: lead for lead in api.store.leads()}
+        assert stored["Lead 2"]["company"] == "Other Co"
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        kept = " ".join(map(str, con.execute("SELECT * FROM push._push_ledger").fetchall()))
+    for row in rows:  # rewritten keyed (DuckDB may leave the old bytes in free blocks)
+        assert legacy_hash(row["name"])[:12] not in kept and legacy_hash(row["name"]) not in kept

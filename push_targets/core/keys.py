@@ -45,6 +45,24 @@ class Fingerprints:
         """One per field; a cleared field (None) hashes apart from an absent one (no entry)."""
         return {name: self._hash(value, 16) for name, value in payload.items()}
 
+    def changed(self, known: Mapping[str, str], payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields of ``payload`` whose hash is not the one ``known`` (a ledger row's)."""
+        return {
+            name: value
+            for name, value in payload.items()
+            if known.get(name) not in (self._hash(value, 16), _legacy_field(value))
+        }
+
+    def legacy(self, stored: str | None, payload: Mapping[str, Any]) -> bool:
+        """Whether ``stored`` is this content's hash as ledgers kept it before keyed hashes
+        (unkeyed, of a payload without its empty fields): such a row is rewritten keyed."""
+        filled = {name: value for name, value in payload.items() if value is not None}
+        return stored is not None and stored == payload_hash(filled)
+
+
+def _legacy_field(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()[:12]
+
 
 def idempotency_key(target: str, account: str, row_key: str, content_hash: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{target}\n{account}\n{row_key}\n{content_hash}"))

@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -180,7 +180,18 @@ class Pusher:
             except Rejected as exc:
                 self._refuse(result, row_key, entry, str(exc))
                 continue
-            stored_hash = self.ledger.fingerprints.payload(payload)
+            fingerprints = self.ledger.fingerprints
+            stored_hash = fingerprints.payload(payload)
+            if (
+                entry is not None
+                and entry.done
+                and fingerprints.legacy(entry.payload_hash, payload)
+            ):
+                entry = replace(
+                    entry, payload_hash=stored_hash, field_hashes=fingerprints.fields(payload)
+                )
+                if not self._dry_run:
+                    self._unwritten.append(entry)  # the same content, its hashes now keyed
             if entry is not None and entry.done and entry.payload_hash == stored_hash:
                 result.count("unchanged")
                 self._say(row_key, "unchanged")
@@ -279,12 +290,7 @@ class Pusher:
     def _changed(self, planned: _Planned) -> dict[str, Any]:
         if planned.entry is None:
             return dict(planned.payload)
-        known, hashes = planned.entry.field_hashes, self.ledger.fingerprints.fields(planned.payload)
-        return {
-            name: value
-            for name, value in planned.payload.items()
-            if known.get(name) != hashes[name]
-        }
+        return self.ledger.fingerprints.changed(planned.entry.field_hashes, planned.payload)
 
     def _entry(
         self,
