@@ -89,13 +89,11 @@ def push(
         config = resolve(field_map=field_map, **target_settings)
     except ConfigurationError as exc:
         raise located(exc) from None
+    from_file = rows_from_file(Path(file)) if file else None  # checked before a file is made
     path = _warehouse_file(duckdb_file, reads_rows=not file)
     with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
-        rows = (
-            rows_from_file(Path(file))
-            if file
-            else rows_from_query(ledger.connection, sql or "", f"the DuckDB file {path}")
-        )
+        where = f"the DuckDB file {path}"
+        rows = from_file or rows_from_query(ledger.connection, sql or "", where)
         sink = make_target(config, count)
         try:
             # Typos and repeated keys: one line before any request, not a reject per row.
