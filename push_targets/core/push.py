@@ -29,6 +29,7 @@ from sources.core.pacing import ClientStats
 from .keys import idempotency_key, payload_hash
 from .ledger import Entry, Ledger
 from .result import PushResult
+from .rows import filled
 
 log = logging.getLogger("crm_leads.push")
 
@@ -135,9 +136,8 @@ class Pusher:
             if dry_run:
                 for item in planned:
                     new = item.entry is None or not item.entry.remote_id
-                    self._say(
-                        item.row_key, "create" if new else "update", payload=self._changed(item)
-                    )
+                    body = filled(item.payload) if new else self._changed(item)
+                    self._say(item.row_key, "create" if new else "update", payload=body)
                     result.count("created" if new else "updated")
                 return result
             # Rows are read only while the push goes on: none after a halt.
