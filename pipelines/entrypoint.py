@@ -10,11 +10,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from pipelines.dlt_setup import check_config, config_dir
 from pipelines.failures import NoTracebacks
 from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
 from pipelines.runner import make_pipeline
+from sources.core.dlt_config import check_config, config_dir
 from sources.core.errors import ConfigurationError, ConnectorError
 from sources.core.settings import (
     FLAG_GROUPS,

@@ -4,7 +4,7 @@ CLI: ``python -m pipelines.push --target mega|apollo|leads_v1 (--table T | --que
 --key COLUMN [--map field=column,…] [--dry-run]`` (console script ``push-leads``).
 Python: ``from pipelines.push import push`` → ``PushResult``; raises ``PushFailed``.
 
-Rows come from the DuckDB warehouse (``DESTINATION__DUCKDB__CREDENTIALS``) or a file; the ledger
+Rows come from the runs' DuckDB file (``warehouses.duckdb.duckdb_path``) or a file; the ledger
 is ``push._push_ledger`` in that DuckDB file. Exit codes: 0 every row is at the target, 3 some
 rows were rejected (the summary and the ledger say which and why), 1 the push stopped (401/403,
 an outage), 2 bad settings, 130 interrupted.
@@ -16,23 +16,25 @@ import argparse
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.dlt_setup import configure_dlt
+from sources.core.dlt_config import configure_dlt
 
 configure_dlt()
 
-from pipelines.dlt_setup import check_config  # noqa: E402
 from pipelines.entrypoint import located  # noqa: E402
 from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
-from push_targets.core.push import Pusher, PushResult, Target  # noqa: E402
-from push_targets.core.rows import rows_from_file, rows_from_query  # noqa: E402
+from push_targets.core.push import OnChange, Pusher, Target  # noqa: E402
+from push_targets.core.result import PushResult  # noqa: E402
+from push_targets.core.rows import check_source, rows_from_file, rows_from_query  # noqa: E402
+from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from push_targets.core.settings import PushSettings  # noqa: E402
+from sources.core.dlt_config import check_config, config_dir  # noqa: E402
 from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
-from warehouses.duckdb import duckdb_path  # noqa: E402
+from warehouses.duckdb import duckdb_path, duckdb_storage_version  # noqa: E402
 
 log = logging.getLogger("crm_leads.run")
 
@@ -62,6 +64,7 @@ def push(
     key: str = "id",
     field_map: str | None = None,
     dry_run: bool = False,
+    on_change: OnChange = "skip",
     concurrency: int | None = None,
     duckdb_file: str | None = None,
     **target_settings: Any,
@@ -75,19 +78,28 @@ def push(
         raise ConfigurationError(
             f"unknown target {target!r}; known: {', '.join(TARGETS)}"
         ) from None
+    if on_change not in ("skip", "fail"):
+        raise ConfigurationError(f"on_change must be skip or fail, got {on_change!r}")
     sql = _query(table, query, file)
     try:
         config = resolve(field_map=field_map, concurrency=concurrency, **target_settings)
     except ConfigurationError as exc:
         raise located(exc) from None
     count = config.concurrency
-    path = Path(duckdb_file or duckdb_path())
-    with Ledger(path) as ledger:
-        rows: Iterable[dict[str, Any]] = (
-            rows_from_file(Path(file)) if file else rows_from_query(ledger.connection, sql or "")
-        )
+    from_file = rows_from_file(Path(file)) if file else None  # checked before a file is made
+    path = _warehouse_file(duckdb_file, reads_rows=not file)
+    with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
+        where = f"the DuckDB file {path}"
+        rows = from_file or rows_from_query(ledger.connection, sql or "", where)
         sink = make_target(config, count)
-        pusher = Pusher(sink, ledger, count, key)
+        try:
+            # Typos and repeated keys: one line before any request, not a reject per row.
+            check_source(rows.survey(key), rows.where, key, sink.mapping, sink.required)
+        except ConfigurationError:
+            sink.close()
+            raise
+        details = path.with_name(f"{path.name}.push_{target}.txt")
+        pusher = Pusher(sink, ledger, count, key, on_change, details)
         try:
             return pusher.push(rows, dry_run=dry_run)
         except ConfigurationError:
@@ -98,6 +110,19 @@ def push(
         finally:
             pusher.close()
             sink.close()
+
+
+def _warehouse_file(duckdb_file: str | None, reads_rows: bool) -> Path:
+    """The runs' DuckDB file (``--duckdb-file`` from the working directory); rows are read only
+    from a file a run made: a new empty one would only fail the query."""
+    path = Path(duckdb_file).resolve() if duckdb_file else Path(duckdb_path())
+    if reads_rows and not path.is_file():
+        how = "--duckdb-file" if duckdb_file else "DESTINATION__DUCKDB__CREDENTIALS"
+        raise ConfigurationError(
+            f"the DuckDB file {path} does not exist ({how}): load it first (mega-leads, "
+            "leads-v1), or name the file the runs load"
+        )
+    return path
 
 
 def _query(table: str | None, query: str | None, file: str | Path | None) -> str | None:
@@ -126,13 +151,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--map", dest="field_map", help="target_field=column,… (default: same names)"
     )
-    parser.add_argument("--dry-run", action="store_true", help="validate and print, send nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="send nothing: a JSON line per row on stdout"
+    )
+    parser.add_argument(
+        "--on-change",
+        choices=["skip", "fail"],
+        default="skip",
+        help="a row changed since it was created on a create-only target (mega, apollo): "
+        "skip it (default) or count it rejected (exit 3)",
+    )
     parser.add_argument(
         "--concurrency",
         type=int,
         help=f"requests in flight (default {PushSettings.concurrency})",
     )
-    parser.add_argument("--duckdb-file", help="the DuckDB warehouse and ledger (default: as runs)")
+    parser.add_argument(
+        "--duckdb-file", help="the DuckDB file of rows and ledger (default: the runs' file)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -160,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "push-leads: interrupted; run again: what was sent is not sent twice", file=sys.stderr
         )
         return 130
-    print(result.summary())
+    # A dry run's stdout is its JSON lines, for jq.
+    print(result.summary(), file=sys.stderr if args.dry_run else sys.stdout)
     return 3 if result.rejected else 0
 
 

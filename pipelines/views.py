@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pipelines.dlt_setup import configure_dlt
+from sources.core.dlt_config import configure_dlt
 
 configure_dlt()
 

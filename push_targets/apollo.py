@@ -10,6 +10,7 @@ ledger for rejected rows.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -30,11 +31,12 @@ from sources.core.settings import resolve_settings
 from .core import validate as check
 from .core.ledger import Entry
 from .core.push import REJECTING, Rejected, Sent
-from .core.rows import mapped
+from .core.rows import filled, mapped
 from .core.settings import PushSettings
 from .core.sink import push_batch
 
 NAME = "apollo"
+TOKEN_SETTING = "DESTINATION__APOLLO__API_TOKEN"
 DEFAULT_BASE_URL = "https://api.apollospace.ai/v1"  # 002 servers
 RETRY = replace(DEFAULT_RETRY, name=NAME)
 FIELDS = (
@@ -82,15 +84,19 @@ def resolve_config(**given: Any) -> ApolloTargetSettings:
 
 
 def token_expiry(token: str) -> datetime | None:
-    """The JWT's ``exp`` claim, read without verifying it (the server does that)."""
+    """The JWT's ``exp`` claim, read without verifying it (the server does that); a token that
+    is no JWT is a settings error (002: a bearer JWT), refused before anything is sent."""
     parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
+    claims = None
+    if len(parts) == 3:
+        with contextlib.suppress(ValueError, orjson.JSONDecodeError):
+            claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    if not isinstance(claims, dict):
+        raise ConfigurationError(
+            "the Apollo token is not a JWT (002: a Cognito id_token, three base64url parts "
+            f"joined by dots): set {TOKEN_SETTING} to the id_token of a login"
+        )
+    exp = claims.get("exp")
     return datetime.fromtimestamp(exp, timezone.utc) if isinstance(exp, int | float) else None
 
 
@@ -99,7 +105,7 @@ def check_not_expired(token: str, now: datetime | None = None) -> None:
     if expiry is not None and expiry <= (now or datetime.now(timezone.utc)):
         raise ConfigurationError(
             f"the Apollo token (a Cognito id_token) expired at {expiry:%Y-%m-%d %H:%M:%S} UTC: "
-            "log in again and set DESTINATION__APOLLO__API_TOKEN"
+            f"log in again and set {TOKEN_SETTING}"
         )
 
 
@@ -127,6 +133,11 @@ class ApolloTarget:
     def __init__(self, config: ApolloTargetSettings, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
+        self.mapping: Mapping[str, str] = config.mapping
+        # Fields every row needs: a missing column is one settings error, not a reject per row.
+        self.required = {"contact_name": ""}
+        if not config.pipeline_id:
+            self.required["pipeline_id"] = f" or set {config.checks.setting_name('pipeline_id')}"
         self.account = str(config.organization_id)
         self.stats = ClientStats()
         self._http = HttpClient(
@@ -148,7 +159,7 @@ class ApolloTarget:
         self._http.close()
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = mapped(row, self.config.mapping, FIELDS)
+        values = filled(mapped(row, self.config.mapping, FIELDS))
         if self.config.pipeline_id and "pipeline_id" not in values:
             values["pipeline_id"] = self.config.pipeline_id
         for required in ("contact_name", "pipeline_id"):
@@ -172,7 +183,9 @@ class ApolloTarget:
             payload["value_cents"] = check.integer(values["value_cents"], "value_cents")
         return payload
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
         try:
             response = self._http.request(
                 "POST",
@@ -187,7 +200,7 @@ class ApolloTarget:
                     401,
                     exc.error_type,
                     "the Apollo token (a Cognito id_token) has expired: log in again and set "
-                    "DESTINATION__APOLLO__API_TOKEN",
+                    f"{TOKEN_SETTING}",
                 ) from None
             raise
         except ApiError as exc:
@@ -210,4 +223,6 @@ def apollo(
     ``given`` (to the factory, as ``apollo(field_map=…)``): any ``ApolloTargetSettings``; dlt
     resolves them with config into ``settings``."""
     target = ApolloTarget(settings, settings.concurrency)
-    push_batch(target, items, settings.key_column, settings.ledger_path, settings.concurrency)
+    push_batch(
+        target, items, table, settings.key_column, settings.ledger_path, settings.concurrency
+    )

@@ -17,10 +17,9 @@ from sources.core.settings import resolve_settings
 from sources.leads_v1.client import RETRY, LeadsV1Client
 
 from .core import validate as check
-from .core.keys import field_hashes
 from .core.ledger import Entry
 from .core.push import Rejected, Sent
-from .core.rows import mapped
+from .core.rows import filled, mapped
 from .core.settings import PushSettings
 from .core.sink import push_batch
 
@@ -69,6 +68,8 @@ class LeadsV1Target:
     def __init__(self, config: LeadsV1TargetSettings, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
+        self.mapping: Mapping[str, str] = config.mapping
+        self.required: dict[str, str] = {}  # no one field every row needs
         self.account = config.account
         self.stats = ClientStats()
         self._client = LeadsV1Client(
@@ -88,7 +89,9 @@ class LeadsV1Target:
         values = mapped(row, self.config.mapping, FIELDS)
         payload: dict[str, Any] = {}
         for name, value in values.items():
-            if name == "lead_score":
+            if value is None:
+                payload[name] = None  # cleared: sent as null by a PATCH
+            elif name == "lead_score":
                 payload[name] = check.integer(value, name, 0, 100)
             elif name == "email":
                 payload[name] = check.email(value)
@@ -98,16 +101,12 @@ class LeadsV1Target:
             raise Rejected("an email, or a name and a company, is required (004)")
         return payload
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
         if entry is None or not entry.remote_id:
-            lead = self._client.create_lead(payload, key)
+            lead = self._client.create_lead(filled(payload), key)
             return Sent("created", str(lead.get("id")))
-        hashes = field_hashes(payload)
-        changed = {
-            name: value
-            for name, value in payload.items()
-            if entry.field_hashes.get(name) != hashes[name]
-        }
         if not changed:
             return Sent("unchanged", entry.remote_id)
         try:
@@ -128,4 +127,6 @@ def leads_v1(
     ``given`` (to the factory, as ``leads_v1(field_map=…)``): any ``LeadsV1TargetSettings``; dlt
     resolves them with config into ``settings``."""
     target = LeadsV1Target(settings, settings.concurrency)
-    push_batch(target, items, settings.key_column, settings.ledger_path, settings.concurrency)
+    push_batch(
+        target, items, table, settings.key_column, settings.ledger_path, settings.concurrency
+    )

@@ -22,7 +22,7 @@ from sources.mega.config import customer_uuid
 from .core import validate as check
 from .core.ledger import Entry
 from .core.push import Rejected, Sent
-from .core.rows import mapped
+from .core.rows import filled, mapped
 from .core.settings import PushSettings
 from .core.sink import push_batch
 
@@ -73,6 +73,8 @@ class MegaTarget:
     def __init__(self, config: MegaTargetSettings, in_flight: int = 1) -> None:
         """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
         self.config = config
+        self.mapping: Mapping[str, str] = config.mapping
+        self.required: dict[str, str] = {}  # no one field every row needs
         self.account = str(config.customer_id)
         self.stats = ClientStats()
         self._client = MegaClient(
@@ -90,7 +92,7 @@ class MegaTarget:
         self._client.close()
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = mapped(row, self.config.mapping, FIELDS)
+        values = filled(mapped(row, self.config.mapping, FIELDS))
         payload: dict[str, Any] = {}
         for name in ("contact_name", "contact_phone", "stage_slug"):
             if name in values:
@@ -111,7 +113,9 @@ class MegaTarget:
             raise Rejected("one of contact_name, contact_phone, contact_email is required (000)")
         return payload
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
         lead = self._client.create_lead(payload, idempotency_key=key)
         merged = lead.get("created_at") != lead.get("updated_at")
         return Sent("merged" if merged else "created", str(lead.get("id")))
@@ -136,4 +140,6 @@ def mega(
     ``given`` (to the factory, as ``mega(field_map=…)``): any ``MegaTargetSettings``; dlt
     resolves them with config into ``settings``."""
     target = MegaTarget(settings, settings.concurrency)
-    push_batch(target, items, settings.key_column, settings.ledger_path, settings.concurrency)
+    push_batch(
+        target, items, table, settings.key_column, settings.ledger_path, settings.concurrency
+    )

@@ -4,6 +4,7 @@ across a dropped connection."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from simulators.apollo import (
 )
 from simulators.core.faults import commit_then_drop
 from sources.core.errors import ConfigurationError
-from tests.helpers.push import ledger, writes
+from tests.helpers.push import ledger, run_push_cli, writes
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -130,3 +131,39 @@ def test_a_create_committed_then_dropped_is_made_once(apollo: ApolloServer, tmp_
 
     assert result.created == 3 and result.retries == 1
     assert len(apollo.store.leads()) == 3
+
+
+def test_a_token_known_bad_before_sending_exits_2_and_one_the_server_refuses_exits_1(
+    apollo: ApolloServer, tmp_path: Path
+) -> None:
+    """One rule for every source and target: a credential the connector can tell is unusable
+    (missing, no JWT, past its `exp`) is a settings error, nothing sent; one the server refuses
+    (401/403) stops the run."""
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(row) for row in rows(3)))
+    now = datetime.now(timezone.utc)
+    env = {
+        **os.environ,
+        "DESTINATION__APOLLO__BASE_URL": apollo.url,
+        "DESTINATION__APOLLO__ORGANIZATION_ID": DEFAULT_ORGANIZATION_ID,
+        "DESTINATION__APOLLO__PIPELINE_ID": DEFAULT_PIPELINE_ID,
+    }
+    args = ("--target", "apollo", "--file", str(path), "--duckdb-file", str(tmp_path / "w.duckdb"))
+    expired = issue_token([DEFAULT_ORGANIZATION_ID], now - timedelta(hours=1))
+
+    before = run_push_cli({**env, "DESTINATION__APOLLO__API_TOKEN": expired}, *args)
+
+    assert before.returncode == 2, before.stderr
+    assert "expired at" in before.stderr and len(before.stderr.strip().splitlines()) == 1
+    assert apollo.requests == []
+
+    clock = apollo.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(now + timedelta(days=1))  # valid here, expired by the server's clock
+    valid_here = issue_token([DEFAULT_ORGANIZATION_ID], now + timedelta(hours=1))
+
+    during = run_push_cli({**env, "DESTINATION__APOLLO__API_TOKEN": valid_here}, *args)
+
+    assert during.returncode == 1, during.stderr
+    assert "has expired: log in again" in during.stderr
+    assert {r.status for r in writes(apollo)} == {401}

@@ -106,3 +106,31 @@ def test_a_server_validation_error_rejects_the_row_and_the_push_goes_on(
         row for row in ledger(tmp_path / "w.duckdb").values() if row["status"] == "rejected"
     ]
     assert len(rejected) == 1 and "422" in rejected[0]["last_error"]
+
+
+@pytest.mark.parametrize("cleared", ["", None], ids=["empty text", "null"])
+def test_a_cleared_field_is_patched_to_null_and_a_missing_column_leaves_it(
+    target: LeadsV1Server, tmp_path: Path, cleared: str | None
+) -> None:
+    data = rows(2)
+    for row in data:
+        row["industry"] = "commercial"
+    push_rows(target, tmp_path, data)
+    remote = ledger(tmp_path / "w.duckdb")["r0"]["remote_id"]
+    data[0]["industry"] = cleared
+    target.clear_requests()
+
+    result = push_rows(target, tmp_path, data)
+
+    assert (result.updated, result.unchanged) == (1, 1)
+    assert [r.path for r in writes(target, "PATCH")] == [f"/api/v1/leads/{remote}"]
+    stored = {lead["id"]: lead for lead in target.store.leads()}
+    assert stored[remote]["industry"] is None
+    assert stored[remote]["name"] == "Lead 0"  # what was not cleared stays
+    target.clear_requests()
+
+    without = [{k: v for k, v in row.items() if k != "industry"} for row in data]
+    again = push_rows(target, tmp_path, without)  # no industry column: nothing said about it
+
+    assert writes(target, "PATCH") == [] and again.updated == 0
+    assert {lead["id"]: lead for lead in target.store.leads()}[remote]["industry"] is None

@@ -249,3 +249,31 @@ def test_a_row_refused_after_it_was_created_is_not_created_again(
     assert row["status"] == "created" and "email" in row["last_error"] and row["remote_id"]
     assert again.unchanged == 2 and writes(crm) == []
     assert len(crm.store.snapshot()) == 2
+
+
+def test_the_dlt_destination_never_creates_two_leads_for_one_key(
+    crm: SimulatorServer, tmp_path: Path
+) -> None:
+    destination = mega_destination(
+        base_url=crm.url,
+        api_token=DEFAULT_TOKEN,
+        customer_id=DEFAULT_CUSTOMER_ID,
+        field_map=MAP,
+        key_column="key",
+        ledger_path=str(tmp_path / "ledger.duckdb"),
+    )
+    pipeline = dlt.pipeline("push_dup", destination=destination, pipelines_dir=str(tmp_path / "p"))
+    rows = people(4)
+    rows[3].update(key="row-0", email="other@example.com")  # the key of row 1, other content
+
+    pipeline.run(rows, table_name="people")
+
+    assert len(writes(crm)) == 3 and len(crm.store.snapshot()) == 3
+    assert {lead["contact_email"] for lead in crm.store.snapshot()} == {
+        "p0@example.com", "p1@example.com", "p2@example.com"
+    }  # fmt: skip
+    book = ledger(tmp_path / "ledger.duckdb")
+    assert book["row-0"]["status"] == "created" and book["row-0"]["remote_id"]
+    crm.clear_requests()
+    pipeline.run(people(3), table_name="people")  # the first row-0 again: known, nothing sent
+    assert writes(crm) == []

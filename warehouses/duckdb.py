@@ -24,6 +24,7 @@ from dlt.common.destination.configuration import ParquetFormatConfiguration
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from sources.core.columns import DELETED_AT
+from sources.core.dlt_config import project_path
 from sources.core.errors import ConfigurationError, DestinationError, one_line
 from warehouses.base import VERSIONS_SCHEMA, SqlWarehouse, sorted_versions, versions_of
 
@@ -120,7 +121,13 @@ def check_file_and_dataset(path: str, dataset_name: str) -> None:
 
 
 def duckdb_path() -> str:
-    """The DuckDB file runs load into (``DESTINATION__DUCKDB__CREDENTIALS``)."""
+    """The one DuckDB file of runs, pushes, views and the dictionary: ``DESTINATION__DUCKDB__
+    CREDENTIALS`` (default ``mega_leads.duckdb``), a relative path taken from the project
+    folder whatever the working directory (``project_path``)."""
+    return str(project_path(_configured_path()))
+
+
+def _configured_path() -> str:
     return _setting("credentials") or DEFAULT_FILE
 
 
@@ -238,6 +245,25 @@ def _warn_if_unreadable_by_duckdb_1(client: Any, path: Path, storage_version: st
         )
 
 
+def _check_not_left_behind(pipeline: Any, path: Path) -> None:
+    """dlt takes a relative path from the folder a pipeline first ran in; ours from the project
+    folder. A pipeline whose file is still there would silently start a new, empty one here."""
+    configured = _configured_path()
+    if path.exists() or Path(configured).is_absolute():
+        return
+    try:
+        first_folder = pipeline.get_local_state_val("initial_cwd")
+    except KeyError:
+        return
+    old = Path(first_folder) / configured
+    if old.is_file() and old.resolve() != path.resolve():
+        raise DestinationError(
+            f"the DuckDB file is {path} (DESTINATION__DUCKDB__CREDENTIALS {configured!r}, taken "
+            f"from the project folder) but this pipeline's data is in {old}: move that file "
+            f"there, or set DESTINATION__DUCKDB__CREDENTIALS={old}"
+        )
+
+
 def duckdb_file(pipeline: Any) -> Path | None:
     """The DuckDB file a pipeline loads into; None for another destination or an in-memory one."""
     if getattr(pipeline.destination, "destination_type", None) != "dlt.destinations.duckdb":
@@ -265,6 +291,7 @@ def duckdb_held_open(pipeline: Any) -> Iterator[None]:
         yield  # a connection the caller passed in: theirs to manage
         return
     path = Path(database)
+    _check_not_left_behind(pipeline, path)
     storage_version = duckdb_storage_version()
     try:
         _create_file(path, storage_version)
@@ -358,7 +385,7 @@ def _sql_text(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python -m warehouses.duckdb convert FILE``: a DuckDB 2 file made readable by
     DuckDB 1.x (the CLI, BI tools), in the format of ``storage_version``."""
-    from pipelines.dlt_setup import configure_dlt
+    from sources.core.dlt_config import configure_dlt
 
     parser = argparse.ArgumentParser(prog="python -m warehouses.duckdb")
     parser.add_argument("command", choices=["convert"])

@@ -9,6 +9,7 @@ a UUID because Apollo's document asks for one ("UUID único pra evitar duplicaç
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -23,14 +24,44 @@ def canonical(value: Any) -> bytes:
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
+    """The content's hash for its Idempotency-Key (sent with the payload, never stored)."""
     return hashlib.sha256(canonical(payload)).hexdigest()[:32]
 
 
-def field_hashes(payload: Mapping[str, Any]) -> dict[str, str]:
-    """A short hash per field: what changed can be told later without keeping the values."""
-    return {
-        name: hashlib.sha256(canonical(value)).hexdigest()[:12] for name, value in payload.items()
-    }
+class Fingerprints:
+    """Keyed hashes (HMAC-SHA256) of a payload and of each field, as the ledger keeps them: what
+    changed is told later without keeping the values, and without the key nothing is told."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _hash(self, value: Any, size: int) -> str:
+        return hmac.new(self._secret, canonical(value), hashlib.sha256).hexdigest()[:size]
+
+    def payload(self, payload: Mapping[str, Any]) -> str:
+        return self._hash(payload, 32)
+
+    def fields(self, payload: Mapping[str, Any]) -> dict[str, str]:
+        """One per field; a cleared field (None) hashes apart from an absent one (no entry)."""
+        return {name: self._hash(value, 16) for name, value in payload.items()}
+
+    def changed(self, known: Mapping[str, str], payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields of ``payload`` whose hash is not the one ``known`` (a ledger row's)."""
+        return {
+            name: value
+            for name, value in payload.items()
+            if known.get(name) not in (self._hash(value, 16), _legacy_field(value))
+        }
+
+    def legacy(self, stored: str | None, payload: Mapping[str, Any]) -> bool:
+        """Whether ``stored`` is this content's hash as ledgers kept it before keyed hashes
+        (unkeyed, of a payload without its empty fields): such a row is rewritten keyed."""
+        filled = {name: value for name, value in payload.items() if value is not None}
+        return stored is not None and stored == payload_hash(filled)
+
+
+def _legacy_field(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()[:12]
 
 
 def idempotency_key(target: str, account: str, row_key: str, content_hash: str) -> str:

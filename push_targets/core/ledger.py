@@ -1,11 +1,12 @@
 """The push ledger: one row per (target, account, row key) in a DuckDB table, ``push._push_ledger``
 (by default in the connector's DuckDB file, beside the lead tables).
 
-It records what was last pushed (a payload hash and per-field hashes, never the payload: it
-holds personal data), the remote id, the status, attempts, the last error and when. A row whose
-payload hash is unchanged since a successful push costs nothing on the next run. The ledger is
-an optimisation and a record, not what makes a push safe: a crash before the ledger is written
-is covered by the idempotency keys (``keys.py``).
+It records what was last pushed (a payload hash and per-field hashes, keyed with a secret kept
+apart from it (``secret_key.py``); never the payload, which holds personal data), the remote
+id, the status, attempts, the last error and when. A row whose payload hash is unchanged since
+a successful push costs nothing on the next run. The ledger is an optimisation and a record,
+not what makes a push safe: a crash before the ledger is written is covered by the idempotency
+keys (``keys.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import duckdb
 import pyarrow as pa
 
 from sources.core.errors import DestinationError, one_line
+
+from .keys import Fingerprints
 
 SCHEMA, TABLE = "push", "_push_ledger"
 _COLUMNS = (
@@ -84,9 +87,16 @@ class Entry:
 class Ledger:
     """The ledger in one DuckDB file, opened for the push (DuckDB allows one writer)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, secret: bytes, storage_version: str) -> None:
+        """``storage_version``: the format of a file made here (the runs' own, so that the
+        DuckDB 1.x CLI and BI tools open it); a file's creation alone sets it."""
         self.path = path
+        self.fingerprints = Fingerprints(secret)
         try:
+            if not path.exists():
+                duckdb.connect(
+                    str(path), config={"storage_compatibility_version": storage_version}
+                ).close()
             self._con = duckdb.connect(str(path))
             self._con.execute(_DDL)
         except duckdb.Error as exc:

@@ -4,28 +4,39 @@ Per row: the target maps and validates it (a row that fails is rejected locally,
 the ledger says whether this content is already there (then it costs nothing); otherwise it is
 sent with an Idempotency-Key derived from its content (``keys.py``). A 400/409 rejects that row
 with the API's message and the push goes on; 401/403, or an outage outlasting the retry policy,
-stop it. The ledger is written after every batch, so a stopped push keeps what it did.
+stop it. Outcomes reach the ledger as they arrive (every FLUSH_ROWS rows or FLUSH_SECONDS), so a
+stopped push keeps what it did.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import orjson
 
 from sources.core.errors import ApiError, ConnectorError
 from sources.core.fanout import FanOut
 from sources.core.pacing import ClientStats
 
-from .keys import field_hashes, idempotency_key, payload_hash
+from .keys import idempotency_key, payload_hash
 from .ledger import Entry, Ledger
+from .result import PushResult
+from .rows import filled
 
 log = logging.getLogger("crm_leads.push")
 
-BATCH_ROWS = 200  # rows sent between two ledger writes
+# Outcomes are written to the ledger in batches (one insert costs ~2 ms whatever its size),
+# at the latest this often: a crash resends at most the rows of the last second (RESULTS.md).
+FLUSH_ROWS, FLUSH_SECONDS = 200, 1.0
+OnChange = Literal["skip", "fail"]  # a changed row on a create-only target
 # Answers that refuse one row, not the push: validation (400, Leads v1's 422) and conflicts
 # (409: an Idempotency-Key reused with another body, or a duplicate).
 REJECTING = (400, 409, 422)
@@ -51,174 +62,212 @@ class Sent:
 class Target(Protocol):
     name: str  # the ledger's target: "mega", "apollo", "leads_v1"
     account: str  # whose data: customer or organization id
-    upsert: bool  # changed rows are updated (else create-only: they are skipped)
+    upsert: bool  # changed rows are updated (else create-only: see OnChange)
+    mapping: Mapping[str, str]  # target field -> row column; empty: columns named like fields
+    required: dict[str, str]  # fields every row needs -> how else to give one (a setting)
     stats: ClientStats
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The request body for ``row``, mapped and validated; raises ``Rejected``."""
         ...
 
-    def send(self, payload: dict[str, Any], key: str, entry: Entry | None) -> Sent:
-        """Create (or, for an upsert target with a remote id, update) one row."""
+    def send(
+        self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
+    ) -> Sent:
+        """Create (or, for an upsert target with a remote id, update) one row; ``changed``: the
+        fields whose value differs from what the ledger says was pushed (all of them if new)."""
         ...
 
     def close(self) -> None: ...
 
 
 @dataclass
-class PushResult:
-    target: str
-    dry_run: bool = False
-    rows: int = 0
-    created: int = 0
-    merged: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    rejected: int = 0
-    failed: int = 0
-    requests: int = 0
-    retries: int = 0
-    duration_s: float = 0.0
-    rejections: list[tuple[str, str]] = field(default_factory=list)  # (row key, reason)
-    error: str | None = None
-
-    def count(self, status: str) -> None:
-        setattr(self, status, getattr(self, status) + 1)
-
-    def summary(self) -> str:
-        verb = "would send" if self.dry_run else "pushed"
-        text = (
-            f"{self.target}: {self.rows} rows: {self.created} created, {self.merged} merged, "
-            f"{self.updated} updated, {self.unchanged} unchanged, {self.skipped} skipped "
-            f"(create-only), {self.rejected} rejected, {self.failed} failed; {verb} with "
-            f"{self.requests} requests ({self.retries} retries) in {self.duration_s:.1f} s"
-        )
-        for row_key, reason in self.rejections[:5]:
-            text += f"\n  rejected {row_key}: {reason}"
-        if len(self.rejections) > 5:
-            text += f"\n  … and {len(self.rejections) - 5} more (see the ledger)"
-        return text
-
-
-@dataclass
 class _Planned:
     row_key: str
     payload: dict[str, Any]
-    content_hash: str
+    content_hash: str  # for the Idempotency-Key
+    stored_hash: str  # keyed, for the ledger
     entry: Entry | None
+    secrets: tuple[str, ...]  # the row's values, kept out of what the ledger records
 
 
 class Pusher:
-    def __init__(self, target: Target, ledger: Ledger, concurrency: int, key_column: str) -> None:
+    def __init__(
+        self,
+        target: Target,
+        ledger: Ledger,
+        concurrency: int,
+        key_column: str,
+        on_change: OnChange = "skip",
+        details_file: Path | None = None,
+    ) -> None:
+        """``details_file``: where the summary lists the rows rejected or skipped when they are
+        too many for it (``PushResult.summary``)."""
         self.target = target
+        self.details_file = details_file
         self.ledger = ledger
         self.key_column = key_column
+        self.on_change = on_change
         self._fanout = FanOut(concurrency, name="mega-push")
         self.last_result: PushResult | None = None  # kept when a push stops early
         # The first error that stops the push: rows not yet sent then are not sent at all.
         self._halt: ConnectorError | None = None
-        self._rejected: list[Entry] = []  # rows refused before sending, for the ledger
+        self._unwritten: list[Entry] = []  # outcomes not yet in the ledger
+        self._written_at = time.monotonic()
+        self._dry_run = False
 
     def close(self) -> None:
         self._fanout.close()
 
     def push(self, rows: Iterable[Mapping[str, Any]], dry_run: bool = False) -> PushResult:
+        """Push ``rows``; a dry run sends and records nothing and prints a JSON line per row
+        (``key``, ``action``, and the ``payload`` it would send or the ``reason`` it would not)."""
         target, started = self.target, time.monotonic()
-        result = PushResult(target.name, dry_run=dry_run)
-        self.last_result = result
+        result = PushResult(
+            target.name,
+            dry_run=dry_run,
+            details_file=self.details_file,
+            ledger_file=self.ledger.path.resolve(),
+        )
+        self.last_result, self._dry_run = result, dry_run
         known = self.ledger.entries(target.name, target.account)
         try:
-            for batch in _batches(self._plan(rows, known, result), BATCH_ROWS):
-                if dry_run:
-                    for planned in batch:
-                        print(f"{target.name} {planned.row_key}: {planned.payload}")
-                        result.count("created" if planned.entry is None else "updated")
-                    continue
-                self._send(batch, result)
-                self._record_rejected()
+            planned = self._plan(rows, known, result)
+            if dry_run:
+                for item in planned:
+                    new = item.entry is None or not item.entry.remote_id
+                    body = filled(item.payload) if new else self._changed(item)
+                    self._say(item.row_key, "create" if new else "update", payload=body)
+                    result.count("created" if new else "updated")
+                return result
+            # Rows are read only while the push goes on: none after a halt.
+            going = itertools.takewhile(lambda _: self._halt is None, planned)
+            for item, answer in self._fanout.stream(self._one, going):
+                self._outcome(item, answer, result)
+                if self._due():
+                    self._write()
         finally:
             if not dry_run:
-                self._record_rejected()
+                self._write()
             stats = target.stats.snapshot()
             result.requests, result.retries = int(stats["requests"]), int(stats["retries"])
             result.duration_s = round(time.monotonic() - started, 3)
+        if self._halt is not None:
+            raise self._halt
         return result
 
     def _plan(
         self, rows: Iterable[Mapping[str, Any]], known: dict[str, Entry], result: PushResult
     ) -> Iterator[_Planned]:
         target = self.target
+        seen: dict[str, int] = {}  # row key -> its row's number
         for row in rows:
             result.rows += 1
             row_key = row.get(self.key_column)
             if row_key is None or row_key == "":
-                result.count("rejected")
-                result.rejections.append(("?", f"no value in the key column `{self.key_column}`"))
+                reason = f"no value in the key column `{self.key_column}`"
+                self._refuse(result, "?", None, reason, record=False)
                 continue
             row_key = str(row_key)
+            if row_key in seen:  # both would be created: the first row stands
+                reason = f"the key of row {seen[row_key]} too"
+                self._refuse(result, row_key, None, reason, record=False)
+                continue
+            seen[row_key] = result.rows
             entry = known.get(row_key)
             try:
                 payload = target.payload(row)
             except Rejected as exc:
-                result.count("rejected")
-                result.rejections.append((row_key, str(exc)))
-                self._rejected.append(self._entry(row_key, None, entry, "rejected", error=str(exc)))
+                self._refuse(result, row_key, entry, str(exc))
                 continue
-            content_hash = payload_hash(payload)
-            if entry is not None and entry.done and entry.payload_hash == content_hash:
+            fingerprints = self.ledger.fingerprints
+            stored_hash = fingerprints.payload(payload)
+            if (
+                entry is not None
+                and entry.done
+                and fingerprints.legacy(entry.payload_hash, payload)
+            ):
+                entry = replace(
+                    entry, payload_hash=stored_hash, field_hashes=fingerprints.fields(payload)
+                )
+                if not self._dry_run:
+                    self._unwritten.append(entry)  # the same content, its hashes now keyed
+            if entry is not None and entry.done and entry.payload_hash == stored_hash:
                 result.count("unchanged")
+                self._say(row_key, "unchanged")
             elif entry is not None and entry.done and not target.upsert:
-                result.count("skipped")
+                self._changed_on_create_only(result, row_key, entry)
             else:
-                yield _Planned(row_key, payload, content_hash, entry)
+                values = _values(row, row_key)
+                yield _Planned(row_key, payload, payload_hash(payload), stored_hash, entry, values)
 
-    def _record_rejected(self) -> None:
-        self.ledger.record(self._rejected)
-        self._rejected = []
+    def _changed_on_create_only(self, result: PushResult, row_key: str, entry: Entry) -> None:
+        if self.on_change == "fail":
+            reason = f"changed since it was pushed; {self.target.name} only creates"
+            self._refuse(result, row_key, entry, reason)
+            return
+        result.count("skipped")
+        result.skips.append(row_key)
+        self._say(row_key, "skip", reason="changed since it was pushed; the target only creates")
 
-    def _send(self, batch: list[_Planned], result: PushResult) -> None:
-        answers = self._fanout.map(self._one, batch)
-        entries, fatal = [], None
-        for planned, answer in zip(batch, answers, strict=True):
-            if isinstance(answer, Sent):
-                result.count(answer.status)
-                entries.append(
-                    self._entry(
-                        planned.row_key,
-                        planned,
-                        planned.entry,
-                        answer.status,
-                        remote_id=answer.remote_id,
-                        request_id=answer.request_id,
-                    )
-                )
-            elif isinstance(answer, Rejected):
-                result.count("rejected")
-                result.rejections.append((planned.row_key, str(answer)))
-                entries.append(
-                    self._entry(
-                        planned.row_key,
-                        planned,
-                        planned.entry,
-                        "rejected",
-                        error=str(answer),
-                        request_id=answer.request_id,
-                    )
-                )
-            elif answer is None:
-                continue  # not sent: the push stopped before it
+    def _refuse(
+        self,
+        result: PushResult,
+        row_key: str,
+        entry: Entry | None,
+        reason: str,
+        record: bool = True,
+    ) -> None:
+        """A row rejected before sending: counted, said, and kept in the ledger unless ``record``
+        is false (no key, or another row's: its ledger row is that row's)."""
+        result.reject(row_key, reason)
+        self._say(row_key, "reject", reason=reason)
+        if record and not self._dry_run:
+            self._unwritten.append(self._entry(row_key, None, entry, "rejected", error=reason))
+
+    def _say(self, row_key: str, action: str, **what: Any) -> None:
+        if self._dry_run:
+            line = orjson.dumps({"key": row_key, "action": action, **what}, default=str)
+            sys.stdout.write(line.decode() + "\n")
+
+    def _outcome(
+        self, planned: _Planned, answer: Sent | Exception | None, result: PushResult
+    ) -> None:
+        if answer is None:
+            return  # not sent: the push stopped before it
+        if isinstance(answer, Sent):
+            result.count(answer.status)
+            entry = self._entry(
+                planned.row_key,
+                planned,
+                planned.entry,
+                answer.status,
+                remote_id=answer.remote_id,
+                request_id=answer.request_id,
+            )
+        else:
+            reason = _redacted(str(answer), planned.secrets)
+            rejected = isinstance(answer, Rejected)
+            if rejected:
+                result.reject(planned.row_key, reason)
             else:
                 result.count("failed")
-                entries.append(
-                    self._entry(
-                        planned.row_key, planned, planned.entry, "failed", error=str(answer)
-                    )
-                )
-                fatal = fatal or answer
-        self.ledger.record(entries)
-        if fatal is not None:
-            raise fatal
+            status = "rejected" if rejected else "failed"
+            request_id = answer.request_id if isinstance(answer, Rejected) else None
+            entry = self._entry(
+                planned.row_key, planned, planned.entry, status, error=reason, request_id=request_id
+            )
+        self._unwritten.append(entry)
+
+    def _due(self) -> bool:
+        return (
+            len(self._unwritten) >= FLUSH_ROWS
+            or time.monotonic() - self._written_at >= FLUSH_SECONDS
+        )
+
+    def _write(self) -> None:
+        self.ledger.record(self._unwritten)
+        self._unwritten, self._written_at = [], time.monotonic()
 
     def _one(self, planned: _Planned) -> Sent | Rejected | ConnectorError | None:
         if self._halt is not None:
@@ -226,17 +275,22 @@ class Pusher:
         target = self.target
         key = idempotency_key(target.name, target.account, planned.row_key, planned.content_hash)
         try:
-            return target.send(planned.payload, key, planned.entry)
+            return target.send(planned.payload, key, planned.entry, self._changed(planned))
         except Rejected as exc:
             return exc
         except ApiError as exc:
             if exc.status in REJECTING:
                 return Rejected(f"{exc.status} {exc.error_type}: {exc.api_message}")
-            self._halt = exc
+            self._halt = self._halt or exc
             return exc
         except ConnectorError as exc:
-            self._halt = exc
+            self._halt = self._halt or exc
             return exc
+
+    def _changed(self, planned: _Planned) -> dict[str, Any]:
+        if planned.entry is None:
+            return dict(planned.payload)
+        return self.ledger.fingerprints.changed(planned.entry.field_hashes, planned.payload)
 
     def _entry(
         self,
@@ -251,16 +305,18 @@ class Pusher:
         """The ledger row after this attempt; a rejected or failed update keeps what is there."""
         target = self.target
         kept = entry if entry is not None and status in ("rejected", "failed") else None
+        if kept or planned is None:
+            hashes = kept.field_hashes if kept else {}
+        else:
+            # An update sends only what changed: the fields the row lacked keep their hashes.
+            known = entry.field_hashes if entry is not None and target.upsert else {}
+            hashes = {**known, **self.ledger.fingerprints.fields(planned.payload)}
         return Entry(
             target=target.name,
             account=target.account,
             row_key=row_key,
-            payload_hash=kept.payload_hash if kept else planned.content_hash if planned else None,
-            field_hashes=kept.field_hashes
-            if kept
-            else field_hashes(planned.payload)
-            if planned
-            else {},
+            payload_hash=kept.payload_hash if kept else planned.stored_hash if planned else None,
+            field_hashes=hashes,
             remote_id=remote_id or (entry.remote_id if entry else None),
             # A row once pushed stays so (its remote id, its status) when a later version of it
             # is refused or fails: a create-only target must not create it again.
@@ -272,12 +328,14 @@ class Pusher:
         )
 
 
-def _batches(items: Iterable[_Planned], size: int) -> Iterator[list[_Planned]]:
-    batch: list[_Planned] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _values(row: Mapping[str, Any], row_key: str) -> tuple[str, ...]:
+    """The row's text values long enough to name someone (its key is in the ledger anyway)."""
+    found = {str(value).strip() for value in row.values() if isinstance(value, str | int | float)}
+    return tuple(sorted((v for v in found if len(v) >= 4 and v != row_key), key=len, reverse=True))
+
+
+def _redacted(message: str, values: tuple[str, ...]) -> str:
+    """An API's message without the row's values (some APIs quote what they refuse)."""
+    for value in values:
+        message = message.replace(value, "…")
+    return message

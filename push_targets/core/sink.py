@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from dlt.common.destination.exceptions import (
@@ -15,15 +14,20 @@ from dlt.common.destination.exceptions import (
     DestinationTransientException,
 )
 
+from sources.core.dlt_config import config_dir, project_path
 from sources.core.errors import (
     AuthenticationError,
     AuthorizationError,
     ConfigurationError,
     ConnectorError,
 )
+from warehouses.duckdb import duckdb_storage_version
 
 from .ledger import Ledger
-from .push import Pusher, PushResult, Target
+from .push import Pusher, Target
+from .result import PushResult
+from .rows import Survey, check_source
+from .secret_key import ledger_secret
 
 log = logging.getLogger("crm_leads.push")
 
@@ -31,14 +35,26 @@ log = logging.getLogger("crm_leads.push")
 def push_batch(
     target: Target,
     items: Iterable[Mapping[str, Any]],
+    table: Mapping[str, Any],
     key_column: str,
     ledger_path: str,
     concurrency: int,
 ) -> PushResult:
-    rows = [dict(item) for item in items]
+    # dlt leaves a row's null values out of its items: the table's columns say they are empty.
+    columns = [name for name in table.get("columns", {}) if not name.startswith("_dlt")]
+    empty = dict.fromkeys(columns)
+    rows = [{**empty, **item} for item in items]
+    where = f"the table {table.get('name')}"
     try:
-        with Ledger(Path(ledger_path)) as ledger:
-            pusher = Pusher(target, ledger, concurrency, key_column)
+        check_source(Survey(columns, {}), where, key_column, target.mapping, target.required)
+    except ConfigurationError as exc:
+        target.close()
+        raise DestinationTerminalException(str(exc)) from None
+    try:
+        path = project_path(ledger_path)
+        with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
+            details = path.with_name(f"{path.name}.push_{target.name}.txt")
+            pusher = Pusher(target, ledger, concurrency, key_column, details_file=details)
             try:
                 result = pusher.push(rows)
             finally:

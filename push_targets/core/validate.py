@@ -1,5 +1,6 @@
 """Checks of a row's values against a target's document, before anything is sent: a value that
-fails rejects its row with the reason (``Rejected``), and no request is made."""
+fails rejects its row with the reason (``Rejected``), and no request is made. A reason names the
+field and the rule, never the value: it is kept in the ledger, which holds no personal data."""
 
 from __future__ import annotations
 
@@ -18,19 +19,19 @@ def text(value: Any, field: str, max_length: int | None = None) -> str:
     if not isinstance(value, str):
         raise Rejected(f"{field} must be text, got {type(value).__name__}")
     if max_length is not None and len(value) > max_length:
-        raise Rejected(f"{field} is longer than {max_length} characters ({len(value)})")
+        raise Rejected(f"{field} is longer than {max_length} characters")
     return value
 
 
 def email(value: Any, field: str = "email") -> str:
     if not _EMAIL.match(text(value, field)):
-        raise Rejected(f"{field} is not an email address: {value!r}")
+        raise Rejected(f"{field} is not an email address")
     return str(value)
 
 
 def e164(value: Any, field: str = "phone") -> str:
     if not _E164.match(text(value, field)):
-        raise Rejected(f"{field} must be E.164 like +5511912345678, got {value!r}")
+        raise Rejected(f"{field} must be E.164 like +5511912345678")
     return str(value)
 
 
@@ -38,7 +39,7 @@ def uuid_text(value: Any, field: str) -> str:
     try:
         return str(uuid.UUID(text(value, field)))
     except ValueError:
-        raise Rejected(f"{field} must be a UUID, got {value!r}") from None
+        raise Rejected(f"{field} must be a UUID") from None
 
 
 def integer(value: Any, field: str, low: int | None = None, high: int | None = None) -> int:
@@ -49,15 +50,15 @@ def integer(value: Any, field: str, low: int | None = None, high: int | None = N
     if isinstance(value, float) and value.is_integer():
         number = int(value)
     if number is None:
-        raise Rejected(f"{field} must be a whole number, got {value!r}")
+        raise Rejected(f"{field} must be a whole number")
     if (low is not None and number < low) or (high is not None and number > high):
-        raise Rejected(f"{field} must be from {low} to {high}, got {number}")
+        raise Rejected(f"{field} must be from {low} to {high}")
     return number
 
 
 def one_of(value: Any, field: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
-        raise Rejected(f"{field} must be one of {', '.join(allowed)}, got {value!r}")
+        raise Rejected(f"{field} must be one of {', '.join(allowed)}")
     return str(value)
 
 
@@ -66,5 +67,5 @@ def text_list(value: Any, field: str) -> list[str]:
     if isinstance(value, str):
         return [part.strip() for part in value.split(";") if part.strip()]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise Rejected(f"{field} must be a list of text, got {value!r}")
+        raise Rejected(f"{field} must be a list of text")
     return list(value)

@@ -13,9 +13,9 @@ from pathlib import Path
 import tomlkit
 from tomlkit.exceptions import ParseError
 
-from sources.core.errors import ConfigurationError
+from .errors import ConfigurationError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONFIG_DIR_VARIABLE = "MEGA_DLT_CONFIG_DIR"
 _registered: set[str] = set()
 
@@ -69,3 +69,10 @@ def _config_problem() -> ConfigurationError | None:
         except (ParseError, UnicodeDecodeError, OSError) as exc:
             return ConfigurationError(f"{path} cannot be read as TOML: {exc}")
     return None
+
+
+def project_path(name: str) -> Path:
+    """``name`` made absolute: a relative path is taken from the project folder, the folder that
+    holds the settings folder (``dlt_config/``), not from the working directory."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() or name.startswith(":") else config_dir().parent / path
