@@ -4,7 +4,8 @@ from ``docs/columns.toml``; the result is ``docs/DATA_DICTIONARY.md``.
 
 ``python -m pipelines.dictionary --write`` loads both sources from their simulators into a
 temporary DuckDB file and writes the dictionary; ``--check`` (and a test) fails when a loaded
-column has no description or the checked-in dictionary is out of date.
+column has no description or the checked-in dictionary is out of date. The same run writes and
+checks the dbt package's sources (``pipelines.dbt_sources``), from the same descriptions.
 """
 
 from __future__ import annotations
@@ -126,24 +127,28 @@ def live_schemas() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help="write docs/DATA_DICTIONARY.md")
+    parser.add_argument(
+        "--write", action="store_true", help="write docs/DATA_DICTIONARY.md and the dbt sources"
+    )
     args = parser.parse_args(argv)
     known, schemas = descriptions(), live_schemas()
     undescribed = missing(schemas, known)
     if undescribed:
         print(f"no description in docs/columns.toml: {', '.join(undescribed)}", file=sys.stderr)
         return 1
-    text = render(schemas, known)
+    from pipelines.dbt_sources import SOURCES_YAML, render_sources
+
+    outputs = {DICTIONARY: render(schemas, known), SOURCES_YAML: render_sources(schemas, known)}
     if args.write:
-        DICTIONARY.write_text(text, encoding="utf-8")
+        for path, text in outputs.items():
+            path.write_text(text, encoding="utf-8")
         return 0
-    if not DICTIONARY.exists() or DICTIONARY.read_text(encoding="utf-8") != text:
+    stale = [p for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text]
+    for path in stale:
         print(
-            "docs/DATA_DICTIONARY.md is out of date: python -m pipelines.dictionary --write",
-            file=sys.stderr,
+            f"{path.name} is out of date: python -m pipelines.dictionary --write", file=sys.stderr
         )
-        return 1
-    return 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
