@@ -64,6 +64,8 @@ def render_sources(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> str:
             "description": f"{DATASETS.get(name, name)}, loaded by the connector",
             # The dataset's schema; a variable for a dataset loaded under another name.
             "schema": f"{{{{ var('crm_leads_{name}_schema', '{name}') }}}}",
+            # Off when the warehouse holds not this source (the variable crm_leads_sources).
+            "config": {"enabled": f"{{{{ '{name}' in var('crm_leads_sources') }}}}"},
             "tables": [_table(known, name, t, cols) for t, cols in tables(schema).items()],
         }
         for name, schema in schemas.items()

@@ -1,6 +1,8 @@
 -- After a complete sweep (a run that recorded the API's total), the warehouse holds exactly
 -- that many live MEGA leads. Checked when the last successful run was such a sweep: after an
 -- incremental run the API's total of an earlier sweep no longer applies.
+{{ config(enabled='mega' in var('crm_leads_sources')) }}
+
 with last_run as (
     select api_total
     from {{ source('mega', '_mega_runs') }}

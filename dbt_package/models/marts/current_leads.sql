@@ -1,6 +1,12 @@
 -- The live leads of both sources in one conformed set of columns: source_system names the
--- API, source_id the lead's id there; lead_key is unique across both.
-with mega as (
+-- API, source_id the lead's id there; lead_key is unique across both. A column one API has
+-- not is NULL for the other's leads. Only the sources in the variable crm_leads_sources.
+{%- set sources = var('crm_leads_sources') %}
+{%- set text = dbt.type_string() %}
+
+with
+{%- if 'mega' in sources %}
+mega as (
     select
         'mega' as source_system,
         lead_id as source_id,
@@ -8,7 +14,7 @@ with mega as (
         contact_name,
         contact_email,
         contact_phone,
-        cast(null as {{ dbt.type_string() }}) as company,
+        cast(null as {{ text }}) as company,
         acquisition_source,
         stage,
         status,
@@ -18,7 +24,8 @@ with mega as (
     from {{ ref('stg_mega__leads') }}
     where not is_deleted
 ),
-
+{%- endif %}
+{%- if 'leads_v1' in sources %}
 leads_v1 as (
     select
         'leads_v1' as source_system,
@@ -26,22 +33,26 @@ leads_v1 as (
         account_id,
         contact_name,
         contact_email,
-        cast(null as {{ dbt.type_string() }}) as contact_phone,
+        cast(null as {{ text }}) as contact_phone,
         company,
         acquisition_source,
         stage,
-        cast(null as {{ dbt.type_string() }}) as status,
+        cast(null as {{ text }}) as status,
         score,
         created_at,
         updated_at
     from {{ ref('stg_leads_v1__leads') }}
     where not is_deleted
 ),
+{%- endif %}
 
 unioned as (
-    select * from mega
+    {%- for source in sources %}
+    select * from {{ source }}
+    {%- if not loop.last %}
     union all
-    select * from leads_v1
+    {%- endif %}
+    {%- endfor %}
 )
 
 select source_system || ':' || source_id as lead_key, *

@@ -1,5 +1,7 @@
 -- Leads v1 leads, one row per lead ever loaded, renamed to the package's convention; leads
 -- deleted at the source are kept, flagged by is_deleted.
+{{ config(enabled='leads_v1' in var('crm_leads_sources')) }}
+
 select
     cast(id as {{ dbt.type_string() }}) as lead_id,
     organization_id as account_id,

@@ -1,4 +1,6 @@
 -- MEGA custom fields, one row per lead and slug, with the value as text and typed.
+{{ config(enabled='mega' in var('crm_leads_sources')) }}
+
 select
     lead_id,
     slug,
