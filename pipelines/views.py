@@ -21,6 +21,7 @@ from pipelines.dlt_setup import configure_dlt
 configure_dlt()
 
 from pipelines.runner import make_pipeline  # noqa: E402
+from sources.core.errors import ConfigurationError  # noqa: E402
 from warehouses import resolve_warehouse  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dbt_package"
@@ -62,6 +63,22 @@ def build_models(
     return [*models, *tests]
 
 
+def build(
+    sources: Sequence[str] = tuple(SOURCES),
+    destination: str | None = None,
+    dataset: str | None = None,
+    pipelines_dir: str | None = None,
+    schema: str = SCHEMA,
+) -> list[Any]:
+    """``build_models`` on the warehouse the runs load, resolved as they resolve it (their
+    settings; DuckDB: the same file), through the first source's pipeline; ``dataset``: the
+    first source's, if not its name."""
+    dataset = dataset or sources[0]
+    warehouse = resolve_warehouse(destination, dataset, None)
+    pipeline = make_pipeline(SOURCES[sources[0]], warehouse.destination, dataset, pipelines_dir)
+    return build_models(pipeline, sources, schema, {sources[0]: dataset})
+
+
 def failure(exc: BaseException) -> str:
     """One line: the dbt command and the models or tests that failed, with dbt's message."""
     failed = [
@@ -88,13 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pipelines-dir", default=None)
     args = parser.parse_args(argv)
     sources = args.source or list(SOURCES)
-    dataset = args.dataset or sources[0]
-    # The warehouse the runs load, resolved as they resolve it (DuckDB: the same file).
-    warehouse = resolve_warehouse(args.destination, dataset, None)
-    name = SOURCES[sources[0]]
-    pipeline = make_pipeline(name, warehouse.destination, dataset, args.pipelines_dir)
     try:
-        results = build_models(pipeline, sources, args.schema, {sources[0]: dataset})
+        results = build(sources, args.destination, args.dataset, args.pipelines_dir, args.schema)
+    except ConfigurationError as exc:  # the warehouse's settings
+        print(f"views: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # dlt's DBTProcessingError, or dbt missing
         print(f"views: {failure(exc)}", file=sys.stderr)
         return 1

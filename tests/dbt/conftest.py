@@ -19,6 +19,8 @@ from tests.helpers.leads_v1 import V1Warehouse
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dbt_package"
 DBT = Path(sys.executable).parent / "dbt"
+# Plain text to search, and nothing sent anywhere.
+QUIET = {"DBT_USE_COLORS": "false", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
 @dataclass
@@ -42,7 +44,7 @@ class Dbt:
         flags = [str(part) for pair in options.items() for part in pair]
         done = subprocess.run(
             [str(DBT), *command.split(), *flags, *args],
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **self.env},
+            env={**os.environ, **QUIET, **self.env},
             capture_output=True,
             text=True,
             timeout=240,

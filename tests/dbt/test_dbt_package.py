@@ -71,8 +71,13 @@ def test_marts_hold_the_live_leads_of_the_raw_tables(loaded: Warehouse, dbt: Dbt
         assert approved == fields.get((lead, "pre_approved"), (None, None))[1]
 
 
-def test_docs_show_every_column_described(loaded: Warehouse, dbt: Dbt) -> None:
+def test_docs_show_every_column_described_and_sources_are_fresh(
+    loaded: Warehouse, dbt: Dbt
+) -> None:
     dbt.ok("build")
+    assert "PASS freshness of mega._mega_runs" in dbt.ok("source freshness")
+    stale = dbt("source freshness", "--vars", "{crm_leads_freshness_error_hours: 0}")
+    assert stale.returncode == 1 and "ERROR STALE freshness of mega._mega_runs" in stale.stdout
     dbt.ok("docs generate")
 
     target = dbt.target / "target"
