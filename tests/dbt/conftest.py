@@ -31,20 +31,22 @@ class Dbt:
     target: Path
     env: dict[str, str]
     profile: str = "duckdb"
+    project: Path = PACKAGE
     outputs: list[str] = field(default_factory=list)
 
     def __call__(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
-        options = {
-            "--project-dir": PACKAGE,
-            "--profiles-dir": PACKAGE,
-            "--profile": self.profile,
-            "--target-path": self.target / "target",
-            "--log-path": self.target / "logs",
+        # Folders as dbt's environment variables: every command reads them (`deps` takes no
+        # --target-path); the profile as a flag, for the commands that connect.
+        folders = {
+            "DBT_PROJECT_DIR": self.project,
+            "DBT_PROFILES_DIR": self.project,
+            "DBT_TARGET_PATH": self.target / "target",
+            "DBT_LOG_PATH": self.target / "logs",
         }
-        flags = [str(part) for pair in options.items() for part in pair]
+        profile = [] if command == "deps" else ["--profile", self.profile]
         done = subprocess.run(
-            [str(DBT), *command.split(), *flags, *args],
-            env={**os.environ, **QUIET, **self.env},
+            [str(DBT), *command.split(), *profile, *args],
+            env={**os.environ, **QUIET, **{k: str(v) for k, v in folders.items()}, **self.env},
             capture_output=True,
             text=True,
             timeout=240,

@@ -6,9 +6,10 @@ custom-field slug becomes a column of the wide model at the next load and build.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from tests.dbt.conftest import Dbt
+from tests.dbt.conftest import PACKAGE, Dbt
 from tests.helpers import Warehouse
 
 MARTS = "crm_leads"
@@ -140,6 +141,32 @@ def test_a_new_slug_is_a_new_column_after_a_load(loaded: Warehouse, dbt: Dbt) ->
         f"SELECT lead_id, parking_spaces FROM {MARTS}.lead_custom_fields_wide "
         "WHERE parking_spaces IS NOT NULL"
     ) == [(lead, 2.0)]
+
+
+def test_usable_as_a_dependency_of_another_dbt_project(loaded: Warehouse, tmp_path: Path) -> None:
+    # A user's own project: its profile, its schema, the package by a local path.
+    project = tmp_path / "analytics"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: analytics\nversion: '1.0.0'\nconfig-version: 2\nprofile: analytics\n"
+    )
+    (project / "profiles.yml").write_text(
+        "analytics:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+        f"      path: {loaded.path}\n      schema: analytics\n"
+    )
+    (project / "packages.yml").write_text(f"packages:\n  - local: {PACKAGE}\n")
+    (project / "models" / "leads_per_system.sql").write_text(
+        "select source_system, count(*) as leads from {{ ref('current_leads') }} group by 1"
+    )
+    dbt = Dbt(tmp_path / "dbt", {}, profile="analytics", project=project)
+
+    dbt.ok("deps")
+    dbt.ok("build")
+
+    assert sorted(loaded.query("SELECT * FROM analytics.leads_per_system")) == [
+        ("leads_v1", 449),
+        ("mega", 349),
+    ]
 
 
 def _execute(warehouse: Warehouse, sql: str) -> None:
