@@ -4,10 +4,13 @@ does, ``pipelines.mega_leads.run`` and ``pipelines.leads_v1.run``, and turns the
 / ``RunFailed`` into the tool's own success and failure.
 
 - ``dagster_defs.py`` (extra ``dagster``): assets calling ``run()`` for both sources, with
-  schedules; and dagster-dlt's ``@dlt_assets`` over the thin ``mega`` dlt source.
+  schedules; dagster-dbt's ``@dbt_assets`` for the dbt package downstream of them; and
+  dagster-dlt's ``@dlt_assets`` over the thin ``mega`` dlt source.
 - ``airflow_dag.py`` (extra ``airflow``): DAGs ``crm_leads`` (hourly) and ``crm_leads_nightly``
-  with plain tasks calling ``run()``; why not dlt's ``PipelineTasksGroup`` is in its docstring.
-- ``prefect_flow.py`` (extra ``prefect``): a flow per source, a retried task, the result as a
+  with plain tasks calling ``run()``, then the dbt package (``pipelines.views.build``); why
+  not dlt's ``PipelineTasksGroup`` is in its docstring.
+- ``prefect_flow.py`` (extra ``prefect``): a flow per source, ``crm_leads_flow`` (both, then
+  the dbt package), a retried task, the result as a
   markdown artifact; ``python -m orchestrators.prefect_flow`` serves them on schedules.
 - ``cron.md``: crontab and systemd service + timer, where the secrets go, the exit codes.
 - ``common.py``: what they share (which failures a retry can fix; the result as JSON and

@@ -6,6 +6,10 @@ there that does ``from orchestrators.airflow_dag import crm_leads_dag, crm_leads
   (leads created at Leads v1). MEGA more often: change the schedule, e.g. ``*/15 * * * *``.
 - ``crm_leads_nightly``, 02:30: ``leads_v1_full``, the full sweep that also finds updates and
   deletes of older Leads v1 leads.
+- Both end with ``dbt_models``: the dbt package (``dbt_package/``) built and tested after the
+  loads through dlt's dbt runner (``pipelines.views.build``, the loads' settings; the ``dbt``
+  extra). A failed model or dbt test fails the task at once, naming it: a retry would meet the
+  same data.
 
 Why not dlt's ``PipelineTasksGroup`` (``dlt.helpers.airflow_helper``): its tasks each call
 ``pipeline.run(source)`` once, on a pipeline it first drops, in a fresh temporary data folder
@@ -51,7 +55,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from orchestrators.common import as_json, retryable
 
 # The entrypoints register dlt_config/ with dlt on import.
-from pipelines import leads_v1, mega_leads
+from pipelines import leads_v1, mega_leads, views
 from pipelines.result import RunFailed, RunResult
 
 log = logging.getLogger(__name__)
@@ -102,6 +106,15 @@ def load_leads_v1(**options: Any) -> dict[str, Any]:
     return load("leads_v1", leads_v1.run, LEADS_V1_CONN_ID, **options)
 
 
+def build_models() -> list[str]:
+    """The dbt package's models and tests on the warehouse the loads wrote; each node's status."""
+    try:
+        results = views.build()
+    except Exception as exc:
+        raise AirflowFailException(f"dbt_models: {views.failure(exc)}") from None
+    return [f"{result.status} {result.model_name}" for result in results]
+
+
 @dag(
     dag_id="crm_leads",
     schedule="@hourly",
@@ -121,9 +134,12 @@ def crm_leads() -> None:
     def leads_v1_new_only() -> dict[str, Any]:
         return load_leads_v1(new_only=True)
 
-    # Independent: one failing does not stop the other.
-    mega_leads()
-    leads_v1_new_only()
+    @task
+    def dbt_models() -> list[str]:
+        return build_models()
+
+    # The loads are independent: one failing does not stop the other; the models wait for both.
+    [mega_leads(), leads_v1_new_only()] >> dbt_models()
 
 
 @dag(
@@ -140,7 +156,11 @@ def crm_leads_nightly() -> None:
     def leads_v1_full() -> dict[str, Any]:
         return load_leads_v1(new_only=False)
 
-    leads_v1_full()
+    @task
+    def dbt_models() -> list[str]:
+        return build_models()
+
+    leads_v1_full() >> dbt_models()
 
 
 crm_leads_dag = crm_leads()

@@ -6,6 +6,13 @@ Two ways in, both here:
 - ``mega_leads`` and ``leads_v1_leads``, plain ``@asset``\\ s calling the runner's ``run()``:
   the recommended ones, scheduled below (MEGA every 15 minutes; Leads v1 new leads hourly and a
   full sweep nightly, which also finds the leads deleted at the source).
+- ``crm_leads_dbt_models``: the dbt package's models and tests (``dbt_package/``) as assets, by
+  dagster-dbt: the staging models downstream of the load assets (each dbt source maps to the
+  asset that loads it), the marts downstream of those; ``dbt build``, so a failed dbt test fails
+  the step. Dagster needs the package's manifest: ``dagster dev`` makes it (``prepare_if_dev``);
+  a deployment runs ``dagster-dbt project prepare-and-package --file
+  orchestrators/dagster_defs.py`` when it builds (or ``dbt parse`` in ``dbt_package/``).
+  Materialize it after the loads (``crm_leads_job`` runs loads then models).
 - ``mega_dlt_assets``, dagster-dlt's ``@dlt_assets`` over the thin ``mega`` dlt source: one
   ``pipeline.run(source)`` per materialization, into its own dataset ``mega_dagster`` so that it
   never shares state or tables with the runner's. Fine for a quick incremental copy; no schedule.
@@ -40,12 +47,16 @@ default_limit: 1`` in dagster.yaml) so two schedules never write the file at onc
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the asset
 # functions' annotations, and cannot resolve them as strings.
-from collections.abc import Callable, Iterator
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dlt
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     Config,
     Definitions,
     Failure,
@@ -56,6 +67,13 @@ from dagster import (
     asset,
     define_asset_job,
 )
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 from dagster_dlt import DagsterDltResource, dlt_assets
 from dlt.extract import DltSource
 
@@ -65,6 +83,7 @@ from orchestrators.common import retryable
 from pipelines import leads_v1, mega_leads
 from pipelines.failures import explain
 from pipelines.result import RunFailed, RunResult
+from pipelines.views import PACKAGE
 from sources.mega import mega
 
 GROUP = "crm_leads"
@@ -164,6 +183,45 @@ def mega_dlt_assets(
         raise Failure(description=explain(exc), allow_retries=retryable(exc)) from None
 
 
+# The dbt package; its profile `duckdb` reads the file from DESTINATION__DUCKDB__CREDENTIALS,
+# as the loads do.
+DBT_PROJECT = DbtProject(project_dir=PACKAGE, profiles_dir=PACKAGE, profile="duckdb")
+DBT_PROJECT.prepare_if_dev()
+if not DBT_PROJECT.manifest_path.exists():  # a first load outside `dagster dev`: `dbt parse`
+    DBT_PROJECT.preparer.prepare(DBT_PROJECT)
+# The dbt of this environment, also when its bin folder is not on PATH (a venv not activated).
+DBT_EXECUTABLE = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+# dbt source -> the asset that loads it.
+LOADED_BY = {"mega": mega_leads_asset.key, "leads_v1": leads_v1_asset.key}
+
+
+class LoadedSources(DagsterDbtTranslator):
+    """dbt sources are the load assets (not assets of their own), so lineage runs load ->
+    staging -> marts."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return LOADED_BY[dbt_resource_props["source_name"]]
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return GROUP
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    # A source's tables (leads, custom fields, the manifest) are all the one load asset's.
+    dagster_dbt_translator=LoadedSources(
+        settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+    ),
+    name="crm_leads_dbt_models",
+    pool=POOL,
+)
+def crm_leads_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    yield from dbt.cli(["build"], context=context).stream()
+
+
 mega_job = define_asset_job("mega_leads_job", selection=[mega_leads_asset])
 leads_v1_job = define_asset_job("leads_v1_job", selection=[leads_v1_asset])
 
@@ -188,9 +246,17 @@ schedules = [
     ),
 ]
 
+# Both loads, then the models (Dagster orders them by the asset graph).
+crm_leads_job = define_asset_job(
+    "crm_leads_job", selection=[mega_leads_asset, leads_v1_asset, crm_leads_dbt_models]
+)
+
 defs = Definitions(
-    assets=[mega_leads_asset, leads_v1_asset, mega_dlt_assets],
-    jobs=[mega_job, leads_v1_job],
+    assets=[mega_leads_asset, leads_v1_asset, crm_leads_dbt_models, mega_dlt_assets],
+    jobs=[mega_job, leads_v1_job, crm_leads_job],
     schedules=schedules,
-    resources={"dlt_resource": DagsterDltResource()},
+    resources={
+        "dlt_resource": DagsterDltResource(),
+        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE),
+    },
 )

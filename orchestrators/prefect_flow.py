@@ -4,6 +4,9 @@ markdown artifact (``pip install -e ".[prefect]"``).
 - ``mega_leads_flow``: what changed at MEGA (``reconcile=True`` also marks deleted leads).
 - ``leads_v1_flow``: Leads v1's new leads (``new_only=True``), or the full sweep that also
   finds updates and deletes of older leads.
+- ``crm_leads_flow``: both sources, then ``dbt_models_task``: the dbt package (``dbt_package/``)
+  built and tested through dlt's dbt runner (``pipelines.views.build``, the loads' settings;
+  the ``dbt`` extra); a failed model or dbt test fails the task, naming it, without retries.
 - ``python -m orchestrators.prefect_flow`` serves them on a schedule (``deployments()``): MEGA
   every 15 minutes, Leads v1 new leads hourly and the full sweep nightly.
 
@@ -44,7 +47,7 @@ from prefect.tasks import Task
 from orchestrators.common import as_json, markdown, retryable
 
 # The entrypoints register dlt_config/ with dlt on import.
-from pipelines import leads_v1, mega_leads
+from pipelines import leads_v1, mega_leads, views
 from pipelines.result import RunFailed, RunResult
 
 TAG = "crm-duckdb"
@@ -117,6 +120,30 @@ def leads_v1_flow(
     """Leads v1 leads new, changed or deleted since the last run (``new_only``: new ones)."""
     options = {"new_only": new_only, "full_refresh": full_refresh}
     return leads_v1_task(secret_block, options)
+
+
+# No retries: a failed dbt test meets the same data again.
+@task(name="dbt_models", cache_policy=NONE, tags=[TAG])
+def dbt_models_task() -> list[str]:
+    """The dbt package's models and tests on the warehouse the loads wrote (dlt's dbt runner);
+    a failed model or test fails the task with its name."""
+    try:
+        results = views.build()
+    except Exception as exc:
+        raise RuntimeError(f"dbt_models: {views.failure(exc)}") from None
+    return [f"{result.status} {result.model_name}" for result in results]
+
+
+@flow(name="crm-leads")
+def crm_leads_flow(
+    mega_secret_block: str | None = None,
+    leads_v1_secret_block: str | None = None,
+    new_only: bool = False,
+) -> list[str]:
+    """Both sources, then the dbt package's models (only when both loads succeeded)."""
+    mega_leads_task(mega_secret_block, {})
+    leads_v1_task(leads_v1_secret_block, {"new_only": new_only})
+    return dbt_models_task()
 
 
 def deployments() -> list[Any]:

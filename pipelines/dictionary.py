@@ -4,71 +4,29 @@ from ``docs/columns.toml``; the result is ``docs/DATA_DICTIONARY.md``.
 
 ``python -m pipelines.dictionary --write`` loads every source from their simulators into a
 temporary DuckDB file and writes the dictionary; ``--check`` (and a test) fails when a loaded
-column has no description or the checked-in dictionary is out of date.
+column has no description or the checked-in dictionary is out of date. The same run writes and
+checks the dbt package's sources (``pipelines.dbt_sources``), from the same descriptions.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import tomlkit
+from pipelines.column_docs import (
+    DOCS,
+    descriptions,
+    entry,
+    heading,
+    live_schemas,
+    missing,
+    tables,
+)
+from pipelines.dbt_sources import SOURCES_YAML, render_sources
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-COLUMNS = DOCS / "columns.toml"
 DICTIONARY = DOCS / "DATA_DICTIONARY.md"
-
-
-def descriptions() -> dict[str, Any]:
-    # tomlkit (dlt's own TOML library): Python 3.10 has no tomllib.
-    parsed: dict[str, Any] = tomlkit.parse(COLUMNS.read_text(encoding="utf-8")).unwrap()
-    return parsed
-
-
-def entry(
-    known: Mapping[str, Any], schema: str, table: str, column: str
-) -> Mapping[str, Any] | None:
-    """A column's entry: its table's, else the run manifests' or the shared columns'."""
-    for section in (
-        known.get(schema, {}).get(table, {}),
-        known.get("runs", {}) if table.endswith("_runs") else {},
-        known.get("common", {}),
-    ):
-        if column in section:
-            found: Mapping[str, Any] = section[column]
-            return found
-    return None
-
-
-def tables(schema: Any) -> dict[str, dict[str, Any]]:
-    """The schema's loaded tables (dlt's own `_dlt_*` tables left out) and their columns."""
-    return {
-        name: dict(table["columns"])
-        for name, table in sorted(schema.tables.items())
-        if not name.startswith("_dlt") and table.get("columns")
-    }
-
-
-def missing(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> list[str]:
-    return [
-        f"{name}.{table}.{column}"
-        for name, schema in schemas.items()
-        for table, columns in tables(schema).items()
-        for column in columns
-        if entry(known, name, table, column) is None
-    ]
-
-
-def _heading(name: str) -> str:
-    """What the README calls a dlt schema's dataset."""
-    from pipelines.registry import SOURCES
-
-    source = SOURCES.get(name)
-    return f"{source.title} (dataset `{source.dataset}`)" if source else name
 
 
 def render(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> str:
@@ -80,7 +38,7 @@ def render(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> str:
         "*Personal data* for hashing or dropping it). Timestamps are UTC, with time zone.",
     ]
     for name, schema in schemas.items():
-        lines += ["", f"## {_heading(name)}"]
+        lines += ["", f"## {heading(name)}"]
         for table, columns in tables(schema).items():
             lines += ["", f"### `{table}`", "", "| column | type | PII | meaning | source |"]
             lines.append("|---|---|---|---|---|")
@@ -97,46 +55,28 @@ def render(schemas: Mapping[str, Any], known: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def live_schemas() -> dict[str, Any]:
-    """Every source loaded from its simulator into a temporary DuckDB file: their schemas."""
-    import dlt
-
-    from pipelines.entrypoint import run_source
-    from pipelines.registry import SOURCES
-
-    schemas = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        destination = dlt.destinations.duckdb(str(Path(tmp) / "dictionary.duckdb"))
-        folder = str(Path(tmp) / "p")
-        for source in SOURCES.values():
-            with source.simulator(300, 5) as settings:
-                run_source(source, destination, pipelines_dir=folder, **settings)
-            schemas[source.name] = dlt.attach(
-                source.pipeline_name, pipelines_dir=folder
-            ).default_schema
-        return schemas
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help="write docs/DATA_DICTIONARY.md")
+    parser.add_argument(
+        "--write", action="store_true", help="write docs/DATA_DICTIONARY.md and the dbt sources"
+    )
     args = parser.parse_args(argv)
     known, schemas = descriptions(), live_schemas()
     undescribed = missing(schemas, known)
     if undescribed:
         print(f"no description in docs/columns.toml: {', '.join(undescribed)}", file=sys.stderr)
         return 1
-    text = render(schemas, known)
+    outputs = {DICTIONARY: render(schemas, known), SOURCES_YAML: render_sources(schemas, known)}
     if args.write:
-        DICTIONARY.write_text(text, encoding="utf-8")
+        for path, text in outputs.items():
+            path.write_text(text, encoding="utf-8")
         return 0
-    if not DICTIONARY.exists() or DICTIONARY.read_text(encoding="utf-8") != text:
+    stale = [p for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text]
+    for path in stale:
         print(
-            "docs/DATA_DICTIONARY.md is out of date: python -m pipelines.dictionary --write",
-            file=sys.stderr,
+            f"{path.name} is out of date: python -m pipelines.dictionary --write", file=sys.stderr
         )
-        return 1
-    return 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

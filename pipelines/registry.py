@@ -1,4 +1,4 @@
-"""Every source the connector loads, declared once: what the entrypoints, the views, the data
+"""Every source the connector loads, declared once: what the entrypoints, the dbt runner, the data
 dictionary, the demo, the orchestrator examples and the tests loop over.
 
 A new source is its package under ``sources/`` (with its settings spec), its run class, its
@@ -39,10 +39,7 @@ class Source:
     # Built as run_class(pipeline, warehouse, settings, full_refresh=…, discard_pending=…,
     # **its own run options).
     run_class: Callable[..., CheckpointedRun]
-    stage_column: str  # views: leads_by_day's stage
-    source_column: str  # views: leads_by_day's source
     simulator: Simulator
-    custom_fields: bool = False  # views: custom_fields_wide over leads__custom_fields
     # Options of ``run()`` that are not settings (MEGA's reconcile): added to the command line,
     # passed to the run class.
     cli_extras: Callable[[argparse.ArgumentParser], None] | None = None
@@ -89,10 +86,7 @@ MEGA = Source(
     dataset=mega_settings.DEFAULT_DATASET,
     settings=MegaSettings,
     run_class=MegaRun,
-    stage_column="current_stage__slug",
-    source_column="source_platform",
     simulator=_mega_simulator,
-    custom_fields=True,
     cli_extras=_reconcile_arguments,
     run_options=("reconcile", "delete_mode"),
     sample_queries={
@@ -119,8 +113,6 @@ LEADS_V1 = Source(
     dataset=leads_v1_settings.DEFAULT_DATASET,
     settings=LeadsV1Settings,
     run_class=LeadsV1Run,
-    stage_column="pipeline_stage",
-    source_column="source",
     simulator=_leads_v1_simulator,
     sample_queries={
         "Leads v1: qualified leads by source": (

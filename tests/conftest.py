@@ -30,6 +30,9 @@ collect_ignore = [
 ]
 if len(collect_ignore) == len(ORCHESTRATORS):
     collect_ignore = ["orchestrators"]
+# The dbt package's tests need the dbt extra: scripts/test-dbt runs them in a venv of their own.
+if importlib.util.find_spec("dbt") is None:
+    collect_ignore.append("dbt")
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.standard.operators.python import PythonOperator
@@ -43,8 +44,10 @@ def run_task(dagbag: DagBag, dag_id: str, task_id: str) -> Any:
 
 def test_dag_file_has_both_dags(dagbag: DagBag) -> None:
     crm, nightly = dagbag.dags["crm_leads"], dagbag.dags["crm_leads_nightly"]
-    assert set(crm.task_ids) == {"mega_leads", "leads_v1_new_only"}
-    assert set(nightly.task_ids) == {"leads_v1_full"}
+    assert set(crm.task_ids) == {"mega_leads", "leads_v1_new_only", "dbt_models"}
+    assert set(nightly.task_ids) == {"leads_v1_full", "dbt_models"}
+    assert crm.get_task("dbt_models").upstream_task_ids == {"mega_leads", "leads_v1_new_only"}
+    assert nightly.get_task("dbt_models").upstream_task_ids == {"leads_v1_full"}
     assert (crm.schedule, nightly.schedule) == ("@hourly", "30 2 * * *")
     assert all(task.retries == 2 for task in crm.tasks + nightly.tasks)
 
@@ -131,3 +134,32 @@ def test_outage_fails_the_task_for_airflow_to_retry(dagbag: DagBag, mega_env: Wa
     # The retry Airflow makes: the outage is over.
     assert run_task(dagbag, "crm_leads", "mega_leads")["outcome"] == "success"
     assert_mega_exact(mega_env, mega_env.sim)
+
+
+def test_models_task_builds_the_dbt_package_after_the_loads(
+    dagbag: DagBag, mega_env: Warehouse, v1_env: V1Warehouse
+) -> None:
+    run_task(dagbag, "crm_leads", "mega_leads")
+    run_task(dagbag, "crm_leads", "leads_v1_new_only")
+
+    statuses = run_task(dagbag, "crm_leads", "dbt_models")
+
+    assert "success current_leads" in statuses and "pass unique_current_leads_lead_key" in statuses
+    counts = mega_env.query(
+        "SELECT source_system, COUNT(*) FROM crm_leads.current_leads GROUP BY 1 ORDER BY 1"
+    )
+    assert counts == [("leads_v1", 450), ("mega", 350)]
+
+
+def test_a_failed_dbt_test_fails_the_models_task_at_once(
+    dagbag: DagBag, mega_env: Warehouse, v1_env: V1Warehouse
+) -> None:
+    run_task(dagbag, "crm_leads", "mega_leads")
+    run_task(dagbag, "crm_leads", "leads_v1_new_only")
+    with duckdb.connect(str(mega_env.path)) as con:
+        con.execute("INSERT INTO mega.leads SELECT * FROM mega.leads LIMIT 1")
+
+    with pytest.raises(AirflowFailException) as failed:
+        run_task(dagbag, "crm_leads", "dbt_models")
+
+    assert_one_line_reason(str(failed.value), "dbt_models: ", "unique_stg_mega__leads_lead_id")

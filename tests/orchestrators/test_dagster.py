@@ -22,6 +22,15 @@ from tests.helpers.leads_v1 import V1Warehouse
 from tests.helpers.leads_v1 import assert_exact as assert_v1_exact
 from tests.orchestrators import assert_one_line_reason
 
+DBT_MODELS = {
+    "stg_mega__leads",
+    "stg_mega__custom_fields",
+    "stg_leads_v1__leads",
+    "current_leads",
+    "lead_custom_fields_wide",
+    "leads_by_day",
+}
+
 
 @pytest.fixture
 def defs(mega_env: Warehouse) -> Iterator[ModuleType]:
@@ -66,7 +75,59 @@ def test_definitions_load_with_their_schedules(defs: ModuleType) -> None:
         "leads_v1_nightly_full": "30 2 * * *",
     }
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"mega_leads", "leads_v1_leads", "dlt_mega_leads"}
+    assert keys == {"mega_leads", "leads_v1_leads", "dlt_mega_leads", *DBT_MODELS}
+
+
+def test_asset_graph_runs_load_then_staging_then_marts(defs: ModuleType) -> None:
+    graph = defs.defs.get_repository_def().asset_graph
+
+    def upstream(key: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dagster.AssetKey(key)).parent_keys}
+
+    assert upstream("stg_mega__leads") == {"mega_leads"}
+    assert upstream("stg_mega__custom_fields") == {"mega_leads"}
+    assert upstream("stg_leads_v1__leads") == {"leads_v1_leads"}
+    assert upstream("current_leads") == {"stg_mega__leads", "stg_leads_v1__leads"}
+    assert upstream("lead_custom_fields_wide") == {"stg_mega__leads", "stg_mega__custom_fields"}
+    assert upstream("leads_by_day") == {"current_leads"}
+
+
+def test_crm_leads_job_loads_both_sources_then_builds_the_models(
+    defs: ModuleType, mega_env: Warehouse, v1_env: V1Warehouse
+) -> None:
+    job = defs.defs.get_job_def("crm_leads_job")
+
+    result = job.execute_in_process(raise_on_error=False)
+
+    assert result.success
+    counts = mega_env.query(
+        "SELECT source_system, COUNT(*) FROM crm_leads.current_leads GROUP BY 1 ORDER BY 1"
+    )
+    assert counts == [("leads_v1", 450), ("mega", 350)]
+    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert built == {"mega_leads", "leads_v1_leads", *DBT_MODELS}
+
+
+def test_a_failed_dbt_test_fails_the_models_step(
+    defs: ModuleType, mega_env: Warehouse, v1_env: V1Warehouse
+) -> None:
+    assert materialize(defs.mega_leads_asset).success
+    assert materialize(defs.leads_v1_asset, run_config=leads_v1_config(False)).success
+    with duckdb.connect(str(mega_env.path)) as con:
+        con.execute("INSERT INTO mega.leads SELECT * FROM mega.leads LIMIT 1")
+
+    result = dagster.materialize(
+        [defs.crm_leads_dbt_models], resources=defs.defs.resources, raise_on_error=False
+    )
+
+    assert not result.success
+    checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    failed = {check.check_name for check in checks if not check.passed}
+    assert failed == {"unique_stg_mega__leads_lead_id"}
 
 
 def test_mega_asset_loads_every_lead(mega_env: Warehouse) -> None:

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
+import duckdb
 import pytest
 from prefect.artifacts import Artifact
 from prefect.blocks.system import Secret
@@ -139,3 +140,29 @@ def test_deployments_follow_the_cron_schedules() -> None:
         "leads-v1-nightly-full": "30 2 * * *",
     }
     assert built["leads-v1-hourly-new-only"].parameters == {"new_only": True}
+
+
+def test_crm_leads_flow_loads_both_then_builds_the_models(
+    mega_env: Warehouse, v1_env: V1Warehouse
+) -> None:
+    statuses = prefect_flow.crm_leads_flow()
+
+    assert "success current_leads" in statuses and "pass unique_current_leads_lead_key" in statuses
+    counts = mega_env.query(
+        "SELECT source_system, COUNT(*) FROM crm_leads.current_leads GROUP BY 1 ORDER BY 1"
+    )
+    assert counts == [("leads_v1", 450), ("mega", 350)]
+
+
+def test_a_failed_dbt_test_fails_the_flow_naming_it(
+    mega_env: Warehouse, v1_env: V1Warehouse
+) -> None:
+    prefect_flow.crm_leads_flow()
+    with duckdb.connect(str(mega_env.path)) as con:
+        con.execute("INSERT INTO mega.leads SELECT * FROM mega.leads LIMIT 1")
+
+    state = prefect_flow.crm_leads_flow(return_state=True)
+
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert_one_line_reason(str(error), "dbt_models: ", "unique_stg_mega__leads_lead_id")
