@@ -46,12 +46,17 @@ def assert_committed(source: SourceUnderTest, root: Path, api: Any, pages: int) 
 def rerun_resumes(source: SourceUnderTest, root: Path, api: Any, failed_page: int) -> None:
     """The rerun asks first for the page that failed (its cursor), then only the pages left,
     and ends exact."""
-    failed_request = source.list_requests(api)[source.at_page(failed_page)]
+    asked = source.list_requests(api)
+    # After a signal the page may never have been asked for (no request starts after it).
+    failed_request = (
+        asked[source.at_page(failed_page)] if len(asked) > source.at_page(failed_page) else None
+    )
     api.faults.clear()
     api.clear_requests()
     result = source.run(root, api)
     sent = source.list_requests(api)
-    assert sent[0].get("cursor") == failed_request.get("cursor")
+    if failed_request is not None:
+        assert sent[0].get("cursor") == failed_request.get("cursor")
     assert len(sent) == PAGES - failed_page + 1
     assert result.outcome == "success"
     source.assert_exact(root, api)
@@ -144,9 +149,10 @@ def test_ctrl_c_exits_130_with_the_pages_received_and_nothing_pending(
     assert stderr[0].startswith(f"{source.prog}: error: interrupted at page ")
     assert stderr[0].endswith("; run again to resume")
     committed = len(source.loaded_ids(tmp_path)) // source.page
-    # Page 3 is in hand (a list + detail sweep may stop within it: its details not all asked
-    # for); page 4 may be answered before the sweep looks again.
-    assert 2 <= committed <= 4
+    # With one page fetched ahead (a second waiting in the fetching thread's hand), page 2 or 3
+    # is in hand and a list + detail sweep stops within it (no detail asked for after the
+    # signal); page 4 may be answered before the sweep looks again.
+    assert 1 <= committed <= 4
     assert f"committed up to page {committed};" in stderr[0]
     assert_committed(source, tmp_path, api, committed)
     assert source.runs(tmp_path) == [("interrupted", committed)]
