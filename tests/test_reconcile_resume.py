@@ -94,7 +94,7 @@ def test_a_stopped_reconcile_resumes_at_its_cursor(
         sim.faults.clear()
         assert deleted_ids(warehouse) == set()  # nothing judged before every page is seen
         progress = reconcile_state(warehouse)
-        seen = unpack_ids(progress["seen"])
+        seen = set().union(*map(unpack_ids, progress["seen"]))
         assert progress["cursor"] and 0 < len(seen) < LEADS
         # Committed: every page received (Ctrl-C, outage: the pages before the stop), or after
         # kill -9 the checkpoints closed before it (three pages each).

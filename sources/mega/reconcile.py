@@ -65,6 +65,7 @@ class ReconcilePlan:
     resumed_at: str | None = None  # the cursor a resumed reconcile continued from
     failure: ConnectorError | None = None  # what stopped the sweep; raised once committed
     _stream: PageStream | None = None
+    _new_ids: set[str] = field(default_factory=set)  # this checkpoint's
 
     def read(
         self,
@@ -75,7 +76,7 @@ class ReconcilePlan:
     ) -> None:
         """One checkpoint: pages until its budget is spent, the sweep ends, fails or is
         interrupted; ``progress`` (resource state) moves over exactly the pages read."""
-        self.restored, self.pages = {}, 0
+        self.restored, self.pages, self._new_ids = {}, 0, set()
         stream = self._open(client, options, interrupt, progress)
         started = time.monotonic()
         while not self.done and self.failure is None:
@@ -106,7 +107,8 @@ class ReconcilePlan:
             self.close()
             self._judge()
         else:
-            progress["seen"] = pack_ids(self.source_ids)
+            # One packed chunk per checkpoint: packing stays linear in the leads swept.
+            progress.setdefault("seen", []).append(pack_ids(self._new_ids))
 
     def close(self) -> None:
         if self._stream is not None:
@@ -125,7 +127,7 @@ class ReconcilePlan:
         cursor = progress.get("cursor")
         if cursor:
             self.resumed_at = cursor
-            self.source_ids = unpack_ids(progress.get("seen"))
+            self.source_ids = set().union(*map(unpack_ids, progress.get("seen", [])))
             log.info(
                 "reconcile resumes at the cursor of an interrupted one (%d leads seen)",
                 len(self.source_ids),
@@ -147,6 +149,7 @@ class ReconcilePlan:
         for lead in leads:
             lead_id = lead["id"]
             self.source_ids.add(lead_id)
+            self._new_ids.add(lead_id)
             if lead_id not in self.live_ids:
                 self.restored[lead_id] = lead  # a later version (seen again) replaces it
 
