@@ -5,6 +5,12 @@ missing are loaded again, which makes them live.
 
 Under filters the sweep sees only matching leads, so a lead that stopped matching counts as gone
 from that dataset.
+
+The sweep is checkpointed: each load commits its cursor and the ids seen so far with its rows,
+and deletes are judged only when every page was seen, so a stopped reconcile resumes where it
+was committed. Ids rather than `updated_at` spans: a lead updated mid-sweep leaves its span
+(it is seen again at the end of the sort), which span-by-span judgement would take for a
+delete. A lead deleted behind the cursor after its page was read is the next reconcile's.
 """
 
 from __future__ import annotations
