@@ -130,3 +130,29 @@ def test_a_stopped_reconcile_resumes_at_its_cursor(
         assert (after.deleted, after.restored) == (1, 0)
         assert deleted_ids(warehouse) == {gone_before, gone_ahead, gone_behind}
         assert_live_is_source_but(warehouse, sim, set())
+
+
+def test_with_a_lookback_a_stopped_reconcile_starts_again(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Runs since the stop may have loaded, through the lookback, a lead committed late behind
+    the cursor: a resumed sweep would never list it and take it for deleted."""
+    with make_sim(clock, LEADS, seed=13) as sim:
+        warehouse = Warehouse(tmp_path, sim)
+        warehouse.run(lookback="15m")
+        sim.clear_requests()
+        warehouse.run(lookback="15m")
+        incremental = len(list_requests(sim))
+        sim.clear_requests()
+        stop_reconcile("outage", warehouse, sim, after=incremental + STOP_AT - 1)
+        sim.faults.clear()
+        assert reconcile_state(warehouse)["cursor"]
+        sim.clear_requests()
+
+        rerun = warehouse.run(reconcile=True, lookback="15m")
+
+        swept = reconcile_requests(sim)
+        assert not swept[0].get("cursor") and len(swept) == LEADS // PAGE
+        assert (rerun.deleted, rerun.restored) == (0, 0)
+        assert deleted_ids(warehouse) == set() and reconcile_state(warehouse) == {}
+        assert_live_is_source_but(warehouse, sim, set())

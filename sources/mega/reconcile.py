@@ -131,6 +131,12 @@ class ReconcilePlan:
         if self._stream is not None:
             return self._stream  # the same stream across this run's checkpoints
         cursor = progress.get("cursor")
+        if cursor and options.lookback:
+            # With a lookback, runs since the stop may have loaded leads committed late behind
+            # the cursor: unseen by a resumed sweep, they would be taken for deleted.
+            log.info("a reconcile with a lookback starts again from the first page")
+            progress.clear()
+            cursor = None
         if cursor:
             self.resumed_at = cursor
             self.source_ids = set().union(*map(unpack_ids, progress.get("seen", [])))
