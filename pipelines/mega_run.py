@@ -115,11 +115,29 @@ class MegaRun(CheckpointedRun):
                 self.pipeline, hints.LEADS, ids, LEADS_SCHEMA
             ),
         )
-        source = self._source(ReconcileLoad(plan, self.session))
-        self.tracker.loaded(self.pipeline.run(source, **self.warehouse.run_options()))
+        try:
+            self._reconcile_checkpoints(plan)
+        finally:
+            plan.close()
         tracker = self.tracker
         tracker.reconciled = True
-        tracker.deleted, tracker.restored = len(plan.vanished), len(plan.restored)
+        tracker.deleted, tracker.restored = len(plan.vanished), plan.restored_count
+
+    def _reconcile_checkpoints(self, plan: ReconcilePlan) -> None:
+        """One ``pipeline.run`` per checkpoint of the reconcile until it judged the vanished
+        leads; a failure is raised once the pages before it are committed."""
+        assert self.session is not None
+        while True:
+            self._raise_if_stopped()
+            info = self.pipeline.run(
+                self._source(ReconcileLoad(plan, self.session)), **self.warehouse.run_options()
+            )
+            self.tracker.loaded(info)
+            self.counters.committed_pages = self.counters.pages
+            if plan.failure is not None:
+                raise plan.failure
+            if plan.done:
+                return
 
     def _check_completeness(self) -> None:
         """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
