@@ -47,6 +47,7 @@ default_limit: 1`` in dagster.yaml) so two schedules never write the file at onc
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the asset
 # functions' annotations, and cannot resolve them as strings.
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -186,11 +187,15 @@ def mega_dlt_assets(
 # The dbt package; its profile `duckdb` reads the file from DESTINATION__DUCKDB__CREDENTIALS,
 # as the loads do.
 DBT_PROJECT = DbtProject(project_dir=PACKAGE, profiles_dir=PACKAGE, profile="duckdb")
-DBT_PROJECT.prepare_if_dev()
-if not DBT_PROJECT.manifest_path.exists():  # a first load outside `dagster dev`: `dbt parse`
-    DBT_PROJECT.preparer.prepare(DBT_PROJECT)
-# The dbt of this environment, also when its bin folder is not on PATH (a venv not activated).
+# The dbt of this environment, also when its bin folder is not on PATH (a venv not activated):
+# dagster-dbt's own preparer would look for `dbt` on PATH only.
 DBT_EXECUTABLE = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+# The asset graph needs the manifest: `dbt parse` on a first load, and under `dagster dev`
+# (models edited since) as dagster-dbt's `prepare_if_dev` would.
+if os.getenv("DAGSTER_IS_DEV_CLI") or not DBT_PROJECT.manifest_path.exists():
+    DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE).cli(
+        ["parse", "--quiet"], target_path=DBT_PROJECT.target_path
+    ).wait()
 # dbt source -> the asset that loads it.
 LOADED_BY = {"mega": mega_leads_asset.key, "leads_v1": leads_v1_asset.key}
 
