@@ -26,6 +26,7 @@ from sources.core.settings import (
 from warehouses import resolve_warehouse
 
 Spec = TypeVar("Spec", bound=ConnectorSettings)
+log = logging.getLogger("crm_leads.run")
 
 
 def checked_settings(spec: type[Spec], given: dict[str, Any]) -> Spec:
@@ -71,7 +72,22 @@ def run_source(
         discard_pending=discard_pending,
         **own,
     )
-    return job.execute()
+    result = job.execute()
+    warn_if_filters_match_nothing(config, result)
+    return result
+
+
+def warn_if_filters_match_nothing(config: Any, result: RunResult) -> None:
+    """A filtered backfill that found no lead, while the API holds some: most likely a filter
+    value the API does not know (a typo), which the API answers with an empty list."""
+    if result.leads or not result.filters or result.high_water_mark_before is not None:
+        return
+    if config.holds_any_lead():
+        chosen = ", ".join(f"{name}={value!r}" for name, value in sorted(result.filters.items()))
+        log.warning(
+            "the filters %s match no lead, though the API holds leads: check their values",
+            chosen,
+        )
 
 
 def source_parser(source: Source) -> argparse.ArgumentParser:

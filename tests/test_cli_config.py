@@ -217,3 +217,44 @@ def test_a_bad_duckdb_memory_limit_is_a_config_error_not_a_connection_error(
         "(setting DESTINATION__DUCKDB__MEMORY_LIMIT)"
     )
     assert sim.requests == []
+
+
+def test_an_unknown_status_is_refused_with_the_values_003_lists(
+    sim: SimulatorServer, tmp_path: Path, warehouse: Warehouse
+) -> None:
+    result = run_cli_clean(["--status", "open"], clean_cli_env(sim, tmp_path))
+    assert result.returncode == 2
+    assert "invalid choice: 'open'" in result.stderr
+    assert "'active', 'won', 'lost', 'nurture', 'archived'" in result.stderr
+    with pytest.raises(ConfigurationError) as refused:
+        warehouse.run(status="open")
+    assert str(refused.value) == (
+        "status must be one of active, won, lost, nurture, archived, got 'open' "
+        "(setting SOURCES__MEGA__STATUS)"
+    )
+    assert sim.requests == []
+
+
+def test_a_filtered_backfill_that_matches_nothing_names_the_filter(
+    warehouse: Warehouse, sim: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="crm_leads"):
+        result = warehouse.run(stage_id="00000000-0000-4000-8000-00000000dead")
+    assert result.leads == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "the filters stage_id='00000000-0000-4000-8000-00000000dead' match no lead, "
+        "though the API holds leads: check their values"
+    ]
+    probe = list_requests(sim)[-1]
+    assert "stageId" not in probe and probe["limit"] == "1"
+
+
+def test_a_filtered_backfill_that_loads_leads_warns_nothing(
+    warehouse: Warehouse, sim: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="crm_leads"):
+        result = warehouse.run(status="won")
+    assert result.leads > 0
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+    assert all(query.get("status") == "won" for query in list_requests(sim))
