@@ -10,12 +10,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from pipelines.failures import NoTracebacks
+from pipelines.failures import NoTracebacks, root_error
 from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
 from pipelines.runner import make_pipeline
 from sources.core.dlt_config import check_config, config_dir
-from sources.core.errors import ConfigurationError, ConnectorError
+from sources.core.errors import AuthenticationError, ConfigurationError, ConnectorError
 from sources.core.settings import (
     FLAG_GROUPS,
     ConnectorSettings,
@@ -56,6 +56,8 @@ def run_source(
     and the warehouse are checked before anything runs."""
     own = {name: options.pop(name) for name in source.run_options if name in options}
     config = checked_settings(source.settings, options)
+    # Read now: dlt's lookup traces do not outlive the pipeline's run.
+    token = config.origin("api_token")
     # None: the source's; an empty name is the warehouse's to refuse.
     dataset = source.dataset if dataset_name is None else dataset_name
     try:
@@ -72,7 +74,12 @@ def run_source(
         discard_pending=discard_pending,
         **own,
     )
-    result = job.execute()
+    try:
+        result = job.execute()
+    except RunFailed as exc:
+        if isinstance(root_error(exc), AuthenticationError):
+            raise RunFailed(f"{exc}; check {token}", exc.result) from exc
+        raise
     warn_if_filters_match_nothing(config, result)
     return result
 

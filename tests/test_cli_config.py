@@ -258,3 +258,55 @@ def test_a_filtered_backfill_that_loads_leads_warns_nothing(
     assert result.leads > 0
     assert [r for r in caplog.records if r.levelname == "WARNING"] == []
     assert all(query.get("status") == "won" for query in list_requests(sim))
+
+
+@pytest.mark.parametrize("where", ["environment", "secrets.toml"])
+def test_a_refused_token_names_its_variable_and_where_it_was_read(
+    sim: SimulatorServer, tmp_path: Path, where: str
+) -> None:
+    token = "mega_" + "f" * 64
+    env = clean_cli_env(sim, tmp_path, token=token)
+    if where == "environment":
+        origin = "read from the environment"
+    else:
+        folder = tmp_path / "conf"
+        folder.mkdir()
+        (folder / "config.toml").write_text("")
+        (folder / "secrets.toml").write_text(f'[sources.mega]\napi_token = "{token}"\n')
+        del env["SOURCES__MEGA__API_TOKEN"]
+        env["MEGA_DLT_CONFIG_DIR"] = str(folder)
+        origin = f"read from {folder.resolve() / 'secrets.toml'}"
+    result = run_cli_clean(["--quiet"], env)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "mega-leads: error: authentication failed (401 authentication_error): Invalid API key. "
+        f"[probing the newest lead]; check SOURCES__MEGA__API_TOKEN ({origin})"
+    )
+    assert token not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "line"),
+    [
+        (
+            "--lookback",
+            "15x",
+            "lookback must be a duration like 900, '15m', '2h' or 'PT15M', got '15x' "
+            "(setting SOURCES__MEGA__LOOKBACK)",
+        ),
+        (
+            "--initial-updated-since",
+            "yesterday",
+            "initial_updated_since must be an ISO-8601 timestamp like 2026-01-01T00:00:00Z, "
+            "got 'yesterday' (setting SOURCES__MEGA__INITIAL_UPDATED_SINCE)",
+        ),
+    ],
+)
+def test_a_bad_setting_value_names_its_variable(
+    sim: SimulatorServer, tmp_path: Path, flag: str, value: str, line: str
+) -> None:
+    result = run_cli_clean([flag, value], clean_cli_env(sim, tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"mega-leads: error: {line}"
+    assert sim.requests == []

@@ -292,6 +292,11 @@ def duckdb_held_open(pipeline: Any) -> Iterator[None]:
         return
     path = Path(database)
     _check_not_left_behind(pipeline, path)
+    if not path.parent.is_dir():  # a setting to fix, like any other: exit 2, nothing ran
+        raise ConfigurationError(
+            f"the DuckDB file {path} cannot be opened (No such file or directory); "
+            f"{_what_to_do(path, '')}"
+        )
     storage_version = duckdb_storage_version()
     try:
         _create_file(path, storage_version)

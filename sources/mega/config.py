@@ -47,10 +47,10 @@ def customer_uuid(value: str, setting_name: str) -> str:
     return value
 
 
-def normalize_timestamp(value: str | None, setting: str) -> str | None:
+def normalize_timestamp(value: str | None, setting: str, variable: str = "") -> str | None:
     if value is None or value == "":
         return None
-    return format_timestamp(aware_timestamp(value, setting))
+    return format_timestamp(aware_timestamp(value, setting, variable))
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,9 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
                 f"(setting {checks.setting_name('status')})"
             )
         for name in ("created_since", "initial_updated_since"):
-            setattr(self, name, normalize_timestamp(getattr(self, name), name))
-        self.lookback = parse_duration(self.lookback, "lookback")
+            value = normalize_timestamp(getattr(self, name), name, checks.setting_name(name))
+            setattr(self, name, value)
+        self.lookback = parse_duration(self.lookback, "lookback", checks.setting_name("lookback"))
         # Each worker may have a request in flight when the quota runs low.
         self.rate_limit_reserve = max(self.rate_limit_reserve, self.workers)
 
