@@ -127,13 +127,19 @@ def located(exc: ConfigurationError) -> ConfigurationError:
 def common_arguments(parser: argparse.ArgumentParser, dataset: str, pipeline_name: str) -> None:
     """The options every source's command has: where to load, and how the run behaves."""
     parser.add_argument("--destination", default=None, help="dlt destination (default: duckdb)")
-    parser.add_argument("--dataset", default=dataset, help="dataset / schema")
+    parser.add_argument(
+        "--dataset", default=dataset, help=f"dataset / schema to load into (default {dataset})"
+    )
     parser.add_argument(
         "--table-format",
         choices=["delta", "iceberg"],
         help="filesystem destination: the lakehouse table format (required there)",
     )
-    parser.add_argument("--pipeline-name", default=pipeline_name)
+    parser.add_argument(
+        "--pipeline-name",
+        default=pipeline_name,
+        help=f"dlt pipeline, its state and working folder (default {pipeline_name})",
+    )
     parser.add_argument(
         "--full-refresh",
         action="store_true",

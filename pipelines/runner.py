@@ -103,6 +103,7 @@ class SourceTables:
     resource: str
     manifest: str
     leads: LeadTables
+    mark: str = "high-water mark"  # what the stream state's mark is, as the summary says it
 
 
 class CheckpointedRun:
@@ -127,6 +128,7 @@ class CheckpointedRun:
         self.stop = threading.Event()
         self.counters = RunCounters()
         self.tracker = RunTracker(pipeline, self.counters, filters)
+        self.tracker.mark = tables.mark
         self.handles_signals = False
         self.full_refresh = False
         upsert = warehouse.custom_fields_upsert

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dlt
@@ -310,3 +312,22 @@ def test_a_bad_setting_value_names_its_variable(
     assert result.returncode == 2
     assert result.stderr.strip() == f"mega-leads: error: {line}"
     assert sim.requests == []
+
+
+def test_help_shows_the_defaults_of_dataset_and_pipeline_name() -> None:
+    shown = " ".join(run_cli_clean(["--help"], {}).stdout.split())
+    assert "dataset / schema to load into (default mega)" in shown
+    assert "dlt pipeline, its state and working folder (default mega_leads)" in shown
+
+
+def test_views_help_reads_as_help() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "pipelines.views", "--help"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("usage: python -m pipelines.views ")
+    assert "``" not in shown.stdout

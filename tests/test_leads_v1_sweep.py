@@ -221,3 +221,14 @@ def test_a_filtered_backfill_that_matches_nothing_names_the_filter(
     ]
     probe = [r.query for r in v1_sim.requests if r.method == "GET"][-1]
     assert probe == {"limit": "1"}
+
+
+def test_the_summary_names_the_sources_mark_and_counts_in_words(
+    v1_warehouse: V1Warehouse,
+) -> None:
+    result = v1_warehouse.run(checkpoint_pages=25)
+    assert result.checkpoints == 1
+    summary = result.summary()
+    assert ", 1 checkpoint in " in summary
+    assert "high-water mark" not in summary
+    assert f"newest created_at None -> {result.high_water_mark_after}" in summary
