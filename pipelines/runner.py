@@ -152,7 +152,10 @@ class CheckpointedRun:
             self.handles_signals = handled
             try:
                 with fewer_gc_passes(), self.warehouse.held_open(self.pipeline):
-                    return self._execute()
+                    result = self._execute()
+                if self.full_refresh:  # the dropped tables' rows (personal data too) go for good
+                    self.warehouse.compact(self.pipeline)
+                return result
             except DestinationError as exc:  # the warehouse cannot be opened: nothing ran
                 raise RunFailed(str(exc), self.tracker.finish(error=str(exc))) from None
 

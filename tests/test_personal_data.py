@@ -64,3 +64,21 @@ def test_leads_v1_personal_data_is_hashed_or_dropped_and_runs_stay_incremental(
         assert row["email"] == (hashed(lead["email"]) if lead["email"] else None)
         assert row["name"] is None and row["pain_points"] is None
         assert row["lead_score"] == lead["lead_score"]  # the rest as it is
+
+
+def test_after_a_full_refresh_with_a_hash_rule_no_plaintext_is_left_on_disk(
+    warehouse: Warehouse, sim: SimulatorServer
+) -> None:
+    warehouse.run()  # plaintext, before the rule
+    warehouse.run(full_refresh=True, pii="contact_email=hash", pii_key=KEY)
+
+    emails = [
+        lead["contact_email"].encode() for lead in sim.store.snapshot() if lead.get("contact_email")
+    ]
+    assert emails
+    files = [path for path in warehouse.pipelines_dir.rglob("*") if path.is_file()]
+    files.append(warehouse.path)
+    holding = sorted(
+        str(path) for path in files if any(email in path.read_bytes() for email in emails)
+    )
+    assert holding == []
