@@ -13,6 +13,7 @@ push target's spec.
 """
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
@@ -34,6 +35,7 @@ from .pii import PiiPolicy
 from .retry import DEFAULT_RETRY, RetryPolicy
 
 Spec = TypeVar("Spec", bound="ConnectorSettings")
+log = logging.getLogger("crm_leads.settings")
 _KIND: dict[Any, str] = {int: "a whole number", float: "a number", bool: "true or false"}
 
 
@@ -184,7 +186,14 @@ class PersonalDataSettings(ConnectorSettings):
     pii_key: TSecretStrValue | None = None
 
     def on_resolved(self) -> None:
-        self.pii_policy()  # a bad rule fails here, before anything runs
+        policy = self.pii_policy()  # a bad rule fails here, before anything runs
+        # Decided: warned on every run, not refused (a keyless hash is still a valid choice).
+        if policy.key is None and "hash" in policy.rules.values():
+            log.warning(
+                "pii: without a key a hash is plain SHA-256 of the value, which a list of likely "
+                "values reverses; set the secret %s",
+                self.checks.setting_name("pii_key"),
+            )
 
     def pii_policy(self) -> PiiPolicy:
         return PiiPolicy.parse(
