@@ -84,8 +84,15 @@ def show_queries(database: Path) -> None:
             print(con.sql(sql))
 
 
+def label_logs(command: str) -> None:
+    """The demo's log lines carry the command of the source running, as its CLI's do."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter(f"  {command}: %(message)s"))
+
+
 def leads_v1_demo(work: Path) -> None:
     """The second source into the same DuckDB file, its own dataset."""
+    label_logs("leads-v1")
     with LeadsV1Server(n_leads=600, seed=42) as sim:
         print(f"\nLeads v1 simulator on {sim.url} serving 600 leads")
         options: dict[str, Any] = {
@@ -134,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=2_500, help="sample leads to serve")
     parser.add_argument("--dir", default="demo_data", help="where the demo writes")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="  mega-leads: %(message)s", stream=sys.stdout)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    label_logs("mega-leads")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("dlt").setLevel(logging.ERROR)
     work = Path(args.dir).resolve()

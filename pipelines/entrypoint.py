@@ -10,12 +10,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from pipelines.failures import NoTracebacks
+from pipelines.failures import NoTracebacks, root_error
 from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
 from pipelines.runner import make_pipeline
 from sources.core.dlt_config import check_config, config_dir
-from sources.core.errors import ConfigurationError, ConnectorError
+from sources.core.errors import AuthenticationError, ConfigurationError, ConnectorError
 from sources.core.settings import (
     FLAG_GROUPS,
     ConnectorSettings,
@@ -26,6 +26,7 @@ from sources.core.settings import (
 from warehouses import resolve_warehouse
 
 Spec = TypeVar("Spec", bound=ConnectorSettings)
+log = logging.getLogger("crm_leads.run")
 
 
 def checked_settings(spec: type[Spec], given: dict[str, Any]) -> Spec:
@@ -55,6 +56,8 @@ def run_source(
     and the warehouse are checked before anything runs."""
     own = {name: options.pop(name) for name in source.run_options if name in options}
     config = checked_settings(source.settings, options)
+    # Read now: dlt's lookup traces do not outlive the pipeline's run.
+    token = config.origin("api_token")
     # None: the source's; an empty name is the warehouse's to refuse.
     dataset = source.dataset if dataset_name is None else dataset_name
     try:
@@ -71,7 +74,27 @@ def run_source(
         discard_pending=discard_pending,
         **own,
     )
-    return job.execute()
+    try:
+        result = job.execute()
+    except RunFailed as exc:
+        if isinstance(root_error(exc), AuthenticationError):
+            raise RunFailed(f"{exc}; check {token}", exc.result) from exc
+        raise
+    warn_if_filters_match_nothing(config, result)
+    return result
+
+
+def warn_if_filters_match_nothing(config: Any, result: RunResult) -> None:
+    """A filtered backfill that found no lead, while the API holds some: most likely a filter
+    value the API does not know (a typo), which the API answers with an empty list."""
+    if result.leads or not result.filters or result.high_water_mark_before is not None:
+        return
+    if config.holds_any_lead():
+        chosen = ", ".join(f"{name}={value!r}" for name, value in sorted(result.filters.items()))
+        log.warning(
+            "the filters %s match no lead, though the API holds leads: check their values",
+            chosen,
+        )
 
 
 def source_parser(source: Source) -> argparse.ArgumentParser:
@@ -104,13 +127,19 @@ def located(exc: ConfigurationError) -> ConfigurationError:
 def common_arguments(parser: argparse.ArgumentParser, dataset: str, pipeline_name: str) -> None:
     """The options every source's command has: where to load, and how the run behaves."""
     parser.add_argument("--destination", default=None, help="dlt destination (default: duckdb)")
-    parser.add_argument("--dataset", default=dataset, help="dataset / schema")
+    parser.add_argument(
+        "--dataset", default=dataset, help=f"dataset / schema to load into (default {dataset})"
+    )
     parser.add_argument(
         "--table-format",
         choices=["delta", "iceberg"],
         help="filesystem destination: the lakehouse table format (required there)",
     )
-    parser.add_argument("--pipeline-name", default=pipeline_name)
+    parser.add_argument(
+        "--pipeline-name",
+        default=pipeline_name,
+        help=f"dlt pipeline, its state and working folder (default {pipeline_name})",
+    )
     parser.add_argument(
         "--full-refresh",
         action="store_true",

@@ -16,7 +16,11 @@ from sources.leads_v1.shaping import LEADS_SCHEMA
 from warehouses import Warehouse
 
 TABLES = SourceTables(
-    source="leads_v1", resource="leads", manifest="_leads_v1_runs", leads=hints.TABLES
+    source="leads_v1",
+    resource="leads",
+    manifest="_leads_v1_runs",
+    leads=hints.TABLES,
+    mark="newest created_at",
 )
 
 

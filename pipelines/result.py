@@ -62,6 +62,8 @@ class RunResult:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Where the rows went ("duckdb /path/leads.duckdb"); the manifest sits there already.
     location: str = ""
+    # What the source's mark is, in the summary (Leads v1: its newest created_at).
+    mark: str = "high-water mark"
 
     @property
     def high_water_mark_before(self) -> str | None:
@@ -83,7 +85,7 @@ class RunResult:
 
     def manifest_row(self) -> dict[str, Any]:
         """The row written to `_mega_runs`: flat, state as JSON text."""
-        skipped = ("state_before", "state_after", "location")
+        skipped = ("state_before", "state_after", "location", "mark")
         row = {k: v for k, v in asdict(self).items() if k not in skipped}
         row["rows"] = json.dumps(self.rows, sort_keys=True)
         row["filters"] = json.dumps(self.filters, sort_keys=True)
@@ -110,10 +112,15 @@ class RunResult:
         return (
             f"{self.outcome}: {self.leads} leads in {self.pages} pages{into}, "
             f"{self.requests} requests ({self.retries} retries, {self.rate_limit_waits} "
-            f"rate-limit waits), {self.checkpoints} checkpoints in {self.duration_s:.1f} s; "
-            f"rows loaded: {rows or 'none'}; high-water mark {self.high_water_mark_before} "
+            f"rate-limit waits), {plural(self.checkpoints, 'checkpoint')} "
+            f"in {self.duration_s:.1f} s; "
+            f"rows loaded: {rows or 'none'}; {self.mark} {self.high_water_mark_before} "
             f"-> {self.high_water_mark_after}{extra}"
         )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class RunFailed(ConnectorError):
@@ -143,6 +150,7 @@ class RunTracker:
         # Rows per table of an earlier run's package that this run loaded (see runner).
         self.recovered_rows: dict[str, int] = {}
         self._location: str | None = None
+        self.mark = "high-water mark"  # the source's word for it (``SourceTables.mark``)
 
     def loaded(self, info: LoadInfo) -> None:
         self.load_ids.extend(info.loads_ids)
@@ -209,4 +217,5 @@ class RunTracker:
             load_ids=list(self.load_ids),
             error=error,
             location=self.location(),
+            mark=self.mark,
         )

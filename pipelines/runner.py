@@ -103,6 +103,7 @@ class SourceTables:
     resource: str
     manifest: str
     leads: LeadTables
+    mark: str = "high-water mark"  # what the stream state's mark is, as the summary says it
 
 
 class CheckpointedRun:
@@ -127,6 +128,7 @@ class CheckpointedRun:
         self.stop = threading.Event()
         self.counters = RunCounters()
         self.tracker = RunTracker(pipeline, self.counters, filters)
+        self.tracker.mark = tables.mark
         self.handles_signals = False
         self.full_refresh = False
         upsert = warehouse.custom_fields_upsert
@@ -150,7 +152,10 @@ class CheckpointedRun:
             self.handles_signals = handled
             try:
                 with fewer_gc_passes(), self.warehouse.held_open(self.pipeline):
-                    return self._execute()
+                    result = self._execute()
+                if self.full_refresh:  # the dropped tables' rows (personal data too) go for good
+                    self.warehouse.compact(self.pipeline)
+                return result
             except DestinationError as exc:  # the warehouse cannot be opened: nothing ran
                 raise RunFailed(str(exc), self.tracker.finish(error=str(exc))) from None
 

@@ -92,7 +92,12 @@ def failure(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.views",
+        description="Build the dbt package's models (dbt_package/) in the warehouse of a run, "
+        'through dlt\'s dbt runner; needs the dbt extra (pip install -e ".[dbt]"). A failed '
+        "model or dbt test fails it (exit 1) with dbt's reason.",
+    )
     parser.add_argument(
         "--source",
         action="append",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dlt
@@ -217,3 +219,115 @@ def test_a_bad_duckdb_memory_limit_is_a_config_error_not_a_connection_error(
         "(setting DESTINATION__DUCKDB__MEMORY_LIMIT)"
     )
     assert sim.requests == []
+
+
+def test_an_unknown_status_is_refused_with_the_values_003_lists(
+    sim: SimulatorServer, tmp_path: Path, warehouse: Warehouse
+) -> None:
+    result = run_cli_clean(["--status", "open"], clean_cli_env(sim, tmp_path))
+    assert result.returncode == 2
+    assert "invalid choice: 'open'" in result.stderr
+    assert "'active', 'won', 'lost', 'nurture', 'archived'" in result.stderr
+    with pytest.raises(ConfigurationError) as refused:
+        warehouse.run(status="open")
+    assert str(refused.value) == (
+        "status must be one of active, won, lost, nurture, archived, got 'open' "
+        "(setting SOURCES__MEGA__STATUS)"
+    )
+    assert sim.requests == []
+
+
+def test_a_filtered_backfill_that_matches_nothing_names_the_filter(
+    warehouse: Warehouse, sim: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="crm_leads"):
+        result = warehouse.run(stage_id="00000000-0000-4000-8000-00000000dead")
+    assert result.leads == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "the filters stage_id='00000000-0000-4000-8000-00000000dead' match no lead, "
+        "though the API holds leads: check their values"
+    ]
+    probe = list_requests(sim)[-1]
+    assert "stageId" not in probe and probe["limit"] == "1"
+
+
+def test_a_filtered_backfill_that_loads_leads_warns_nothing(
+    warehouse: Warehouse, sim: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="crm_leads"):
+        result = warehouse.run(status="won")
+    assert result.leads > 0
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+    assert all(query.get("status") == "won" for query in list_requests(sim))
+
+
+@pytest.mark.parametrize("where", ["environment", "secrets.toml"])
+def test_a_refused_token_names_its_variable_and_where_it_was_read(
+    sim: SimulatorServer, tmp_path: Path, where: str
+) -> None:
+    token = "mega_" + "f" * 64
+    env = clean_cli_env(sim, tmp_path, token=token)
+    if where == "environment":
+        origin = "read from the environment"
+    else:
+        folder = tmp_path / "conf"
+        folder.mkdir()
+        (folder / "config.toml").write_text("")
+        (folder / "secrets.toml").write_text(f'[sources.mega]\napi_token = "{token}"\n')
+        del env["SOURCES__MEGA__API_TOKEN"]
+        env["MEGA_DLT_CONFIG_DIR"] = str(folder)
+        origin = f"read from {folder.resolve() / 'secrets.toml'}"
+    result = run_cli_clean(["--quiet"], env)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "mega-leads: error: authentication failed (401 authentication_error): Invalid API key. "
+        f"[probing the newest lead]; check SOURCES__MEGA__API_TOKEN ({origin})"
+    )
+    assert token not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "line"),
+    [
+        (
+            "--lookback",
+            "15x",
+            "lookback must be a duration like 900, '15m', '2h' or 'PT15M', got '15x' "
+            "(setting SOURCES__MEGA__LOOKBACK)",
+        ),
+        (
+            "--initial-updated-since",
+            "yesterday",
+            "initial_updated_since must be an ISO-8601 timestamp like 2026-01-01T00:00:00Z, "
+            "got 'yesterday' (setting SOURCES__MEGA__INITIAL_UPDATED_SINCE)",
+        ),
+    ],
+)
+def test_a_bad_setting_value_names_its_variable(
+    sim: SimulatorServer, tmp_path: Path, flag: str, value: str, line: str
+) -> None:
+    result = run_cli_clean([flag, value], clean_cli_env(sim, tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"mega-leads: error: {line}"
+    assert sim.requests == []
+
+
+def test_help_shows_the_defaults_of_dataset_and_pipeline_name() -> None:
+    shown = " ".join(run_cli_clean(["--help"], {}).stdout.split())
+    assert "dataset / schema to load into (default mega)" in shown
+    assert "dlt pipeline, its state and working folder (default mega_leads)" in shown
+
+
+def test_views_help_reads_as_help() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "pipelines.views", "--help"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("usage: python -m pipelines.views ")
+    assert "``" not in shown.stdout

@@ -159,3 +159,15 @@ def test_each_run_leaves_a_manifest_row(v1_warehouse: V1Warehouse, v1_sim: Leads
         "SELECT outcome, leads, details, deleted FROM leads_v1._leads_v1_runs ORDER BY started_at"
     )
     assert rows == [("success", N, N, 0), ("success", N - 1, 0, 1)]
+
+
+def test_a_refused_token_names_its_variable_and_where_it_was_read(
+    v1_sim: LeadsV1Server, tmp_path: Path
+) -> None:
+    token = "lv1_" + "f" * 40
+    result = run_cli(cli_env(v1_sim, tmp_path, token=token), "--quiet")
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("leads-v1: error: authentication failed (401 "), line
+    assert line.endswith("; check SOURCES__LEADS_V1__API_TOKEN (read from the environment)"), line
+    assert token not in result.stderr + result.stdout

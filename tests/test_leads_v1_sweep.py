@@ -206,3 +206,29 @@ def test_new_only_on_an_empty_warehouse_loads_everything(
 
     assert_exact(v1_warehouse, v1_sim)
     assert "start_at" not in requests_to(v1_sim, "list")[0].query
+
+
+def test_a_filtered_backfill_that_matches_nothing_names_the_filter(
+    v1_warehouse: V1Warehouse, v1_sim: LeadsV1Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="crm_leads"):
+        result = v1_warehouse.run(pipeline_stage="qualifed")
+    assert result.leads == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "the filters pipeline_stage='qualifed' match no lead, though the API holds leads: "
+        "check their values"
+    ]
+    probe = [r.query for r in v1_sim.requests if r.method == "GET"][-1]
+    assert probe == {"limit": "1"}
+
+
+def test_the_summary_names_the_sources_mark_and_counts_in_words(
+    v1_warehouse: V1Warehouse,
+) -> None:
+    result = v1_warehouse.run(checkpoint_pages=25)
+    assert result.checkpoints == 1
+    summary = result.summary()
+    assert ", 1 checkpoint in " in summary
+    assert "high-water mark" not in summary
+    assert f"newest created_at None -> {result.high_water_mark_after}" in summary

@@ -64,3 +64,37 @@ def test_leads_v1_personal_data_is_hashed_or_dropped_and_runs_stay_incremental(
         assert row["email"] == (hashed(lead["email"]) if lead["email"] else None)
         assert row["name"] is None and row["pain_points"] is None
         assert row["lead_score"] == lead["lead_score"]  # the rest as it is
+
+
+def test_after_a_full_refresh_with_a_hash_rule_no_plaintext_is_left_on_disk(
+    warehouse: Warehouse, sim: SimulatorServer
+) -> None:
+    warehouse.run()  # plaintext, before the rule
+    warehouse.run(full_refresh=True, pii="contact_email=hash", pii_key=KEY)
+
+    emails = [
+        lead["contact_email"].encode() for lead in sim.store.snapshot() if lead.get("contact_email")
+    ]
+    assert emails
+    files = [path for path in warehouse.pipelines_dir.rglob("*") if path.is_file()]
+    files.append(warehouse.path)
+    holding = sorted(
+        str(path) for path in files if any(email in path.read_bytes() for email in emails)
+    )
+    assert holding == []
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_a_hash_rule_without_a_key_warns_on_every_run(
+    warehouse: Warehouse, caplog: pytest.LogCaptureFixture, key: str | None
+) -> None:
+    warning = (
+        "pii: without a key a hash is plain SHA-256 of the value, which a list of likely values "
+        "reverses; set the secret SOURCES__MEGA__PII_KEY"
+    )
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="crm_leads"):
+            warehouse.run(pii="contact_email=hash", pii_key=key)
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warnings == ([warning] if key is None else [])

@@ -118,3 +118,17 @@ def test_impossible_numbers_are_refused(option: str, value: str) -> None:
     error = refused.stderr.strip().splitlines()[-1]
     assert error.startswith("mega-simulator serve: error: ")
     assert option in error and value in error
+
+
+@pytest.mark.parametrize("module", ["simulators.mega", "simulators.leads_v1", "simulators.apollo"])
+def test_every_simulator_takes_latency_in_seconds(module: str) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", module, "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert shown.returncode == 0
+    assert "--latency LATENCY" in shown.stdout
+    assert "seconds added per API request" in " ".join(shown.stdout.split())
+    assert "--latency-ms" not in shown.stdout

@@ -77,6 +77,10 @@ class Warehouse:
         """Whatever the warehouse keeps open for a whole run; by default nothing."""
         return nullcontext()
 
+    def compact(self, pipeline: Any) -> None:
+        """After a full refresh, leave no bytes of the dropped rows in storage the warehouse
+        keeps locally (a file database keeps freed blocks); by default nothing to do."""
+
     def written_paths(self, pipeline: Any) -> list[Path]:
         """Local places this warehouse writes, to name the one that filled a disk."""
         return []

@@ -292,6 +292,11 @@ def duckdb_held_open(pipeline: Any) -> Iterator[None]:
         return
     path = Path(database)
     _check_not_left_behind(pipeline, path)
+    if not path.parent.is_dir():  # a setting to fix, like any other: exit 2, nothing ran
+        raise ConfigurationError(
+            f"the DuckDB file {path} cannot be opened (No such file or directory); "
+            f"{_what_to_do(path, '')}"
+        )
     storage_version = duckdb_storage_version()
     try:
         _create_file(path, storage_version)
@@ -326,6 +331,11 @@ class DuckDbWarehouse(SqlWarehouse):
     def written_paths(self, pipeline: Any) -> list[Path]:
         path = duckdb_file(pipeline)
         return [path] if path else []
+
+    def compact(self, pipeline: Any) -> None:
+        path = duckdb_file(pipeline)
+        if path is not None and path.is_file():
+            rewrite(path)
 
     def _native_arrow(
         self, pipeline: Any, table: str, sql_template: str, *args: Any
@@ -376,6 +386,28 @@ def convert(path: Path, storage_version: str) -> Path:
     os.replace(path, backup)
     os.replace(new, path)
     return backup
+
+
+def rewrite(path: Path) -> None:
+    """``path`` copied into a new file that replaces it, in the same storage format: DuckDB
+    keeps the blocks of dropped tables (their bytes readable) until it reuses them."""
+    new = path.with_name(path.name + ".rewriting")
+    new.unlink(missing_ok=True)
+    duckdb.connect(str(path)).close()  # checkpointed: no .wal left to replay
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {_sql_text(path)} AS source (READ_ONLY)")
+        found = con.execute(
+            "SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = 'source'"
+        ).fetchone()
+        # DuckDB tags a range ("v1.4.0+"): its lower end is the version to keep.
+        tag = str(found[0]).rstrip("+") if found and found[0] else ""
+        version = f" (STORAGE_VERSION '{tag}')" if tag else ""
+        con.execute(f"ATTACH {_sql_text(new)} AS target{version}")
+        con.execute("COPY FROM DATABASE source TO target")
+    finally:
+        con.close()
+    os.replace(new, path)
 
 
 def _sql_text(path: Path) -> str:

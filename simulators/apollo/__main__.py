@@ -32,7 +32,6 @@ def _parser() -> argparse.ArgumentParser:
         port=8768,
         example_port=8790,
         token_env=TOKEN_ENV,
-        latency=("--latency", "seconds added per request"),
     )
     # A CRM the connector writes to: empty unless asked for existing leads.
     serve.set_defaults(leads=0)

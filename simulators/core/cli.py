@@ -54,10 +54,9 @@ def serve_parser(
     port: int,
     example_port: int,
     token_env: str,
-    latency: tuple[str, str],
 ) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The parser and its ``serve`` subparser with the shared options; ``latency`` is the
-    API's (flag, help). An API adds its own options to the subparser after these."""
+    """The parser and its ``serve`` subparser with the shared options (``--latency`` in seconds,
+    the one unit of every simulator). An API adds its own options to the subparser after these."""
     prog = command_name(script, module)
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -78,7 +77,9 @@ def serve_parser(
     serve.add_argument(
         "--rate-window", type=bounded(float, 0.001), default=60.0, help="window in seconds"
     )
-    serve.add_argument(latency[0], type=bounded(float, 0), default=0.0, help=latency[1])
+    serve.add_argument(
+        "--latency", type=bounded(float, 0), default=0.0, help="seconds added per API request"
+    )
     serve.add_argument(
         "--token", default=None, help=f"accepted bearer token (default: ${token_env} or built-in)"
     )

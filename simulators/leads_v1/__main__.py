@@ -26,7 +26,6 @@ def _parser() -> argparse.ArgumentParser:
         port=8766,
         example_port=8788,
         token_env=TOKEN_ENV,
-        latency=("--latency", "seconds added per request"),
     )
     return parser
 

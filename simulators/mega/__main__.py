@@ -25,8 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         port=8765,
         example_port=8787,
         token_env=TOKEN_ENV,
-        latency=("--latency-ms", "added per API request"),
     )
+    # The unit before every simulator took seconds: still accepted, no longer shown.
+    serve.add_argument("--latency-ms", type=cli.bounded(float, 0), help=argparse.SUPPRESS)
     serve.add_argument("--customer-id", default=DEFAULT_CUSTOMER_ID)
     return parser
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             tokens=tokens,
             rate_limit=args.rate_limit,
             rate_window_s=args.rate_window,
-            latency_ms=args.latency_ms,
+            latency_ms=args.latency * 1000 if args.latency_ms is None else args.latency_ms,
         )
 
     def lines(server: SimulatorServer, seconds: float) -> list[str]:

@@ -91,8 +91,13 @@ class SettingChecks:
         )
 
 
-def parse_duration(value: str | float | int | None, setting: str) -> timedelta:
-    """Seconds as a number, `90s` / `15m` / `2h` / `1d`, or an ISO-8601 duration (`PT15M`)."""
+def _named(variable: str) -> str:
+    return f" (setting {variable})" if variable else ""
+
+
+def parse_duration(value: str | float | int | None, setting: str, variable: str = "") -> timedelta:
+    """Seconds as a number, `90s` / `15m` / `2h` / `1d`, or an ISO-8601 duration (`PT15M`);
+    errors name ``setting`` and, when given, its ``variable``."""
     if value is None or value == "":
         return timedelta(0)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -103,13 +108,13 @@ def parse_duration(value: str | float | int | None, setting: str) -> timedelta:
         if match:
             seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         else:
-            seconds = _iso_duration_seconds(text, setting)
+            seconds = _iso_duration_seconds(text, setting, variable)
     if seconds < 0:
-        raise ConfigurationError(f"{setting} must not be negative, got {value!r}")
+        raise ConfigurationError(f"{setting} must not be negative, got {value!r}{_named(variable)}")
     return timedelta(seconds=seconds)
 
 
-def _iso_duration_seconds(text: str, setting: str) -> float:
+def _iso_duration_seconds(text: str, setting: str, variable: str) -> float:
     import pendulum
 
     try:
@@ -119,18 +124,22 @@ def _iso_duration_seconds(text: str, setting: str) -> float:
     if not isinstance(parsed, pendulum.Duration):
         raise ConfigurationError(
             f"{setting} must be a duration like 900, '15m', '2h' or 'PT15M', got {text!r}"
+            f"{_named(variable)}"
         )
     return float(parsed.total_seconds())
 
 
-def aware_timestamp(value: str, setting: str) -> datetime:
+def aware_timestamp(value: str, setting: str, variable: str = "") -> datetime:
     """An ISO-8601 timestamp with a time zone, or a one-line error naming the setting."""
     try:
         parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     except ValueError:
         raise ConfigurationError(
             f"{setting} must be an ISO-8601 timestamp like 2026-01-01T00:00:00Z, got {value!r}"
+            f"{_named(variable)}"
         ) from None
     if parsed.tzinfo is None:
-        raise ConfigurationError(f"{setting} needs a time zone (e.g. a trailing Z), got {value!r}")
+        raise ConfigurationError(
+            f"{setting} needs a time zone (e.g. a trailing Z), got {value!r}{_named(variable)}"
+        )
     return parsed

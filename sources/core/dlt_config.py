@@ -18,6 +18,15 @@ from .errors import ConfigurationError
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONFIG_DIR_VARIABLE = "MEGA_DLT_CONFIG_DIR"
 _registered: set[str] = set()
+_PROVIDER_PREFIX = "mega_"
+
+
+def provider_file(provider_name: str) -> Path | None:
+    """The file a provider ``configure_dlt`` registered reads (None: another provider)."""
+    name, at, folder = provider_name.partition("@")
+    if not at or not name.startswith(_PROVIDER_PREFIX):
+        return None
+    return Path(folder) / name.removeprefix(_PROVIDER_PREFIX)
 
 
 def config_dir() -> Path:
@@ -38,7 +47,7 @@ def configure_dlt() -> None:
         return
     providers = Container()[PluggableRunContext].providers
     for file_name, secret in (("config.toml", False), ("secrets.toml", True)):
-        name = f"mega_{file_name}@{folder}"
+        name = f"{_PROVIDER_PREFIX}{file_name}@{folder}"
         if name not in providers:
             providers.add_provider(SettingsTomlProvider(name, secret, file_name, [folder]))
     _registered.add(folder)

@@ -66,6 +66,15 @@ class Keyset:
         return cls(**{**fields, "request": target})
 
 
+def holds_any_item(keyset: Keyset, client: Any) -> bool:
+    """One request for one item with none of the filters: does the API hold anything? (Told
+    apart from a filter that matches nothing.)"""
+    context = "checking that the API holds any item"
+    params = {**keyset.params, keyset.limit_param: "1"}
+    page = client.decode_object(keyset.request(client, params, context), context)
+    return bool(page.get(keyset.items_key))
+
+
 def _no_request(client: Any, params: Mapping[str, str], context: str) -> httpx.Response:
     raise NotImplementedError  # a placeholder while ``wire`` copies the plain fields
 

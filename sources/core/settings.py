@@ -13,6 +13,7 @@ push target's spec.
 """
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
@@ -21,10 +22,12 @@ import httpx
 from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
 from dlt.common.configuration.resolve import resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration, configspec
+from dlt.common.configuration.utils import get_resolved_traces
 from dlt.common.typing import TSecretStrValue
 
 from .config_checks import SettingChecks
 from .connect import check_base_url
+from .dlt_config import provider_file
 from .errors import ConfigurationError
 from .http import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WRITE_TIMEOUT_S
 from .pacing import DEFAULT_RESERVE
@@ -32,6 +35,7 @@ from .pii import PiiPolicy
 from .retry import DEFAULT_RETRY, RetryPolicy
 
 Spec = TypeVar("Spec", bound="ConnectorSettings")
+log = logging.getLogger("crm_leads.settings")
 _KIND: dict[Any, str] = {int: "a whole number", float: "a number", bool: "true or false"}
 
 
@@ -66,6 +70,24 @@ class ConnectorSettings(BaseConfiguration):
     @property
     def checks(self) -> SettingChecks:
         return SettingChecks(self.__setting_section__, self.__kind__)
+
+    def origin(self, name: str) -> str:
+        """Where dlt read setting ``name`` of this resolved spec (its lookup traces), for an
+        error the setting's value causes: ``SOURCES__MEGA__API_TOKEN (read from …)``."""
+        variable = self.checks.setting_name(name)
+        traces = get_resolved_traces().resolved_traces
+        trace = next((t for t in reversed(traces) if t.config is self and t.key == name), None)
+        if trace is None:
+            where = "given to run() or on the command line"
+        elif (path := provider_file(trace.provider_name)) is not None:
+            where = f"read from {path}"
+        elif trace.provider_location:
+            where = f"read from {trace.provider_location}"
+        elif trace.provider_name == "Environment Variables":
+            where = "read from the environment"
+        else:
+            where = f"read from {trace.provider_name}"
+        return f"{variable} ({where})"
 
     @classmethod
     def sections(cls) -> tuple[str, ...]:
@@ -164,7 +186,14 @@ class PersonalDataSettings(ConnectorSettings):
     pii_key: TSecretStrValue | None = None
 
     def on_resolved(self) -> None:
-        self.pii_policy()  # a bad rule fails here, before anything runs
+        policy = self.pii_policy()  # a bad rule fails here, before anything runs
+        # Decided: warned on every run, not refused (a keyless hash is still a valid choice).
+        if policy.key is None and "hash" in policy.rules.values():
+            log.warning(
+                "pii: without a key a hash is plain SHA-256 of the value, which a list of likely "
+                "values reverses; set the secret %s",
+                self.checks.setting_name("pii_key"),
+            )
 
     def pii_policy(self) -> PiiPolicy:
         return PiiPolicy.parse(

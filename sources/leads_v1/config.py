@@ -3,13 +3,14 @@ identity derived from the filters."""
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from dlt.common.configuration.specs import configspec
 
-from sources.core.endpoint import DetailEndpoint
+from sources.core.endpoint import DetailEndpoint, holds_any_item
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.settings import ApiSettings, Flag, PersonalDataSettings, SweepSettings, setting
@@ -128,6 +129,11 @@ class LeadsV1Settings(ApiSettings, SweepSettings, PersonalDataSettings):
             checkpoint_seconds=self.checkpoint_seconds,
             prefetch_pages=self.prefetch_pages,
         )
+
+    def holds_any_lead(self) -> bool:
+        """One unfiltered request for one lead: does the API hold any?"""
+        with self.open_client(ClientStats(), time.sleep) as client:
+            return holds_any_item(LEADS_KEYSET, client)
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> LeadsV1Client:
         """The run's client: one rate-limit budget for every detail request in flight."""

@@ -3,6 +3,7 @@ identity derived from the filters."""
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 from dlt.common.configuration.specs import configspec
 
 from sources.core.config_checks import aware_timestamp, parse_duration
-from sources.core.endpoint import EndpointSpec
+from sources.core.endpoint import EndpointSpec, holds_any_item
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.settings import (
@@ -30,6 +31,8 @@ from .shaping import format_timestamp
 
 MAX_WORKERS = 32
 FILTERS = ("status", "stage_id", "lead_line", "search", "created_since")
+# 003's `status` filter: the only values the API knows (another one matches nothing).
+STATUSES = ("active", "won", "lost", "nurture", "archived")
 
 
 def customer_uuid(value: str, setting_name: str) -> str:
@@ -44,10 +47,10 @@ def customer_uuid(value: str, setting_name: str) -> str:
     return value
 
 
-def normalize_timestamp(value: str | None, setting: str) -> str | None:
+def normalize_timestamp(value: str | None, setting: str, variable: str = "") -> str | None:
     if value is None or value == "":
         return None
-    return format_timestamp(aware_timestamp(value, setting))
+    return format_timestamp(aware_timestamp(value, setting, variable))
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
 
     base_url: str | None = settings.DEFAULT_BASE_URL
     customer_id: str | None = None
-    status: str | None = setting(flag=Flag(group=_FILTER))
+    status: str | None = setting(flag=Flag(group=_FILTER, choices=STATUSES))
     stage_id: str | None = setting(flag=Flag(group=_FILTER))
     lead_line: str | None = setting(flag=Flag(group=_FILTER, choices=("buyer", "seller")))
     search: str | None = setting(flag=Flag(group=_FILTER))
@@ -127,9 +130,15 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
                 f"lead_line must be 'buyer' or 'seller', got {self.lead_line!r} "
                 f"(setting {checks.setting_name('lead_line')})"
             )
+        if self.status not in (None, "", *STATUSES):
+            raise ConfigurationError(
+                f"status must be one of {', '.join(STATUSES)}, got {self.status!r} "
+                f"(setting {checks.setting_name('status')})"
+            )
         for name in ("created_since", "initial_updated_since"):
-            setattr(self, name, normalize_timestamp(getattr(self, name), name))
-        self.lookback = parse_duration(self.lookback, "lookback")
+            value = normalize_timestamp(getattr(self, name), name, checks.setting_name(name))
+            setattr(self, name, value)
+        self.lookback = parse_duration(self.lookback, "lookback", checks.setting_name("lookback"))
         # Each worker may have a request in flight when the quota runs low.
         self.rate_limit_reserve = max(self.rate_limit_reserve, self.workers)
 
@@ -159,6 +168,11 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
             fetch_process_buffer_pages=settings.FETCH_PROCESS_BUFFER_PAGES,
             workers=self.workers,
         )
+
+    def holds_any_lead(self) -> bool:
+        """One unfiltered request for one lead: does the API hold any?"""
+        with self.open_client(ClientStats(), time.sleep) as client:
+            return holds_any_item(LEADS_KEYSET, client)
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> MegaClient:
         """The run's client: one rate-limit budget for every worker, waits that Ctrl-C ends."""
