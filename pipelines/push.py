@@ -4,9 +4,9 @@ CLI: ``python -m pipelines.push --target mega|apollo|leads_v1 (--table T | --que
 --key COLUMN [--map field=column,…] [--dry-run]`` (console script ``push-leads``).
 Python: ``from pipelines.push import push`` → ``PushResult``; raises ``PushFailed``.
 
-Rows come from the runs' DuckDB file (``warehouses.duckdb.duckdb_path``) or a file; the ledger
-is ``push._push_ledger`` in that DuckDB file. Exit codes: 0 every row is at the target, 3 some
-rows were rejected (the summary and the ledger say which and why), 1 the push stopped (401/403,
+Rows come from the runs' DuckDB file (``warehouses.duckdb_settings.duckdb_path``) or a
+file; the ledger is ``push._push_ledger`` in that DuckDB file. Exit codes: 0 every row is at the
+target, 3 some rows were rejected (the summary and the ledger say which and why), 1 the push stopped (401/403,
 an outage), 2 bad settings, 130 interrupted.
 """
 
@@ -34,7 +34,7 @@ from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from push_targets.core.settings import PushSettings  # noqa: E402
 from sources.core.dlt_config import check_config, config_dir  # noqa: E402
 from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
-from warehouses.duckdb import duckdb_path, duckdb_storage_version  # noqa: E402
+from warehouses.duckdb_settings import duckdb_path, duckdb_storage_version  # noqa: E402
 
 log = logging.getLogger("crm_leads.run")
 

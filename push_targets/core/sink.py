@@ -21,7 +21,7 @@ from sources.core.errors import (
     ConfigurationError,
     ConnectorError,
 )
-from warehouses.duckdb import duckdb_storage_version
+from warehouses.duckdb_settings import duckdb_storage_version
 
 from .ledger import Ledger
 from .push import Pusher, Target
