@@ -17,6 +17,7 @@ from tests.helpers.leads_v1 import (
     DETAIL_PATH,
     V1Warehouse,
     assert_exact,
+    expected,
     make_v1_sim,
     newest_created,
     pages_of,
@@ -159,14 +160,22 @@ def test_each_filter_set_keeps_its_own_state_and_deletes_only_among_its_leads(
     assert_exact(v1_warehouse, v1_sim, pipeline_stage="qualified")
     v1_warehouse.run(source="website")
     qualified = [x for x in v1_sim.store.leads() if x["pipeline_stage"] == "qualified"]
-    v1_sim.store.update(qualified[0]["id"], pipeline_stage="won")  # leaves the filter
+    moved, deleted = qualified[0]["id"], qualified[1]["id"]
+    v1_sim.store.update(moved, pipeline_stage="won")  # leaves the filter, still a lead
+    v1_sim.store.delete(deleted)
     v1_sim.clear_requests()
 
     v1_warehouse.run(pipeline_stage="qualified")
 
     assert all(r.query.get("pipeline_stage") == "qualified" for r in requests_to(v1_sim, "list"))
+    # One detail request per lead gone from the filtered listing tells a move from a deletion.
+    assert sorted(r.path.rsplit("/", 1)[-1] for r in requests_to(v1_sim, "detail")) == sorted(
+        [moved, deleted]
+    )
     live = v1_warehouse.live()
-    assert qualified[0]["id"] not in live  # gone from this filter set's leads
+    assert deleted not in live and deleted in v1_warehouse.rows()  # soft-deleted
+    row = {name: value for name, value in live[moved].items() if name != "_deleted_at"}
+    assert row == expected(v1_sim.store.get(moved))  # updated, not deleted
     websites = {x["id"] for x in v1_sim.store.leads() if x["source"] == "website"}
     assert websites <= set(live)  # the other filter set's leads were not judged
 

@@ -297,3 +297,23 @@ def test_cli_reconcile_hard(tmp_path: Path, sim: SimulatorServer) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "reconcile: 2 deleted" in proc.stdout
     assert_exact(warehouse, sim)
+
+
+def test_a_reconcile_under_filters_judges_deletes_over_the_whole_account(
+    warehouse: Warehouse, sim: SimulatorServer
+) -> None:
+    """A filter narrows what is loaded, not what exists: a reconcile run with one sweeps every
+    lead of the account, so leads outside the filter, and a lead that left it, stay live."""
+    warehouse.run()
+    store = sim.store
+    won = [lead_id for lead_id in store.ids() if store.get(lead_id)["status"] == "won"]  # type: ignore[index]
+    deleted, moved = won[0], won[1]
+    store.delete(deleted)
+    store.update(moved, status="lost")  # leaves the filter, still a lead
+
+    result = warehouse.run(status="won", reconcile=True)
+
+    assert result.deleted == 1
+    live = {key for key, row in warehouse.leads().items() if row["_deleted_at"] is None}
+    assert live == set(store.ids())  # every lead of the account, the one that moved too
+    assert deleted not in live and moved in live

@@ -149,7 +149,9 @@ class ReconcilePlan:
         self._stream = PageStream(
             LEADS_KEYSET,
             client,
-            options.params,
+            # Every lead of the account, whatever the run's filters: they narrow what is loaded,
+            # not what exists (a filtered sweep would take every lead outside it for deleted).
+            LEADS_KEYSET.params,
             start,
             prefetch=options.prefetch_pages,
             interrupt=interrupt,

@@ -151,11 +151,19 @@ class DetailSweep(CheckpointSweep):
             for item in page.items
             if known is None or known.changed(item[id_field], self._version(item, where))
         ]
+        if known is not None:
+            gone = self._gone_in_span(known, page, keys)
+            if self.options.filters:
+                # A lead leaves a filtered listing when it changes (a stage it moved to) as well
+                # as when it is deleted: its detail tells the two apart (200: a move, its row
+                # updated; 404: a deletion).
+                wanted += gone
+                gone = []
         records = self._fanout.map(self._fetch, wanted)
         vanished = [item_id for item_id, record in zip(wanted, records, strict=True) if not record]
         if known is not None:
             vanished = [item_id for item_id in vanished if item_id in known]
-            vanished += self._gone_in_span(known, page, keys)
+            vanished += gone
         counters = self.counters
         counters.details += len(wanted)
         counters.vanished += len(vanished)
