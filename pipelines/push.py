@@ -6,8 +6,8 @@ Python: ``from pipelines.push import push`` → ``PushResult``; raises ``PushFai
 
 Rows come from the runs' DuckDB file (``warehouses.duckdb_settings.duckdb_path``) or a
 file; the ledger is ``push._push_ledger`` in that DuckDB file. Exit codes: 0 every row is at the
-target, 3 some rows were rejected (the summary and the ledger say which and why), 1 the push stopped (401/403,
-an outage), 2 bad settings, 130 interrupted.
+target, 3 some rows were rejected (the summary and the ledger say which and why), 1 the push
+stopped (401/403, an outage), 2 bad settings, 130 interrupted.
 """
 
 from __future__ import annotations

@@ -160,6 +160,8 @@ def test_custom_field_rows_reach_dlt_in_whole_row_groups(
     small_batches(monkeypatch, shape_rows=100, yield_rows=100, row_group=250)
     # dlt writes an item as it comes (it buffers items of fewer rows than this, 5000 by default).
     monkeypatch.setenv("DATA_WRITER__BUFFER_MAX_ITEMS", "1")
+    # The loads' files are read back below: kept (dlt_config/config.toml deletes them).
+    monkeypatch.setenv("LOAD__DELETE_COMPLETED_JOBS", "false")
     with make_sim(clock, 300) as sim:
         warehouse = Warehouse(tmp_path, sim)
         warehouse.run()

@@ -175,7 +175,8 @@ def test_each_filter_set_keeps_its_own_state_and_deletes_only_among_its_leads(
     live = v1_warehouse.live()
     assert deleted not in live and deleted in v1_warehouse.rows()  # soft-deleted
     row = {name: value for name, value in live[moved].items() if name != "_deleted_at"}
-    assert row == expected(v1_sim.store.get(moved))  # updated, not deleted
+    now = v1_sim.store.get(moved)
+    assert now is not None and row == expected(now)  # updated, not deleted
     websites = {x["id"] for x in v1_sim.store.leads() if x["source"] == "website"}
     assert websites <= set(live)  # the other filter set's leads were not judged
 
