@@ -39,7 +39,7 @@ class LeadsV1Run(CheckpointedRun):
         self.session: DetailSweep | None = None
 
     def _source(self, load: Load) -> Any:
-        return leads_v1(config=self.config, load=load)
+        return leads_v1(config=self.config, sweep=load)
 
     def _close(self) -> None:
         if self.session is not None:

@@ -55,7 +55,7 @@ class MegaRun(CheckpointedRun):
         self.reconcile_plan: ReconcilePlan | None = None
 
     def _source(self, load: Load) -> Any:
-        return mega(config=self.config, load=load)
+        return mega(config=self.config, sweep=load)
 
     def _close(self) -> None:
         if self.session is not None:

@@ -37,14 +37,14 @@ def leads_session(config: SourceConfig, **decided: Any) -> DetailSweep:
 
 
 @dlt.source(name="leads_v1", max_table_nesting=0)
-def leads_v1(config: Any = None, load: Any = None, **source_settings: Any) -> DltResource:
+def leads_v1(config: Any = None, sweep: Any = None, **source_settings: Any) -> DltResource:
     """Leads of one organization. ``config``: the settings, resolved (``resolve_config``);
-    without it they are resolved here. ``load``: a runner's ``DetailSweep`` (one load per
+    without it they are resolved here. ``sweep``: a runner's ``DetailSweep`` (one load per
     checkpoint, deletes judged against the warehouse); without it one load lists everything
     and fetches every lead's detail (nothing is known of the warehouse, so nothing is
     deleted)."""
     resolved: SourceConfig = config if config is not None else resolve_config(**source_settings)
-    return leads(load if load is not None else leads_session(resolved, one_load=True))
+    return leads(sweep if sweep is not None else leads_session(resolved, one_load=True))
 
 
 @dlt.resource(name="leads", write_disposition="merge")

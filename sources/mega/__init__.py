@@ -39,14 +39,14 @@ def leads_session(config: SourceConfig, **decided: Any) -> KeysetSweep:
 
 
 @dlt.source(name="mega", max_table_nesting=0)
-def mega(config: Any = None, load: Any = None, **source_settings: Any) -> DltResource:
+def mega(config: Any = None, sweep: Any = None, **source_settings: Any) -> DltResource:
     """Leads of one MEGA customer, incrementally.
 
     ``config``: the settings, resolved (``resolve_config``); without it they are resolved here
-    from ``source_settings`` and dlt config. ``load``: a runner's ``KeysetSweep`` (one load per
+    from ``source_settings`` and dlt config. ``sweep``: a runner's ``KeysetSweep`` (one load per
     checkpoint) or reconcile; without it a single load reads everything that changed."""
     resolved: SourceConfig = config if config is not None else resolve_config(**source_settings)
-    return leads(load if load is not None else leads_session(resolved, one_load=True))
+    return leads(sweep if sweep is not None else leads_session(resolved, one_load=True))
 
 
 @dlt.resource(name="leads", write_disposition="merge")
