@@ -66,6 +66,7 @@ class ApiCore:
         self.faults = fault_plan
         self.latency_s = latency_s
         self.log = RequestLog()
+        self._answers_held_until = 0.0  # time.monotonic(); see hold_answers
         # Writes go through ``self.idempotency.write`` (replay, 409 on a reused key).
         self.idempotency = IdempotencyKeys(self.conflict_error_type)
 
@@ -92,6 +93,11 @@ class ApiCore:
     def clear_requests(self) -> None:
         self.log.clear()
 
+    def hold_answers(self, seconds: float) -> None:
+        """Hold every answer not yet sent, this one's too, for ``seconds``: a signal sent to the
+        client then surely reaches it before any of its requests in flight ends."""
+        self._answers_held_until = time.monotonic() + seconds
+
     def error(self, status: int, message: str, headers: Headers | None = None) -> Response:
         """A response in the API's error shape."""
         return error_response(self.error_shape, status, message, headers or [])
@@ -104,6 +110,9 @@ class ApiCore:
         except Exception:  # a simulator bug must still answer in the error model
             traceback.print_exc(file=sys.stderr)
             response = self.error(500, "Internal server error.")
+        held = self._answers_held_until - time.monotonic()
+        if held > 0:
+            time.sleep(held)
         self._record(request, None if response.action == "drop" else response.status)
         return response
 

@@ -49,6 +49,9 @@ class ServerCore:
     def clear_requests(self) -> None:
         self.api.clear_requests()
 
+    def hold_answers(self, seconds: float) -> None:
+        self.api.hold_answers(seconds)
+
     def start(self: _S) -> _S:
         if self._thread is None:
             self._thread = threading.Thread(

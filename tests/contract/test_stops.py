@@ -7,7 +7,6 @@ pending, no request started after the signal (those in flight may finish), and t
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,11 +86,12 @@ def test_a_signal_stops_the_loop_at_the_next_boundary(
 
         def send(store: Any) -> None:
             signalled.append(len(api.requests))
+            # The signal comes while this request is in flight, as a user's Ctrl-C mostly does.
+            # Its answer and those of the requests in flight with it are held until the process
+            # has surely taken the signal: what the assertion counts is requests started after
+            # the stop, not a race between a thread's next request and the signal's delivery.
+            api.hold_answers(SIGNAL_TAKEN_S)
             run.send(sig, group=True)(store)
-            # The signal comes while this request is in flight, as a user's Ctrl-C mostly does:
-            # its answer is held until the process has surely taken the signal, so that what the
-            # assertion counts is requests started after the stop, not a race with its delivery.
-            time.sleep(SIGNAL_TAKEN_S)
 
         api.faults.add(faults.callback(send), after=loop.after, path=loop.path)
 
