@@ -142,17 +142,13 @@ class ApolloTarget:
         self.stats = ClientStats()
         self._http = HttpClient(
             str(config.base_url),
-            base_url_setting=config.base_url_setting,
             auth_headers={
                 "Authorization": f"Bearer {config.api_token}",
                 "X-Organization-Id": self.account,
             },
             secrets=(str(config.api_token),),
             read_error=read_error,
-            timeout=config.timeout,
-            retry=config.retry_policy(RETRY),
-            stats=self.stats,
-            pacer=config.pacer(self.stats, in_flight),
+            **config.client_options(RETRY, self.stats, in_flight=in_flight),
         )
 
     def close(self) -> None:

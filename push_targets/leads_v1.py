@@ -75,11 +75,7 @@ class LeadsV1Target:
         self._client = LeadsV1Client(
             str(config.base_url),
             str(config.api_token),
-            timeout=config.timeout,
-            retry=config.retry_policy(RETRY),
-            stats=self.stats,
-            pacer=config.pacer(self.stats, in_flight),
-            base_url_setting=config.base_url_setting,
+            **config.client_options(RETRY, self.stats, in_flight=in_flight),
         )
 
     def close(self) -> None:

@@ -81,11 +81,7 @@ class MegaTarget:
             str(config.base_url),
             str(config.api_token),
             self.account,
-            timeout=config.timeout,
-            retry=config.retry_policy(RETRY),
-            stats=self.stats,
-            pacer=config.pacer(self.stats, in_flight),
-            base_url_setting=config.base_url_setting,
+            **config.client_options(RETRY, self.stats, in_flight=in_flight),
         )
 
     def close(self) -> None:

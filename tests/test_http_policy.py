@@ -49,7 +49,7 @@ def test_429_waits_its_retry_after_not_its_rate_limit_reset(
     tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each 429 says Retry-After: 1 with RateLimit-Remaining: 0 and a reset ~60 s away (the
-    # window); RETRY_AFTER_MAX=10 keeps the run short should the reset be obeyed instead.
+    # window); RETRY_AFTER_MAX=10 bounds the reset, should it be obeyed instead, to 2 × 10 s.
     monkeypatch.setenv("SOURCES__MEGA__RETRY_AFTER_MAX", "10")
     with make_sim(clock, 250, rate_window_s=60) as sim:
         warehouse = Warehouse(tmp_path, sim)
@@ -63,7 +63,7 @@ def test_429_waits_its_retry_after_not_its_rate_limit_reset(
         assert [r.status for r in sim.requests].count(429) == 2
         assert result.retries == 2
         assert result.rate_limit_wait_s <= 2.5, result.rate_limit_wait_s
-        assert elapsed < 8, f"two 429s with Retry-After: 1 held the run {elapsed:.1f} s"
+        assert elapsed < 18, f"two 429s with Retry-After: 1 held the run {elapsed:.1f} s"
 
 
 def test_429_without_retry_after_waits_for_the_rate_limit_reset(
@@ -89,15 +89,16 @@ def test_refused_connection_fails_in_seconds_naming_host_and_fix(
 ) -> None:
     for name in DEFAULT_RETRY_ENV:
         monkeypatch.delenv(f"SOURCES__MEGA__{name}")
-    # Bounds the old behaviour (~80 s of retries with the defaults) so this test fails quickly.
-    monkeypatch.setenv("SOURCES__MEGA__MAX_RETRY_TIME", "8")
+    # Retrying would take these 60 s (the defaults' ~80 s, bounded); a refused connection is
+    # reported at once, which on a loaded machine is still far below the 30 s asserted.
+    monkeypatch.setenv("SOURCES__MEGA__MAX_RETRY_TIME", "60")
     with make_sim(clock, 0) as sim:
         env = cli_env(sim, tmp_path) | {
             "SOURCES__MEGA__BASE_URL": f"http://127.0.0.1:{closed_port}"
         }
     started = time.monotonic()
 
-    failed = subprocess.run(cli(), env=env, capture_output=True, text=True, timeout=60)
+    failed = subprocess.run(cli(), env=env, capture_output=True, text=True, timeout=120)
 
     elapsed = time.monotonic() - started
     assert failed.returncode == 1
@@ -106,7 +107,7 @@ def test_refused_connection_fails_in_seconds_naming_host_and_fix(
     assert f"127.0.0.1:{closed_port}" in errors[0] and "connection refused" in errors[0]
     assert "is the server running" in errors[0] and "SOURCES__MEGA__BASE_URL" in errors[0]
     assert "retry" not in failed.stderr and "gave up" not in errors[0]
-    assert elapsed < 6, f"took {elapsed:.1f} s to report a refused connection"
+    assert elapsed < 30, f"took {elapsed:.1f} s to report a refused connection"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from typing import ClassVar
 from dlt.common.configuration.specs import configspec
 from dlt.destinations.impl.destination.configuration import CustomDestinationClientConfiguration
 
-from sources.core.pacing import ClientStats, RateLimitPacer
 from sources.core.settings import ApiSettings
 
 from .rows import parse_mapping
@@ -36,11 +35,3 @@ class PushSettings(ApiSettings, CustomDestinationClientConfiguration):
     @property
     def mapping(self) -> dict[str, str]:
         return parse_mapping(self.field_map, self.__target_fields__)
-
-    @property
-    def base_url_setting(self) -> str:
-        return self.checks.setting_name("base_url")
-
-    def pacer(self, stats: ClientStats, in_flight: int) -> RateLimitPacer:
-        """A pacer keeping at least as many requests in reserve as are sent at once."""
-        return RateLimitPacer(reserve=max(self.rate_limit_reserve, in_flight), stats=stats)

@@ -14,7 +14,8 @@ push target's spec.
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
@@ -30,7 +31,7 @@ from .connect import check_base_url
 from .dlt_config import provider_file
 from .errors import ConfigurationError
 from .http import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WRITE_TIMEOUT_S
-from .pacing import DEFAULT_RESERVE
+from .pacing import DEFAULT_RESERVE, ClientStats, RateLimitPacer
 from .pii import PiiPolicy
 from .retry import DEFAULT_RETRY, RetryPolicy
 
@@ -151,6 +152,28 @@ class ApiSettings(HttpSettings):
             checks.require(self.base_url, "base_url"), checks.setting_name("base_url")
         )
         self.api_token = checks.require(self.api_token, "api_token", secret=True)
+
+    def client_options(
+        self,
+        policy: RetryPolicy,
+        stats: ClientStats,
+        sleep: Callable[[float], None] = time.sleep,
+        in_flight: int = 0,
+    ) -> dict[str, Any]:
+        """What a client of this API takes from these settings: timeouts, ``policy`` (the API's
+        named retry rules) with these settings, the setting a refused connection names, and one
+        pacer (one rate-limit budget) for all the requests of a run, keeping at least the
+        ``in_flight`` ones sent at once in reserve; ``sleep`` waits (a run's ends at Ctrl-C)."""
+        retry = self.retry_policy(policy)
+        reserve = max(self.rate_limit_reserve, in_flight)
+        return {
+            "timeout": self.timeout,
+            "retry": retry,
+            "pacer": RateLimitPacer.for_run(reserve, retry.retry_after_max_s, stats, sleep),
+            "stats": stats,
+            "sleep": sleep,
+            "base_url_setting": self.checks.setting_name("base_url"),
+        }
 
 
 @configspec

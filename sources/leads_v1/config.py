@@ -12,7 +12,7 @@ from dlt.common.configuration.specs import configspec
 
 from sources.core.endpoint import DetailEndpoint, holds_any_item
 from sources.core.errors import ConfigurationError
-from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.pacing import ClientStats
 from sources.core.settings import ApiSettings, Flag, PersonalDataSettings, SweepSettings, setting
 from sources.core.sweep.options import DetailOptions
 
@@ -137,17 +137,10 @@ class LeadsV1Settings(ApiSettings, SweepSettings, PersonalDataSettings):
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> LeadsV1Client:
         """The run's client: one rate-limit budget for every detail request in flight."""
-        retry = self.retry_policy(RETRY)
-        pacer = RateLimitPacer.for_run(
-            self.rate_limit_reserve, retry.retry_after_max_s, stats, sleep
-        )
         return LeadsV1Client(
             str(self.base_url),  # both checked when resolved
             str(self.api_token),
-            timeout=self.timeout,
-            retry=retry,
-            pacer=pacer,
-            sleep=sleep,
+            **self.client_options(RETRY, stats, sleep),
         )
 
 

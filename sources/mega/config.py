@@ -14,7 +14,7 @@ from dlt.common.configuration.specs import configspec
 from sources.core.config_checks import aware_timestamp, parse_duration
 from sources.core.endpoint import EndpointSpec, holds_any_item
 from sources.core.errors import ConfigurationError
-from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.pacing import ClientStats
 from sources.core.settings import (
     ApiSettings,
     Flag,
@@ -176,18 +176,11 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> MegaClient:
         """The run's client: one rate-limit budget for every worker, waits that Ctrl-C ends."""
-        retry = self.retry_policy(RETRY)
-        pacer = RateLimitPacer.for_run(
-            self.rate_limit_reserve, retry.retry_after_max_s, stats, sleep
-        )
         return MegaClient(
             str(self.base_url),  # each one checked when resolved
             str(self.api_token),
             str(self.customer_id),
-            timeout=self.timeout,
-            retry=retry,
-            pacer=pacer,
-            sleep=sleep,
+            **self.client_options(RETRY, stats, sleep),
         )
 
 
