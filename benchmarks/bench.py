@@ -11,7 +11,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -48,24 +47,21 @@ VARIANTS: dict[str, tuple[dict[str, str], int | None, str]] = {
     "parallel2": ({"SOURCES__MEGA__WORKERS": "2"}, None, "backfill with 2 parallel range workers"),
     "parallel4": ({"SOURCES__MEGA__WORKERS": "4"}, None, "backfill with 4 parallel range workers"),
 }
-_SETTING = re.compile(r"^([A-Z_]+)\s*=\s*([0-9._]+)\s*$", re.M)
 
 
-def connector_defaults() -> dict[str, str]:
-    """The connector's tunables as its settings.py has them now (read, not imported)."""
-    try:
-        text = (PROJECT_DIR / "sources" / "mega" / "settings.py").read_text()
-    except OSError:
-        return {}
-    wanted = {
-        "CHECKPOINT_PAGES",
-        "CHECKPOINT_SECONDS",
-        "PREFETCH_PAGES",
-        "SHAPE_ROWS",
-        "YIELD_ROWS",
-        "FETCH_PROCESS_MIN_LEADS",
-    }
-    return {name: value for name, value in _SETTING.findall(text) if name in wanted}
+def connector_defaults() -> dict[str, Any]:
+    """The connector's tunables as MEGA's settings spec declares their defaults now."""
+    from sources.mega.config import MegaSettings
+
+    wanted = (
+        "checkpoint_pages",
+        "checkpoint_seconds",
+        "prefetch_pages",
+        "fetch_process_min_leads",
+        "workers",
+    )
+    defaults = MegaSettings()
+    return {name: getattr(defaults, name) for name in wanted}
 
 
 class Bench:
