@@ -1,7 +1,8 @@
 """Ctrl-C or SIGTERM stops every loop over pages at the next page or request boundary (issue 23,
 points 1 and 2): the incremental sweep, the parallel backfill, the reconcile, the Leads v1 sweep
-(full and new-only). Each case: exit 130 with one line, an `interrupted` manifest row, nothing
-pending, no request started after the signal (those in flight may finish), and the rerun exact.
+(full and new-only), and the push. Each case: exit 130 with one line, an `interrupted` manifest
+row (a sweep) or the ledger keeping what was created (a push), nothing pending, no request started
+after the signal (those in flight may finish), and the rerun exact.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import pytest
 from simulators.core import faults
 from simulators.mega import ManualClock
 from tests.helpers.leads_v1 import DETAIL_PATH
+from tests.helpers.push import ledger, writes
 
-from .sources import LEADS_V1, MEGA, CliRun, SourceUnderTest
+from .sources import LEADS_V1, MEGA, CliRun, SignalledRun, SourceUnderTest
+from .targets import TARGETS, PushTarget
 
 # Far longer than a signal takes to reach the run's stop flag, even on a loaded machine.
 SIGNAL_TAKEN_S = 1.0
@@ -111,3 +114,52 @@ def test_a_signal_stops_the_loop_at_the_next_boundary(
         rerun = source.run_cli(api, tmp_path, *loop.args)
         assert rerun.returncode == 0, rerun.stderr
         source.assert_exact(tmp_path, api)
+
+
+PUSH_ROWS, PUSH_CONCURRENCY = 300, 4
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_push_at_the_next_request(
+    target: PushTarget, sig: int, tmp_path: Path
+) -> None:
+    with target.make_sim() as api:
+        argv, env = target.command(api, tmp_path, PUSH_ROWS)
+        argv += ["--concurrency", str(PUSH_CONCURRENCY)]
+        run = SignalledRun(argv, env)
+        signalled: list[int] = []
+
+        def send(store: Any) -> None:
+            signalled.append(len(writes(api)))
+            api.hold_answers(SIGNAL_TAKEN_S)  # as in the sweeps' test above
+            run.send(sig, group=True)(store)
+
+        # The signal comes with the 50th create.
+        api.faults.add(faults.callback(send), after=49, method="POST", path=target.create_path)
+
+        code, stderr = run.finish()
+
+        assert code == 130, stderr
+        assert len(stderr) == 1, stderr
+        assert stderr[0].startswith("push-leads: error: interrupted;"), stderr
+        # The signalled create and those in flight with it finish; none starts after it.
+        started_after = len(writes(api)) - signalled[0]
+        assert started_after <= PUSH_CONCURRENCY, started_after
+        created = target.emails(api)
+        assert 50 <= len(created) < PUSH_ROWS
+        # The ledger keeps every lead created, the ones in flight at the signal too.
+        book = ledger(tmp_path / "w.duckdb", target.name)
+        assert sorted(row["remote_id"] for row in book.values() if row["status"] == "created") == (
+            sorted(lead["id"] for lead in target.leads(api))
+        )
+
+        api.faults.clear()
+        api.clear_requests()
+        code, stderr = SignalledRun(argv, env).finish()
+        assert code == 0, stderr
+        # Exactly the remaining rows are created, each once.
+        assert len(writes(api)) == PUSH_ROWS - len(created)
+        assert sorted(target.emails(api)) == sorted(
+            target.row(n)[target.email_field] for n in range(PUSH_ROWS)
+        )
