@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class Loop:
     stage: str  # where the error line says the run was interrupted
     path: str | None = None  # the requests counted for ``after``: the list's by default
     prepare: Callable[[Any, Path], None] | None = None  # runs before the signalled one
+    settings: dict[str, str] = field(default_factory=dict)  # CliRun's
+    group: bool = True  # the signal to the process group (a terminal's), else to the pid only
 
 
 def _backfill(source: SourceUnderTest) -> Callable[[Any, Path], None]:
@@ -52,9 +54,16 @@ def _backfill_then_add_leads(api: Any, root: Path) -> None:
         api.store.create(email=f"new-{number}@example.com")
 
 
+FETCH_PROCESS = {"fetch_process_min_leads": "100"}
 LOOPS = {
     # The prefetch thread runs ten pages ahead: the signal comes while page 5 is served.
     "incremental": Loop(MEGA, 2_000, (), MEGA.at_page(5), 1, "at page"),
+    # Pages 2 onwards fetched by a child process, in its own session: a signal to the group
+    # does not reach it, and an orchestrator may signal the run's pid alone.
+    "fetch_process": Loop(MEGA, 2_000, (), MEGA.at_page(5), 1, "at page", settings=FETCH_PROCESS),
+    "fetch_process_pid_only": Loop(
+        MEGA, 2_000, (), MEGA.at_page(5), 1, "at page", settings=FETCH_PROCESS, group=False
+    ),
     "parallel_backfill": Loop(MEGA, 8_000, ("--workers", "4"), 40, 4, "at page"),
     "reconcile": Loop(
         MEGA, 3_000, ("--reconcile",), 1 + 4, 1, "during the reconcile", prepare=_backfill(MEGA)
@@ -84,7 +93,7 @@ def test_a_signal_stops_the_loop_at_the_next_boundary(
         if loop.prepare is not None:
             loop.prepare(api, tmp_path)
         api.clear_requests()
-        run = CliRun(source, api, tmp_path, *loop.args)
+        run = CliRun(source, api, tmp_path, *loop.args, **loop.settings)
         signalled: list[int] = []
 
         def send(store: Any) -> None:
@@ -94,7 +103,7 @@ def test_a_signal_stops_the_loop_at_the_next_boundary(
             # has surely taken the signal: what the assertion counts is requests started after
             # the stop, not a race between a thread's next request and the signal's delivery.
             api.hold_answers(SIGNAL_TAKEN_S)
-            run.send(sig, group=True)(store)
+            run.send(sig, group=loop.group)(store)
 
         api.faults.add(faults.callback(send), after=loop.after, path=loop.path)
 
@@ -111,8 +120,8 @@ def test_a_signal_stops_the_loop_at_the_next_boundary(
         assert started_after <= loop.in_flight, started_after
 
         api.faults.clear()
-        rerun = source.run_cli(api, tmp_path, *loop.args)
-        assert rerun.returncode == 0, rerun.stderr
+        code, stderr = CliRun(source, api, tmp_path, *loop.args, **loop.settings).finish()
+        assert code == 0, stderr
         source.assert_exact(tmp_path, api)
 
 
