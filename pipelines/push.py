@@ -16,6 +16,7 @@ import argparse
 import logging
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sources.core.dlt_config import configure_dlt
 configure_dlt()
 
 from pipelines.entrypoint import located  # noqa: E402
+from pipelines.stop_signals import stop_on_signals  # noqa: E402
 from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
 from push_targets.core.push import OnChange, Pusher, Target  # noqa: E402
@@ -33,7 +35,7 @@ from push_targets.core.rows import check_source, rows_from_file, rows_from_query
 from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from push_targets.core.settings import PushSettings  # noqa: E402
 from sources.core.dlt_config import check_config, config_dir  # noqa: E402
-from sources.core.errors import ConfigurationError, ConnectorError  # noqa: E402
+from sources.core.errors import ConfigurationError, ConnectorError, Interrupted  # noqa: E402
 from warehouses.duckdb_settings import duckdb_path, duckdb_storage_version  # noqa: E402
 
 log = logging.getLogger("crm_leads.run")
@@ -48,11 +50,13 @@ _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 class PushFailed(ConnectorError):
-    """A push that stopped early; ``result`` counts what was done (kept in the ledger)."""
+    """A push that stopped early; ``result`` counts what was done (kept in the ledger);
+    ``interrupted``: by Ctrl-C or SIGTERM."""
 
-    def __init__(self, reason: str, result: PushResult) -> None:
+    def __init__(self, reason: str, result: PushResult, interrupted: bool = False) -> None:
         super().__init__(reason)
         self.result = result
+        self.interrupted = interrupted
 
 
 def push(
@@ -99,14 +103,18 @@ def push(
             sink.close()
             raise
         details = path.with_name(f"{path.name}.push_{target}.txt")
-        pusher = Pusher(sink, ledger, count, key, on_change, details)
+        # Ctrl-C / SIGTERM: the requests in flight finish and are recorded, no other starts.
+        stop = threading.Event()
+        pusher = Pusher(sink, ledger, count, key, on_change, details, stop)
         try:
-            return pusher.push(rows, dry_run=dry_run)
+            with stop_on_signals(stop):
+                return pusher.push(rows, dry_run=dry_run)
         except ConfigurationError:
             raise  # a row source that cannot be read (a missing file, a failing query)
         except ConnectorError as exc:
             assert pusher.last_result is not None  # set as a push begins
-            raise PushFailed(str(exc), pusher.last_result) from None
+            interrupted = isinstance(exc, Interrupted)
+            raise PushFailed(str(exc), pusher.last_result, interrupted) from None
         finally:
             pusher.close()
             sink.close()
@@ -187,11 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PushFailed as exc:
         print(f"push-leads: error: {exc}", file=sys.stderr)
         print(exc.result.summary())
-        return 1
+        return 130 if exc.interrupted else 1
     except ConnectorError as exc:
         print(f"push-leads: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the push installed its handlers
         print(
             "push-leads: interrupted; run again: what was sent is not sent twice", file=sys.stderr
         )

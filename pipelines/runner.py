@@ -9,13 +9,8 @@ pages it received first; only a SIGKILL or a power loss costs up to one checkpoi
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +22,7 @@ from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
 from pipelines.manifest import Manifest
 from pipelines.result import RunFailed, RunResult, RunTracker, StreamFilters
+from pipelines.stop_signals import stop_on_signals
 from sources.core.columns import LeadTables
 from sources.core.errors import ConfigurationError, DestinationError, Interrupted
 from sources.core.sweep.counters import RunCounters
@@ -35,63 +31,6 @@ from sources.core.sweep.state import stream_state_for
 from warehouses import Warehouse
 
 log = logging.getLogger("crm_leads.run")
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[bool]:
-    """While the run executes, Ctrl-C and SIGTERM set ``stop`` instead of raising inside dlt
-    (which would leave a half-written package); a second one ends the process at once. Yields
-    whether the handlers were installed: signals reach only the main thread, and a run in
-    another thread (an orchestrator's) leaves the process's handlers alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield False
-        return
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    received = 0
-
-    def handler(signum: int, frame: object) -> None:
-        nonlocal received
-        received += 1
-        stop.set()
-        if received > 1:
-            signal.signal(signum, signal.SIG_DFL)
-            signal.raise_signal(signum)
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, handler)
-    try:
-        with _stop_at_once(stop):
-            yield True
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
-
-
-@contextmanager
-def _stop_at_once(stop: threading.Event) -> Iterator[None]:
-    """Sets ``stop`` as soon as a signal arrives. The handler above runs only when the main
-    thread next executes Python, which a long call into DuckDB or dlt delays while the fetching
-    threads go on starting requests; the signal's wakeup byte wakes this thread at once."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(write_end, False)
-    old_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-
-    def watch() -> None:
-        with contextlib.suppress(OSError):
-            while os.read(read_end, 64):
-                stop.set()
-
-    watcher = threading.Thread(target=watch, name="signal-watch", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        signal.set_wakeup_fd(old_fd)
-        os.close(write_end)  # the watcher reads the end of the pipe and returns
-        watcher.join(timeout=5)
-        os.close(read_end)
 
 
 @dataclass(frozen=True)

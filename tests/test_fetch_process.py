@@ -8,7 +8,9 @@ same one-line typed error with its requests counted, and a rerun must be exact.
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from pipelines.result import RunFailed
 from simulators.core import faults
 from simulators.core.faults import Fault
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, ManualClock
-from sources.core.errors import FetchProcessError
+from sources.core.errors import FetchProcessError, Interrupted
 from sources.core.sweep import fetch_process, sweep_stream
 from sources.core.sweep.fetch_process import ChildPageStream
 from sources.core.sweep.paging import StartPosition, peek_cursor
@@ -150,11 +152,15 @@ def test_a_child_that_cannot_start_leaves_the_sweep_to_this_process(
         assert_exact(warehouse, sim)
 
 
-def _child_stream(sim_url: str, cursor: str) -> ChildPageStream:
+def _child_stream(
+    sim_url: str, cursor: str, interrupt: threading.Event | None = None
+) -> ChildPageStream:
     client = MegaClient(sim_url, DEFAULT_TOKEN, DEFAULT_CUSTOMER_ID)
     params = {"sort_by": "updated_at", "sort_dir": "asc", "limit": "100"}
     start = StartPosition(cursor, None, cursor_saved=False)
-    return ChildPageStream(LEADS_KEYSET, client, params, start, buffer_pages=2, first_number=2)
+    return ChildPageStream(
+        LEADS_KEYSET, client, params, start, buffer_pages=2, first_number=2, interrupt=interrupt
+    )
 
 
 def test_a_child_that_dies_is_a_transport_error_and_close_leaves_no_process(
@@ -181,6 +187,27 @@ def test_a_child_that_dies_is_a_transport_error_and_close_leaves_no_process(
         next(stream)
         stream.close()  # a run that stops early (e.g. a failed load) ends the child
         assert stream._proc.poll() is not None
+
+
+def test_an_interrupt_ends_the_child_at_once_not_when_the_sweep_closes(
+    clock: ManualClock,
+) -> None:
+    """Ctrl-C or SIGTERM, to the run's group or its pid alone, never reaches the child (its own
+    session): the run ends it as soon as its stop flag is set, before it commits what it has."""
+    with make_sim(clock, 5000) as sim:  # 50 pages: more than the buffer and the pipe hold
+        first = MegaClient(sim.url, DEFAULT_TOKEN, DEFAULT_CUSTOMER_ID).list_leads(
+            {"sort_by": "updated_at", "sort_dir": "asc", "limit": "100"}
+        )
+        interrupt = threading.Event()
+        stream = _child_stream(sim.url, first["next_cursor"], interrupt)
+        next(stream)
+        interrupt.set()
+        # Without this, the child would wait on a full pipe until the stream closes.
+        assert stream._proc.wait(timeout=20) == -signal.SIGTERM
+        assert len(list_requests(sim)) < 50
+        with pytest.raises(Interrupted):
+            next(stream)
+        stream.close()
 
 
 # --- the child peeks `next_cursor` instead of decoding the page

@@ -4,15 +4,16 @@ Per row: the target maps and validates it (a row that fails is rejected locally,
 the ledger says whether this content is already there (then it costs nothing); otherwise it is
 sent with an Idempotency-Key derived from its content (``keys.py``). A 400/409 rejects that row
 with the API's message and the push goes on; 401/403, or an outage outlasting the retry policy,
-stop it. Outcomes reach the ledger as they arrive (every FLUSH_ROWS rows or FLUSH_SECONDS), so a
-stopped push keeps what it did.
+stop it, and so does ``stop`` (the caller's Ctrl-C / SIGTERM): the requests in flight finish,
+none starts after. Outcomes reach the ledger as they arrive (every FLUSH_ROWS rows or
+FLUSH_SECONDS), so a stopped push keeps what it did.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from sources.core.errors import ApiError, ConnectorError
+from sources.core.errors import ApiError, ConnectorError, Interrupted
 from sources.core.fanout import FanOut
 from sources.core.pacing import ClientStats
 
@@ -100,9 +101,10 @@ class Pusher:
         key_column: str,
         on_change: OnChange = "skip",
         details_file: Path | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         """``details_file``: where the summary lists the rows rejected or skipped when they are
-        too many for it (``PushResult.summary``)."""
+        too many for it (``PushResult.summary``); ``stop``: set, no further request starts."""
         self.target = target
         self.details_file = details_file
         self.ledger = ledger
@@ -112,6 +114,8 @@ class Pusher:
         self.last_result: PushResult | None = None  # kept when a push stops early
         # The first error that stops the push: rows not yet sent then are not sent at all.
         self._halt: ConnectorError | None = None
+        self._stop = stop if stop is not None else threading.Event()
+        self._unsent = False  # rows left unsent by a stop: the push was interrupted
         self._unwritten: list[Entry] = []  # outcomes not yet in the ledger
         self._written_at = time.monotonic()
         self._dry_run = False
@@ -140,9 +144,7 @@ class Pusher:
                     self._say(item.row_key, "create" if new else "update", payload=body)
                     result.count("created" if new else "updated")
                 return result
-            # Rows are read only while the push goes on: none after a halt.
-            going = itertools.takewhile(lambda _: self._halt is None, planned)
-            for item, answer in self._fanout.stream(self._one, going):
+            for item, answer in self._fanout.stream(self._one, self._until_stopped(planned)):
                 self._outcome(item, answer, result)
                 if self._due():
                     self._write()
@@ -154,7 +156,23 @@ class Pusher:
             result.duration_s = round(time.monotonic() - started, 3)
         if self._halt is not None:
             raise self._halt
+        if self._unsent:
+            raise Interrupted(
+                f"interrupted; {result.created + result.merged + result.updated} rows sent, "
+                "kept in the ledger; run again: what was sent is not sent twice"
+            )
         return result
+
+    def _until_stopped(self, planned: Iterator[_Planned]) -> Iterator[_Planned]:
+        """Rows are read only while the push goes on: none after a halt or a stop."""
+        for item in planned:
+            if self._stopping():
+                self._unsent = True
+                return
+            yield item
+
+    def _stopping(self) -> bool:
+        return self._halt is not None or self._stop.is_set()
 
     def _plan(
         self, rows: Iterable[Mapping[str, Any]], known: dict[str, Entry], result: PushResult
@@ -234,7 +252,8 @@ class Pusher:
         self, planned: _Planned, answer: Sent | Exception | None, result: PushResult
     ) -> None:
         if answer is None:
-            return  # not sent: the push stopped before it
+            self._unsent = True  # not sent: the push stopped before it
+            return
         if isinstance(answer, Sent):
             result.count(answer.status)
             entry = self._entry(
@@ -270,7 +289,7 @@ class Pusher:
         self._unwritten, self._written_at = [], time.monotonic()
 
     def _one(self, planned: _Planned) -> Sent | Rejected | ConnectorError | None:
-        if self._halt is not None:
+        if self._stopping():  # drawn before the halt or the stop: not sent
             return None
         target = self.target
         key = idempotency_key(target.name, target.account, planned.row_key, planned.content_hash)

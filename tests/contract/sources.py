@@ -111,17 +111,12 @@ class SourceUnderTest:
         return "/api/agents/crm/leads" if self.name == "mega" else v1.LIST_PATH
 
 
-class CliRun:
-    """A CLI run in its own process group, which a simulator hook can signal."""
+class SignalledRun:
+    """A process in its own process group, which a simulator hook can signal."""
 
-    def __init__(
-        self, source: SourceUnderTest, api: Any, root: Path, *args: str, **settings: str
-    ) -> None:
-        env = source.cli_env(api, root)
-        prefix = source.env_prefix
-        env.update({f"{prefix}{name.upper()}": value for name, value in settings.items()})
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            source.cli("-q", *args),
+            argv,
             env=env,
             cwd=PROJECT,
             stdout=subprocess.PIPE,
@@ -145,6 +140,18 @@ class CliRun:
             if self.proc.poll() is None:
                 self.proc.kill()
         return self.proc.returncode, stderr.splitlines()
+
+
+class CliRun(SignalledRun):
+    """A source's CLI run; ``settings`` are its settings' variables, lower-cased, unprefixed."""
+
+    def __init__(
+        self, source: SourceUnderTest, api: Any, root: Path, *args: str, **settings: str
+    ) -> None:
+        env = source.cli_env(api, root)
+        prefix = source.env_prefix
+        env.update({f"{prefix}{name.upper()}": value for name, value in settings.items()})
+        super().__init__(source.cli("-q", *args), env)
 
 
 def _mega_order(sim: Any) -> list[str]:

@@ -143,6 +143,14 @@ class ChildPageStream:
         )
         self._reader.start()
         self._finished = False
+        self._closed = threading.Event()
+        if interrupt is not None:
+            threading.Thread(
+                target=self._end_on_interrupt,
+                args=(interrupt,),
+                name="mega-child-stop",
+                daemon=True,
+            ).start()
 
     def __iter__(self) -> Iterator[Page]:
         return self
@@ -176,11 +184,22 @@ class ChildPageStream:
         return self._finished or self._handoff.ready()
 
     def close(self) -> None:
+        self._closed.set()
         # Ended first: the reader thread may be blocked reading the child's pipe.
         if self._proc.poll() is None:
             self._proc.terminate()
         self._handoff.stop([self._reader])
         discard_fetch_process(self._proc)
+
+    def _end_on_interrupt(self, interrupt: threading.Event) -> None:
+        """Ctrl-C or SIGTERM (to the group or to this process alone: the child has its own
+        session) ends the child at once, not when the sweep closes: the run first commits what
+        it received, and meanwhile the child would fetch on, as far as the buffer and pipe hold."""
+        while not self._closed.is_set():
+            if interrupt.wait(0.05):  # polled: the stream's close must end this thread too
+                if self._proc.poll() is None:
+                    self._proc.terminate()
+                return
 
     def _count(self, snapshot: dict[str, float]) -> None:
         deltas = {key: value - self._counted.get(key, 0) for key, value in snapshot.items()}
