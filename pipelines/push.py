@@ -36,12 +36,13 @@ from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from push_targets.core.settings import PushSettings  # noqa: E402
 from sources.core.dlt_config import check_config, config_dir  # noqa: E402
 from sources.core.errors import ConfigurationError, ConnectorError, Interrupted  # noqa: E402
+from sources.core.pacing import stoppable_sleep  # noqa: E402
 from warehouses.duckdb_settings import duckdb_path, duckdb_storage_version  # noqa: E402
 
 log = logging.getLogger("crm_leads.run")
 
 # name -> (its settings resolved from dlt config, its target)
-TARGETS: dict[str, tuple[Callable[..., Any], Callable[[Any, int], Target]]] = {
+TARGETS: dict[str, tuple[Callable[..., Any], Callable[..., Target]]] = {
     "mega": (mega.resolve_config, mega.MegaTarget),
     "apollo": (apollo.resolve_config, apollo.ApolloTarget),
     "leads_v1": (leads_v1.resolve_config, leads_v1.LeadsV1Target),
@@ -95,7 +96,10 @@ def push(
     with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
         where = f"the DuckDB file {path}"
         rows = from_file or rows_from_query(ledger.connection, sql or "", where)
-        sink = make_target(config, count)
+        # Ctrl-C / SIGTERM: the requests in flight finish and are recorded, no other starts,
+        # and a wait for a rate limit or a retry ends at once.
+        stop = threading.Event()
+        sink = make_target(config, count, stoppable_sleep(stop))
         try:
             # Typos and repeated keys: one line before any request, not a reject per row.
             check_source(rows.survey(key), rows.where, key, sink.mapping, sink.required)
@@ -103,8 +107,6 @@ def push(
             sink.close()
             raise
         details = path.with_name(f"{path.name}.push_{target}.txt")
-        # Ctrl-C / SIGTERM: the requests in flight finish and are recorded, no other starts.
-        stop = threading.Event()
         pusher = Pusher(sink, ledger, count, key, on_change, details, stop)
         try:
             with stop_on_signals(stop):

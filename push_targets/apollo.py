@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -130,8 +131,14 @@ class ApolloTarget:
     name = NAME
     upsert = False
 
-    def __init__(self, config: ApolloTargetSettings, in_flight: int = 1) -> None:
-        """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
+    def __init__(
+        self,
+        config: ApolloTargetSettings,
+        in_flight: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``in_flight``: requests sent at once; the pacer keeps that many in reserve. ``sleep``:
+        the client's waits (a push's ends at Ctrl-C)."""
         self.config = config
         self.mapping: Mapping[str, str] = config.mapping
         # Fields every row needs: a missing column is one settings error, not a reject per row.
@@ -148,7 +155,7 @@ class ApolloTarget:
             },
             secrets=(str(config.api_token),),
             read_error=read_error,
-            **config.client_options(RETRY, self.stats, in_flight=in_flight),
+            **config.client_options(RETRY, self.stats, sleep, in_flight),
         )
 
     def close(self) -> None:

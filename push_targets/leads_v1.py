@@ -5,7 +5,8 @@ value changed (told from the ledger's per-field hashes: the ledger never keeps v
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import dlt
@@ -65,8 +66,14 @@ class LeadsV1Target:
     name = NAME
     upsert = True
 
-    def __init__(self, config: LeadsV1TargetSettings, in_flight: int = 1) -> None:
-        """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
+    def __init__(
+        self,
+        config: LeadsV1TargetSettings,
+        in_flight: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``in_flight``: requests sent at once; the pacer keeps that many in reserve. ``sleep``:
+        the client's waits (a push's ends at Ctrl-C)."""
         self.config = config
         self.mapping: Mapping[str, str] = config.mapping
         self.required: dict[str, str] = {}  # no one field every row needs
@@ -75,7 +82,7 @@ class LeadsV1Target:
         self._client = LeadsV1Client(
             str(config.base_url),
             str(config.api_token),
-            **config.client_options(RETRY, self.stats, in_flight=in_flight),
+            **config.client_options(RETRY, self.stats, sleep, in_flight),
         )
 
     def close(self) -> None:

@@ -7,7 +7,8 @@ Create-only: MEGA may merge a create into an existing lead by email or phone-las
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import dlt
@@ -70,8 +71,14 @@ class MegaTarget:
     name = NAME
     upsert = False
 
-    def __init__(self, config: MegaTargetSettings, in_flight: int = 1) -> None:
-        """``in_flight``: requests sent at once; the pacer keeps that many in reserve."""
+    def __init__(
+        self,
+        config: MegaTargetSettings,
+        in_flight: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``in_flight``: requests sent at once; the pacer keeps that many in reserve. ``sleep``:
+        the client's waits (a push's ends at Ctrl-C)."""
         self.config = config
         self.mapping: Mapping[str, str] = config.mapping
         self.required: dict[str, str] = {}  # no one field every row needs
@@ -81,7 +88,7 @@ class MegaTarget:
             str(config.base_url),
             str(config.api_token),
             self.account,
-            **config.client_options(RETRY, self.stats, in_flight=in_flight),
+            **config.client_options(RETRY, self.stats, sleep, in_flight),
         )
 
     def close(self) -> None:

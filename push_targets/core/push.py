@@ -297,6 +297,8 @@ class Pusher:
             return target.send(planned.payload, key, planned.entry, self._changed(planned))
         except Rejected as exc:
             return exc
+        except Interrupted:  # a stop ended a wait before a retry: unsent, sent by the next run
+            return None
         except ApiError as exc:
             if exc.status in REJECTING:
                 return Rejected(f"{exc.status} {exc.error_type}: {exc.api_message}")

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from .errors import Interrupted
+
 log = logging.getLogger("crm_leads.core")
 
 # Pause when RateLimit-Remaining drops to this many requests.
@@ -100,3 +102,14 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(float(raw)) if raw is not None else None
     except ValueError:
         return None
+
+
+def stoppable_sleep(stop: threading.Event) -> Callable[[float], None]:
+    """A client's sleep (rate-limit pauses, retry backoff) that a stop (Ctrl-C, SIGTERM) ends at
+    once: the wait raises ``Interrupted`` instead of ending in one more request."""
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise Interrupted("interrupted during a wait")
+
+    return sleep

@@ -8,8 +8,10 @@ after the signal (those in flight may finish), and the rerun exact.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +130,28 @@ def test_a_signal_stops_the_loop_at_the_next_boundary(
 PUSH_ROWS, PUSH_CONCURRENCY = 300, 4
 
 
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    """Polls ``condition`` until it holds or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def settled(count: Callable[[], int], quiet_s: float) -> int:
+    """``count()`` once it has not changed for ``quiet_s`` seconds."""
+    while True:
+        last = count()
+        if not wait_for(partial(_changed, count, last), seconds=quiet_s):
+            return last
+
+
+def _changed(count: Callable[[], int], last: int) -> bool:
+    return count() != last
+
+
 @pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_the_push_at_the_next_request(
@@ -169,6 +193,38 @@ def test_a_signal_stops_the_push_at_the_next_request(
         assert code == 0, stderr
         # Exactly the remaining rows are created, each once.
         assert len(writes(api)) == PUSH_ROWS - len(created)
+        assert sorted(target.emails(api)) == sorted(
+            target.row(n)[target.email_field] for n in range(PUSH_ROWS)
+        )
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[target.name for target in TARGETS])
+def test_a_signal_ends_the_pushs_wait_for_a_rate_limit(target: PushTarget, tmp_path: Path) -> None:
+    """A 429 says Retry-After: 60: every request waits (one budget), and SIGTERM during the wait
+    ends the push at once, with no request sent after it (not 60 s later)."""
+    with target.make_sim() as api:
+        argv, env = target.command(api, tmp_path, PUSH_ROWS)
+        argv += ["--concurrency", str(PUSH_CONCURRENCY)]
+        run = SignalledRun(argv, env)
+        api.faults.add(faults.rate_limited(60), after=29, method="POST", path=target.create_path)
+        waiting = wait_for(lambda: any(r.status == 429 for r in api.requests), seconds=60)
+        assert waiting, "the push never met the 429"
+        # The requests in flight with the 429 are answered; then every thread waits.
+        sent_before = settled(lambda: len(writes(api)), quiet_s=1.0)
+        run.send(signal.SIGTERM, group=True)(api.store)
+
+        code, stderr = run.finish()
+
+        assert code == 130, stderr
+        assert stderr[-1].startswith("push-leads: error: interrupted;"), stderr
+        assert len(writes(api)) == sent_before  # the waits ended in no request
+        book = ledger(tmp_path / "w.duckdb", target.name)
+        assert sorted(row["remote_id"] for row in book.values() if row["status"] == "created") == (
+            sorted(lead["id"] for lead in target.leads(api))
+        )
+        api.faults.clear()
+        code, stderr = SignalledRun(argv, env).finish()
+        assert code == 0, stderr
         assert sorted(target.emails(api)) == sorted(
             target.row(n)[target.email_field] for n in range(PUSH_ROWS)
         )

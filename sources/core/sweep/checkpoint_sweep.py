@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from sources.core.errors import ConnectorError, Interrupted
-from sources.core.pacing import ClientStats
+from sources.core.pacing import ClientStats, stoppable_sleep
 
 from .counters import RunCounters
 from .loads import Batch, DestinationHooks, Hints
@@ -91,13 +91,8 @@ class CheckpointSweep:
 
     def client(self) -> Any:
         if self._client is None:
-            self._client = self._open_client(self.counters.stats, self._wait)
+            self._client = self._open_client(self.counters.stats, stoppable_sleep(self.stop))
         return self._client
-
-    def _wait(self, seconds: float) -> None:
-        """The client's sleep (rate-limit pauses, retry backoff): Ctrl-C ends it at once."""
-        if self.stop.wait(seconds):
-            raise Interrupted("interrupted during a wait")
 
     # ----- the loop ---------------------------------------------------------------------------
 
