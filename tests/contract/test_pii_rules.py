@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +126,15 @@ def test_rules_may_start_on_a_dataset_with_no_row(
         source.run(tmp_path, empty)  # the rules recorded ({}), no row loaded
         result = source.run(tmp_path, empty, pii=f"{source.pii_column}=drop")
     assert result.outcome == "success"
+
+
+def test_on_a_new_machine_the_rules_loaded_come_back_with_the_warehouse_state(
+    source: SourceUnderTest, api: Any, tmp_path: Path
+) -> None:
+    source.run(tmp_path, api)  # plaintext
+    shutil.rmtree(tmp_path / "pipelines")  # dlt's local state gone: only the warehouse's left
+    api.clear_requests()
+
+    with pytest.raises(RulesChanged, match=f"{source.pii_column} \\(plaintext in the rows"):
+        source.run(tmp_path, api, pii=f"{source.pii_column}=drop")
+    assert api.requests == []
