@@ -40,7 +40,8 @@ class RulesChanged(ConfigurationError):
         )
         self.reason = f"pii: the rules changed for columns already loaded: {said}"
         super().__init__(
-            f"{self.reason}; a run with --full-refresh and the same pii rules reloads every row"
+            f"{self.reason}; a full refresh with these rules (--full-refresh, from Python "
+            "run(full_refresh=True)) reloads every row under them"
         )
 
     def with_command(self, command: str) -> ConfigurationError:
