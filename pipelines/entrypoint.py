@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from pipelines.result import RunFailed, RunResult
 from pipelines.runner import make_pipeline
 from sources.core.dlt_config import check_config, config_dir
 from sources.core.errors import AuthenticationError, ConfigurationError, ConnectorError
+from sources.core.pii import RulesChanged
 from sources.core.settings import (
     FLAG_GROUPS,
     ConnectorSettings,
@@ -111,10 +113,26 @@ def source_main(
     source: Source, run: Callable[..., RunResult], argv: Sequence[str] | None = None
 ) -> int:
     """``source``'s command: ``run`` with the options given (settings not given: dlt config)."""
-    args = source_parser(source).parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = source_parser(source).parse_args(given)
     own = {name: getattr(args, name) for name in source.run_options}
     options = common_options(args, setting_names(source.settings))
-    return main_for(source.command, args, lambda: run(**own, **options))
+
+    def run_it() -> RunResult:
+        try:
+            return run(**own, **options)
+        except RulesChanged as exc:
+            raise exc.with_command(refresh_command(source.command, given, exc.rules)) from None
+
+    return main_for(source.command, args, run_it)
+
+
+def refresh_command(command: str, given: Sequence[str], rules: str) -> str:
+    """The command given, with a full refresh and the pii rules (set in config if not here)."""
+    words = [command, *given, "--full-refresh"]
+    if rules and not any(word == "--pii" or word.startswith("--pii=") for word in given):
+        words += ["--pii", rules]
+    return shlex.join(words)
 
 
 def located(exc: ConfigurationError) -> ConfigurationError:

@@ -33,7 +33,9 @@ class LeadsV1Run(CheckpointedRun):
         full_refresh: bool = False,
         discard_pending: bool = False,
     ) -> None:
-        super().__init__(pipeline, warehouse, TABLES, config.filters, discard_pending)
+        super().__init__(
+            pipeline, warehouse, TABLES, config.filters, discard_pending, config.pii_policy()
+        )
         self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh
         self.session: DetailSweep | None = None

@@ -35,7 +35,9 @@ class MegaRun(CheckpointedRun):
     ) -> None:
         if delete_mode not in DELETE_MODES:
             raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
-        super().__init__(pipeline, warehouse, TABLES, config.filters, discard_pending)
+        super().__init__(
+            pipeline, warehouse, TABLES, config.filters, discard_pending, config.pii_policy()
+        )
         self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh
         self.reconcile = reconcile

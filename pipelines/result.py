@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from dlt.common.pipeline import LoadInfo
 
 from sources.core.errors import ConnectorError
-from sources.core.sweep.counters import RunCounters
+from sources.core.sweep.counters import RunCounters, plural
 
 
 class StreamFilters(Protocol):
@@ -117,10 +117,6 @@ class RunResult:
             f"rows loaded: {rows or 'none'}; {self.mark} {self.high_water_mark_before} "
             f"-> {self.high_water_mark_after}{extra}"
         )
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class RunFailed(ConnectorError):

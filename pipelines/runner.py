@@ -25,6 +25,7 @@ from pipelines.result import RunFailed, RunResult, RunTracker, StreamFilters
 from pipelines.stop_signals import stop_on_signals
 from sources.core.columns import LeadTables
 from sources.core.errors import ConfigurationError, DestinationError, Interrupted
+from sources.core.pii import PiiPolicy
 from sources.core.sweep.counters import RunCounters
 from sources.core.sweep.loads import DestinationHooks, Load
 from sources.core.sweep.state import stream_state_for
@@ -56,6 +57,7 @@ class CheckpointedRun:
         tables: SourceTables,
         filters: StreamFilters,
         discard_pending: bool = False,
+        pii: PiiPolicy | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.warehouse = warehouse
@@ -63,6 +65,7 @@ class CheckpointedRun:
         self.filters = filters
         self.manifest = Manifest(warehouse, tables.source, tables.manifest)
         self.discard_pending = discard_pending
+        self.pii = pii if pii is not None else PiiPolicy()
         # Set by Ctrl-C / SIGTERM: the sweep stops between pages, every wait ends at once.
         self.stop = threading.Event()
         self.counters = RunCounters()
@@ -186,7 +189,8 @@ class CheckpointedRun:
         raise NotImplementedError
 
     def _sync(self) -> None:
-        """State and schema restored from the warehouse once, before the sweep plans."""
+        """State and schema restored from the warehouse once, before the sweep plans; then
+        the pii rules checked against those the rows loaded were shaped under."""
         # The schema restored from the warehouse first: on a new machine the local copy is empty.
         self.pipeline.sync_destination()
         # dlt's `run` restores the state again unless this flag says it was done: a second
@@ -194,6 +198,11 @@ class CheckpointedRun:
         # tests/test_incremental.py::test_a_run_restores_state_from_the_warehouse_once fails if
         # dlt renames it or restores regardless.
         self.pipeline._state_restored = True
+        if not self.full_refresh:  # a full refresh reloads every row under the rules given
+            self.pii.check_loaded(
+                self._resource_state(),
+                lambda: self.warehouse.lead_count(self.pipeline, self.tables.leads.leads) > 0,
+            )
 
     def _load_checkpoints(self, session: Any, refresh: Any = None) -> None:
         """One ``pipeline.run`` per checkpoint of ``session`` until its sweep is done; a
@@ -225,10 +234,16 @@ class CheckpointedRun:
 
     def _stream_state(self) -> dict[str, Any]:
         """The stream's committed state, once `_sweep` has synced it from the destination."""
-        filters, tables = self.filters, self.tables
+        filters = self.filters
+        resource = self._resource_state()
+        return stream_state_for(resource, filters.stream_key, filters.describe())
+
+    def _resource_state(self) -> dict[str, Any]:
+        """A copy of the committed state of the source's resource."""
+        tables = self.tables
         sources = self.pipeline.state.get("sources", {})
         resource = sources.get(tables.source, {}).get("resources", {}).get(tables.resource, {})
-        return stream_state_for(dict(resource), filters.stream_key, filters.describe())
+        return dict(resource)
 
     def _write_manifest(self, result: RunResult) -> None:
         self.manifest.write(self.pipeline, result, self._explain)

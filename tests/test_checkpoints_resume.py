@@ -7,6 +7,8 @@ truth (no duplicate rows) with no more requests than the pages left plus one che
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import mega_run
+from pipelines.progress import Progress
 from pipelines.result import RunFailed
 from simulators.core import faults
 from simulators.mega import ManualClock, SimulatorServer
@@ -82,6 +86,36 @@ def test_run_failing_at_a_page_resumes_after_the_pages_it_received(
     assert_exact(warehouse, big_sim)
     assert_rerun_requests(big_sim, result, remaining=BIG_PAGES - committed, checkpoint=0)
     assert result.outcome == "success"
+
+
+def test_a_resumed_backfill_counts_the_leads_still_due_and_one_page_is_singular(
+    tmp_path: Path,
+    big_sim: SimulatorServer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A progress line for every page (off a terminal they come every few seconds).
+    monkeypatch.setattr(mega_run, "Progress", functools.partial(Progress, every_s=0.0, bar=False))
+    warehouse = Warehouse(tmp_path, big_sim)
+    big_sim.faults.add(faults.status(500), times=None, after=PROBE + 3)  # page 4 fails
+
+    with caplog.at_level(logging.INFO, logger="crm_leads"), pytest.raises(RunFailed):
+        warehouse.run(checkpoint_pages=2)
+
+    # Pages 1-2, then page 3 alone before the failure.
+    assert any(
+        m.startswith("checkpoint 2: 1 page, 100 leads (run total: 3 pages, 300 leads, ")
+        for m in caplog.messages
+    )
+    caplog.clear()
+    big_sim.faults.clear()
+    with caplog.at_level(logging.INFO, logger="crm_leads"):
+        warehouse.run(checkpoint_pages=2)
+
+    progress = [m for m in caplog.messages if " / " in m and " leads (" in m]
+    # 300 of the 500 leads were loaded: 200 are due, not the API's 500.
+    assert progress[0].startswith("100 / 200 leads (50.0 %)")
+    assert progress[-1].startswith("200 / 200 leads (100.0 %)")
 
 
 PREFETCH = 2

@@ -5,20 +5,47 @@ is written.
 A hash is HMAC-SHA256 under the source's ``pii_key`` secret (else plain SHA-256, which a
 dictionary of likely emails can reverse: set the key), over the value trimmed and lower-cased so
 that the same email hashes alike in both sources and can still be joined on.
+
+The rules a table's rows were loaded under are kept in the resource's state (``STATE_KEY``),
+committed with the rows: a run whose rules differ is refused (``RulesChanged``), since a rule
+applies only to the rows a run loads and the plaintext of earlier ones would stay.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
 from .errors import ConfigurationError
 
 ACTIONS = ("hash", "drop")
+STATE_KEY = "pii_rules"  # in the resource state: the rules the rows loaded were shaped under
+_HELD = {None: "plaintext", "hash": "hashed", "drop": "dropped"}
+
+
+class RulesChanged(ConfigurationError):
+    """The rules differ from those the rows loaded were shaped under; ``rules``: the new ones
+    as a setting's text, for the command that reloads every row under them."""
+
+    def __init__(self, changes: Mapping[str, tuple[str | None, str | None]], rules: str) -> None:
+        self.rules = rules
+        said = ", ".join(
+            f"{column} ({_HELD[was]} in the rows loaded, {_HELD[now]} by the rules now)"
+            for column, (was, now) in sorted(changes.items())
+        )
+        self.reason = f"pii: the rules changed for columns already loaded: {said}"
+        super().__init__(
+            f"{self.reason}; a full refresh with these rules (--full-refresh, from Python "
+            "run(full_refresh=True)) reloads every row under them"
+        )
+
+    def with_command(self, command: str) -> ConfigurationError:
+        return ConfigurationError(f"{self.reason}; to reload every row under them run: {command}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,30 @@ class PiiPolicy:
 
     def __bool__(self) -> bool:
         return bool(self.rules)
+
+    @property
+    def text(self) -> str:
+        """The rules as the setting takes them: ``contact_email=hash,contact_name=drop``."""
+        return ",".join(f"{column}={action}" for column, action in sorted(self.rules.items()))
+
+    def record(self, resource_state: dict[str, Any]) -> None:
+        """Kept with each load's state: what ``check_loaded`` compares a later run's rules to."""
+        resource_state[STATE_KEY] = dict(self.rules)
+
+    def check_loaded(
+        self, resource_state: Mapping[str, Any], holds_rows: Callable[[], bool]
+    ) -> None:
+        """Refuse rules other than those the rows loaded were shaped under (rows loaded before
+        the rules were recorded count as plaintext). ``holds_rows`` is asked only on a change:
+        with no row loaded any rules may start."""
+        loaded: Mapping[str, str] = resource_state.get(STATE_KEY) or {}
+        changes = {
+            column: (loaded.get(column), self.rules.get(column))
+            for column in {*loaded, *self.rules}
+            if loaded.get(column) != self.rules.get(column)
+        }
+        if changes and holds_rows():
+            raise RulesChanged(changes, self.text)
 
     def apply(self, rows: pa.Table) -> pa.Table:
         for column, action in self.rules.items():

@@ -16,6 +16,7 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
+from sources.core.pii import PiiPolicy
 from sources.core.settings import resolve_settings
 from sources.core.sweep.detail_sweep import DetailSweep
 from sources.core.sweep.loads import Load, dlt_items
@@ -44,10 +45,15 @@ def leads_v1(config: Any = None, sweep: Any = None, **source_settings: Any) -> D
     and fetches every lead's detail (nothing is known of the warehouse, so nothing is
     deleted)."""
     resolved: SourceConfig = config if config is not None else resolve_config(**source_settings)
-    return leads(sweep if sweep is not None else leads_session(resolved, one_load=True))
+    return leads(
+        sweep if sweep is not None else leads_session(resolved, one_load=True),
+        resolved.pii_policy(),
+    )
 
 
 @dlt.resource(name="leads", write_disposition="merge")
-def leads(load: Load) -> Iterator[Any]:
+def leads(load: Load, pii_policy: PiiPolicy) -> Iterator[Any]:
     """New, changed and deleted leads as arrow tables (one load per checkpoint)."""
-    yield from dlt_items(load, dlt.current.resource_state())
+    state = dlt.current.resource_state()
+    pii_policy.record(state)  # committed with the rows: see sources/core/pii.py
+    yield from dlt_items(load, state)

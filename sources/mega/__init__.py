@@ -16,6 +16,7 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
+from sources.core.pii import PiiPolicy
 from sources.core.settings import resolve_settings
 from sources.core.sweep.keyset_sweep import KeysetSweep
 from sources.core.sweep.loads import Load, dlt_items
@@ -46,10 +47,15 @@ def mega(config: Any = None, sweep: Any = None, **source_settings: Any) -> DltRe
     from ``source_settings`` and dlt config. ``sweep``: a runner's ``KeysetSweep`` (one load per
     checkpoint) or reconcile; without it a single load reads everything that changed."""
     resolved: SourceConfig = config if config is not None else resolve_config(**source_settings)
-    return leads(sweep if sweep is not None else leads_session(resolved, one_load=True))
+    return leads(
+        sweep if sweep is not None else leads_session(resolved, one_load=True),
+        resolved.pii_policy(),
+    )
 
 
 @dlt.resource(name="leads", write_disposition="merge")
-def leads(load: Load) -> Iterator[Any]:
+def leads(load: Load, pii_policy: PiiPolicy) -> Iterator[Any]:
     """Changed leads since the last run, as arrow tables (one load per checkpoint)."""
-    yield from dlt_items(load, dlt.current.resource_state())
+    state = dlt.current.resource_state()
+    pii_policy.record(state)  # committed with the rows: see sources/core/pii.py
+    yield from dlt_items(load, state)

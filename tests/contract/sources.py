@@ -42,6 +42,8 @@ class SourceUnderTest:
     run: Callable[..., RunResult]  # (root, sim, **options): run() into the root's files
     list_order: Callable[[Any], list[str]]  # the source's ids in the order the sweep lists them
     bad_setting: tuple[str, str]  # a variable and a value its checks refuse
+    pii_column: str  # a personal-data column (an email)
+    pii_values: Callable[[Any], list[str]]  # that column's values at the source
 
     def cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", self.module, *args]
@@ -178,6 +180,8 @@ MEGA = SourceUnderTest(
     run=lambda root, sim, **options: mega.Warehouse(root, sim).run(**options),
     list_order=_mega_order,
     bad_setting=("SOURCES__MEGA__CHECKPOINT_PAGES", "0"),
+    pii_column="contact_email",
+    pii_values=lambda sim: [lead["contact_email"] for lead in sim.store.snapshot()],
 )
 
 LEADS_V1 = SourceUnderTest(
@@ -195,6 +199,8 @@ LEADS_V1 = SourceUnderTest(
     run=lambda root, sim, **options: v1.V1Warehouse(root, sim).run(**options),
     list_order=_v1_order,
     bad_setting=("SOURCES__LEADS_V1__DETAIL_CONCURRENCY", "0"),
+    pii_column="email",
+    pii_values=lambda sim: [lead["email"] for lead in sim.store.leads()],
 )
 
 SOURCES = [MEGA, LEADS_V1]

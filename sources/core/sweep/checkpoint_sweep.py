@@ -22,7 +22,7 @@ import pyarrow as pa
 from sources.core.errors import ConnectorError, Interrupted
 from sources.core.pacing import ClientStats, stoppable_sleep
 
-from .counters import RunCounters
+from .counters import RunCounters, plural
 from .loads import Batch, DestinationHooks, Hints
 from .state import stream_state_for
 
@@ -152,19 +152,17 @@ class CheckpointSweep:
         counters = self.counters
         counters.checkpoints += 1
         counters.state_after = copy.deepcopy(state)
-        noun = f"{self.spec.keyset.item_name}s"
-        details = f", {counters.details} details" if self.fetches_details else ""
+        noun = self.spec.keyset.item_name
+        details = f", {plural(counters.details, 'detail')}" if self.fetches_details else ""
         log.info(
-            "checkpoint %d: %d pages, %d %s (run total: %d pages, %d %s%s, %d requests)",
+            "checkpoint %d: %s, %s (run total: %s, %s%s, %s)",
             counters.checkpoints,
-            load.pages,
-            load.rows,
-            noun,
-            counters.pages,
-            counters.items,
-            noun,
+            plural(load.pages, "page"),
+            plural(load.rows, noun),
+            plural(counters.pages, "page"),
+            plural(counters.items, noun),
             details,
-            counters.stats.requests,
+            plural(counters.stats.requests, "request"),
         )
 
     def _fail(self, failure: ConnectorError | None) -> None:

@@ -27,3 +27,8 @@ class RunCounters:
     # list + detail sweeps: detail records fetched, and loaded items found gone at the source.
     details: int = 0
     vanished: int = 0
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 page``, ``2 pages``: a count as a user reads it."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -85,6 +85,12 @@ class KeysetSweep(CheckpointSweep):
         return self._current
 
     def _take(self, load: KeysetLoad, item: SweepItem) -> int | None:
+        counters = self.counters
+        if item.range_index is None and counters.total is None and self._stream is not None:
+            # Known with the first page: the progress shows it from then on.
+            counters.total = self._stream.first_total
+            if self._progress is not None:
+                self._progress.set_total(counters.total)
         page_items = self._new_items(item)
         fits_append = self._append.fits(page_items, self.counters.checkpoints == 0)
         page_ids = {x[self.spec.keyset.id_field] for x in page_items}
@@ -188,10 +194,6 @@ class KeysetSweep(CheckpointSweep):
         page, index = item.page, item.range_index
         ranges_done = move_over_page(self.spec, stream_state, index, page, item.last)
         if item.range_index is None:
-            if counters.total is None and self._stream is not None:
-                counters.total = self._stream.first_total
-                if self._progress is not None:
-                    self._progress.set_total(counters.total)
             counters.done = item.last
         elif ranges_done:
             self._items = None  # the ordinary sweep from the ranges' end follows

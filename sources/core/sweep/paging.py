@@ -41,6 +41,11 @@ class StartPosition:
     updated_since: str | None  # the since-parameter's value
     # A cursor saved by an earlier run may have expired; one handed on within this run has not.
     cursor_saved: bool = True
+    # A resumed sweep sends the since-parameter beside its saved cursor: the API's total then
+    # counts the items still due, not every item since the sweep began (001: it ignores the
+    # cursor). ``loaded_at_since``: items at that instant already loaded, which it counts too.
+    since_with_cursor: bool = False
+    loaded_at_since: int = 0
 
 
 _DONE = object()
@@ -135,8 +140,8 @@ class PageStream:
                 raise Interrupted(f"interrupted before {where}")
             resumed = number == self.first_number and cursor is not None and self.start.cursor_saved
             page = self._page(self._fetch(cursor, where, resumed=resumed), number, where)
-            if self.first_total is None:
-                self.first_total = page.total
+            if self.first_total is None and page.total is not None:
+                self.first_total = max(page.total - self.start.loaded_at_since, 0)
             if page.next_cursor is not None:
                 if page.next_cursor in seen or page.next_cursor == cursor:
                     raise MalformedResponseError(
@@ -164,6 +169,8 @@ class PageStream:
         params = dict(self.params)
         if cursor is not None:
             params[self.keyset.cursor_param] = cursor
+            if resumed and self.start.since_with_cursor and self.start.updated_since:
+                params[self.keyset.since_param] = self.start.updated_since
         elif self.start.updated_since:
             params[self.keyset.since_param] = self.start.updated_since
         try:

@@ -51,7 +51,12 @@ def start_position(
         # would skip it, so it is not used (the mark is where that sweep had got to).
         since = spec.format_time(spec.parse_time(mark) - lookback)
         return StartPosition(cursor=None, updated_since=since)
-    return StartPosition(cursor=stream_state.get("cursor"), updated_since=mark)
+    return StartPosition(
+        cursor=stream_state.get("cursor"),
+        updated_since=mark,
+        since_with_cursor=True,
+        loaded_at_since=len(stream_state.get("mark_versions") or {}),
+    )
 
 
 def version_hash(item: dict[str, Any]) -> str:

@@ -100,15 +100,15 @@ class SweepStream:
         )
         first = next(iter(head))
         head.close()
-        self.first_total = first.total
+        self.first_total = head.first_total
         yield first
         if first.next_cursor is None:
             return
         rest = StartPosition(first.next_cursor, self._start.updated_since, cursor_saved=False)
-        due = (first.total or 0) - len(first.items)
+        due = (self.first_total or 0) - len(first.items)
         if 0 < self._child_min_leads < due:
             noun = self._keyset.items_key
-            log.info("%d %s due: fetching in a child process", first.total, noun)
+            log.info("%d %s due: fetching in a child process", self.first_total, noun)
             yield from self._child_pages(rest)
         else:
             yield from self._thread_pages(rest)
