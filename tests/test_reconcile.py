@@ -259,11 +259,13 @@ def test_failed_reconcile_sweep_marks_nothing_and_next_sweep_does(
 def test_reconcile_sweep_counts_toward_the_rate_limit_budget(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    with make_sim(clock, 150, rate_limit=3, rate_window_s=1) as sim:
+    # A 4 s window: no load on the test machine spreads three requests over it.
+    with make_sim(clock, 150, rate_limit=3, rate_window_s=4) as sim:
         warehouse = Warehouse(tmp_path, sim)
         warehouse.run()
         sim.store.delete(sim.store.ids()[0])
         sim.clear_requests()
+        sim.limiter.reset()  # a full budget, as after an idle hour
 
         result = warehouse.run(reconcile=True, delete_mode="hard")
 
@@ -273,7 +275,7 @@ def test_reconcile_sweep_counts_toward_the_rate_limit_budget(
         assert len(sweep) == 1  # the sweep starts from the beginning
         assert result.requests == len(sent) >= 1 + 2
         assert result.pages == len(sent)
-        # Three requests a second: the pacer spaced sweep and sweep alike, no 429 was needed.
+        # Three requests per window: the pacer spaced sweep and reconcile alike, no 429 needed.
         assert [r.status for r in sim.requests] == [200] * len(sent)
         assert result.rate_limit_waits >= 1
 
