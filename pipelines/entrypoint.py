@@ -5,10 +5,13 @@ interrupted)."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pipelines.failures import NoTracebacks, root_error
 from pipelines.registry import Source
@@ -109,12 +112,26 @@ def source_parser(source: Source) -> argparse.ArgumentParser:
 
 def source_main(
     source: Source, run: Callable[..., RunResult], argv: Sequence[str] | None = None
-) -> int:
-    """``source``'s command: ``run`` with the options given (settings not given: dlt config)."""
+) -> NoReturn:
+    """``source``'s command: ``run`` with the options given (settings not given: dlt config);
+    the process ends with its exit code."""
     args = source_parser(source).parse_args(argv)
     own = {name: getattr(args, name) for name in source.run_options}
     options = common_options(args, setting_names(source.settings))
-    return main_for(source.command, args, lambda: run(**own, **options))
+    end_process(main_for(source.command, args, lambda: run(**own, **options)))
+
+
+def end_process(code: int) -> NoReturn:
+    """A command's end once its run is over (what it opened is closed): the exit handlers run
+    (logging's flush, dlt's telemetry), the output is flushed, and the process ends without
+    the interpreter's teardown, which frees every object of a heap dlt, pyarrow and DuckDB
+    filled, one by one (0.2-0.4 s on 2 cores, more than a no-change run's own work)."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe or stream: nothing more can reach it.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def located(exc: ConfigurationError) -> ConfigurationError:
