@@ -5,11 +5,14 @@ interrupted)."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pipelines.failures import NoTracebacks, root_error
 from pipelines.registry import Source
@@ -111,8 +114,9 @@ def source_parser(source: Source) -> argparse.ArgumentParser:
 
 def source_main(
     source: Source, run: Callable[..., RunResult], argv: Sequence[str] | None = None
-) -> int:
-    """``source``'s command: ``run`` with the options given (settings not given: dlt config)."""
+) -> NoReturn:
+    """``source``'s command: ``run`` with the options given (settings not given: dlt config);
+    the process ends with its exit code."""
     given = list(sys.argv[1:] if argv is None else argv)
     args = source_parser(source).parse_args(given)
     own = {name: getattr(args, name) for name in source.run_options}
@@ -124,7 +128,7 @@ def source_main(
         except RulesChanged as exc:
             raise exc.with_command(refresh_command(source.command, given, exc.rules)) from None
 
-    return main_for(source.command, args, run_it)
+    end_process(main_for(source.command, args, run_it))
 
 
 def refresh_command(command: str, given: Sequence[str], rules: str) -> str:
@@ -133,6 +137,19 @@ def refresh_command(command: str, given: Sequence[str], rules: str) -> str:
     if rules and not any(word == "--pii" or word.startswith("--pii=") for word in given):
         words += ["--pii", rules]
     return shlex.join(words)
+
+
+def end_process(code: int) -> NoReturn:
+    """A command's end once its run is over (what it opened is closed): the exit handlers run
+    (logging's flush, dlt's telemetry), the output is flushed, and the process ends without
+    the interpreter's teardown, which frees every object of a heap dlt, pyarrow and DuckDB
+    filled, one by one (0.2-0.4 s on 2 cores, more than a no-change run's own work)."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe or stream: nothing more can reach it.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def located(exc: ConfigurationError) -> ConfigurationError:

@@ -8,7 +8,7 @@ Python: ``from pipelines.leads_v1 import run`` → ``RunResult``; raises ``RunFa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sources.core.dlt_config import configure_dlt
 
@@ -38,9 +38,10 @@ def build_parser() -> Any:
     return source_parser(LEADS_V1)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return source_main(LEADS_V1, run, argv)
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The command: ends the process with the run's exit code (``source_main``)."""
+    source_main(LEADS_V1, run, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

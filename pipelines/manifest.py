@@ -3,8 +3,8 @@ contract).
 
 dlt makes the table with a run's first load, from a zero-row stub riding along with it; after
 that each run's row is inserted by SQL once the run has finished, since a whole dlt run for one
-row costs far more (benchmarks/RESULTS.md). A destination without SQL, a warehouse that cannot
-load a zero-row table, or a row with a new column goes through dlt instead.
+row costs far more (benchmarks/RESULTS.md). A destination without SQL, or a row with a new
+column, goes through dlt instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 import dlt
 import pyarrow as pa
 from dlt.common.destination import DestinationCapabilitiesContext
-from dlt.common.libs.pyarrow import get_py_arrow_datatype
 
 from pipelines.result import RunResult
 from warehouses import Warehouse
@@ -49,6 +48,9 @@ _CAPS = DestinationCapabilitiesContext.generic_capabilities()
 def manifest_stub(row: dict[str, Any]) -> pa.Table:
     """No rows, the columns of ``row``: loaded with a run's first load so that dlt makes
     `_mega_runs` then, and the run's row can go in by SQL at the end (no extra dlt run)."""
+    # dlt's arrow helpers import pyarrow.compute: here, a first run's cost, not every start-up's.
+    from dlt.common.libs.pyarrow import get_py_arrow_datatype
+
     fields = []
     for name, value in row.items():
         hints = MANIFEST_COLUMNS.get(name, {})
@@ -77,19 +79,19 @@ class Manifest:
         return pipeline.schemas[self.source_name] if known else None
 
     def stub_resource(self, pipeline: Any, row: dict[str, Any]) -> Any | None:
-        """The zero-row stub to load with the run's first load, or None when the table exists
-        (or the warehouse cannot load an empty table)."""
-        if not self.warehouse.manifest_stub:
-            return None
+        """The zero-row stub to load with the run's first load, or None when the table exists."""
         schema = self._schema(pipeline)
         if schema is not None and self.table in schema.tables:
             return None
-        return dlt.resource(
+        stub = dlt.resource(
             manifest_stub(row),
             name=self.table,
             write_disposition="append",
             columns=MANIFEST_COLUMNS,
         )
+        if self.warehouse.manifest_stub_format is not None:
+            stub.apply_hints(file_format=self.warehouse.manifest_stub_format)
+        return stub
 
     def write(self, pipeline: Any, result: RunResult, explain: Callable[[Exception], str]) -> None:
         """The run's row; a failure to write it is a warning, as the run's own outcome matters

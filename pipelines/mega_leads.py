@@ -7,7 +7,7 @@ Python: ``from pipelines.mega_leads import run`` → ``RunResult``; raises ``Run
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sources.core.dlt_config import configure_dlt
 
@@ -44,9 +44,10 @@ def build_parser() -> Any:
     return source_parser(MEGA)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return source_main(MEGA, run, argv)
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The command: ends the process with the run's exit code (``source_main``)."""
+    source_main(MEGA, run, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

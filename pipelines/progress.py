@@ -15,12 +15,12 @@ import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import IO, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.file_proxy import FileProxy
-from rich.progress import BarColumn, TaskID, TextColumn
-from rich.progress import Progress as RichProgress
+# rich only for a bar, imported when one is drawn: a run logging to a pipe or a file (cron, an
+# orchestrator) does not pay for it at start-up.
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger("crm_leads.run")
 
@@ -92,6 +92,8 @@ class Progress:
         if self._enabled and bar is not False:
             stream = sys.stderr if stream is None else stream
             if console is None and _is_tty(stream):
+                from rich.console import Console
+
                 console = Console(file=stream)
             if console is not None and console.is_terminal and not console.is_dumb_terminal:
                 self._bar = _Bar(console, clock, self.total)
@@ -158,6 +160,9 @@ class _Bar:
     last page said, and tests drive it with their own clock."""
 
     def __init__(self, console: Console, clock: Callable[[], float], total: int | None) -> None:
+        from rich.progress import BarColumn, TextColumn
+        from rich.progress import Progress as RichProgress
+
         self._console = console
         self._total = total
         self._rich = RichProgress(
@@ -172,7 +177,7 @@ class _Bar:
             redirect_stdout=False,
             redirect_stderr=console.file is sys.stderr,
         )
-        self._task: TaskID = self._rich.add_task("", total=total, line="waiting for the first page")
+        self._task = self._rich.add_task("", total=total, line="waiting for the first page")
         self._handlers = _reroute_handlers(console)
         self._rich.start()
 
@@ -196,6 +201,8 @@ class _Bar:
 def _reroute_handlers(console: Console) -> list[tuple[logging.StreamHandler[IO[str]], IO[str]]]:
     """Point the log handlers that write where the bar is drawn (the run's own messages,
     warnings) at rich, which prints their lines above the bar instead of through it."""
+    from rich.file_proxy import FileProxy
+
     rerouted: list[tuple[logging.StreamHandler[IO[str]], IO[str]]] = []
     logger: logging.Logger | None = log
     while logger is not None:

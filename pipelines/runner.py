@@ -16,7 +16,6 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines.failures import explain, root_error
 from pipelines.gc_tuning import fewer_gc_passes
@@ -210,8 +209,8 @@ class CheckpointedRun:
         while True:
             self._raise_if_stopped()
             source = self._source(session)
-            self._with_manifest_table(source)
-            info = self.pipeline.run(source, refresh=refresh, **self.warehouse.run_options())
+            options = self._with_manifest_table(source)
+            info = self.pipeline.run(source, refresh=refresh, **options)
             self.tracker.loaded(info)
             self.counters.committed_pages = self.counters.pages
             refresh = None
@@ -227,10 +226,21 @@ class CheckpointedRun:
         where = self._after_sweep_stage if counters.done else f"at page {counters.pages + 1}"
         return f"interrupted {where}; {done}; run again to resume"
 
-    def _with_manifest_table(self, source: Any) -> None:
+    def _with_manifest_table(self, source: Any) -> dict[str, Any]:
+        """``source`` with the manifest's zero-row stub while its table is not made yet; the
+        options of its `pipeline.run`."""
+        options = self.warehouse.run_options()
         stub = self.manifest.stub_resource(self.pipeline, self.tracker.finish().manifest_row())
-        if stub is not None:
-            source.resources.add(stub)
+        if stub is None:
+            return options
+        if self.warehouse.manifest_stub_format and "loader_file_format" in options:
+            # dlt sets run()'s file format on every resource, the stub's own too: it is set on
+            # the source's resources instead, as dlt does.
+            file_format = options.pop("loader_file_format")
+            for resource in source.resources.extracted:
+                resource.apply_hints(file_format=file_format)
+        source.resources.add(stub)
+        return options
 
     def _stream_state(self) -> dict[str, Any]:
         """The stream's committed state, once `_sweep` has synced it from the destination."""
@@ -253,6 +263,8 @@ def pending_rows(pipeline: Any) -> dict[str, int]:
     """Rows per lead table in the packages waiting to be loaded, read off their parquet
     files' footers (a recovered package's counts were never reported); other formats are not
     counted."""
+    import pyarrow.parquet as pq  # only after a failed load: not at every start-up
+
     counts: dict[str, int] = {}
     for load_id in pipeline.list_normalized_load_packages():
         for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):

@@ -10,16 +10,16 @@ SQLite, say, hands timestamps back as text).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
+from dlt.common.schema.typing import TFileFormat
 from dlt.common.utils import uniq_id
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.exceptions import DatabaseTransientException, DatabaseUndefinedRelation
 
 from sources.core.columns import DELETED_AT, TIMESTAMP, ChildTable, LeadTables, format_timestamp
 
@@ -34,6 +34,7 @@ VERSIONS_SCHEMA = pa.schema(
 )
 
 log = logging.getLogger("crm_leads.warehouse")
+T = TypeVar("T")
 
 
 class Warehouse:
@@ -46,9 +47,9 @@ class Warehouse:
     loader_file_format: ClassVar[str | None] = None
     # dlt's table format for every table (lakehouse tables); None: the destination's own.
     table_format: ClassVar[str | None] = None
-    # The zero-row `_mega_runs` stub rides along with the run's first load (see runner.py);
-    # where a zero-row load fails, the manifest row is loaded by dlt at the end instead.
-    manifest_stub: ClassVar[bool] = True
+    # The zero-row `_mega_runs` stub rides along with the run's first load (see runner.py), in
+    # this file format where the run's own cannot load zero rows (None: the run's own).
+    manifest_stub_format: ClassVar[TFileFormat | None] = None
     # Child rows merged by (parent key, key) upsert, removed keys tombstoned, where the
     # destination has no delete-insert by `merge_key` (lakehouse tables).
     custom_fields_upsert: ClassVar[bool] = False
@@ -120,17 +121,69 @@ class Warehouse:
 
 
 class SqlWarehouse(Warehouse):
-    """A destination with SQL (DuckDB, Postgres, SQLAlchemy's databases, Snowflake …)."""
+    """A destination with SQL (DuckDB, Postgres, SQLAlchemy's databases, Snowflake …).
+
+    A run's own queries (counts, ids, the manifest row) share one connection, opened at the
+    first and closed with the run (`held_open`): dlt's `sql_client` resolves the destination's
+    settings and connects anew each time it is entered (20-60 ms on Postgres)."""
+
+    def __init__(self, destination: Any) -> None:
+        super().__init__(destination)
+        self._in_run = False
+        self._run_client: Any | None = None  # the run's, once its first query opened it
+
+    def held_open(self, pipeline: Any) -> AbstractContextManager[None]:
+        return self._one_connection()
+
+    @contextmanager
+    def _one_connection(self) -> Iterator[None]:
+        self._in_run = True
+        try:
+            yield
+        finally:
+            self._in_run = False
+            self._close_run_client()
+
+    def _close_run_client(self) -> None:
+        client, self._run_client = self._run_client, None
+        if client is not None:
+            client.close_connection()
+
+    def _query(self, pipeline: Any, query: Callable[[Any], T]) -> T:
+        """``query`` on the run's client; outside a run, on a client of its own. A connection
+        dropped while it idled (through a long backfill) is replaced, once."""
+        if not self._in_run:
+            with _sql_client(pipeline) as client:
+                return query(client)
+        fresh = self._run_client is None
+        if fresh:
+            self._run_client = _sql_client(pipeline)
+            self._run_client.open_connection()
+        try:
+            return query(self._run_client)
+        except DatabaseUndefinedRelation:
+            # Not kept: a connection opened before a run's first load made the dataset may not
+            # see it (SQLite attaches a dataset's file only if it exists when it connects).
+            self._close_run_client()
+            raise
+        except DatabaseTransientException:
+            if fresh:
+                raise
+            self._close_run_client()
+            return self._query(pipeline, query)
 
     def _rows(
         self, pipeline: Any, table: str, sql_template: str, *args: Any
     ) -> list[tuple[Any, ...]]:
         """Rows of a query over ``table`` (``{table}``); none when the table does not exist."""
+
+        def rows(client: Any) -> list[tuple[Any, ...]]:
+            qualified = client.make_qualified_table_name(table)
+            with client.execute_query(sql_template.format(table=qualified), *args) as cursor:
+                return list(cursor.fetchall())
+
         try:
-            with _sql_client(pipeline) as client:
-                qualified = client.make_qualified_table_name(table)
-                with client.execute_query(sql_template.format(table=qualified), *args) as cursor:
-                    return list(cursor.fetchall())
+            return self._query(pipeline, rows)
         except DatabaseUndefinedRelation:
             return []
 
@@ -196,7 +249,7 @@ class SqlWarehouse(Warehouse):
         for column, value in matching.items():
             relation = relation.where(column, "eq", value)
         found = self._arrow(relation.select(*VERSIONS_SCHEMA.names, DELETED_AT))
-        return sorted_versions(found.filter(pc.is_null(found[DELETED_AT])))
+        return sorted_versions(found.filter(found[DELETED_AT].is_null()))
 
     def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
         """By SQL into a table that dlt made with (at least) these columns; a whole dlt run for
@@ -206,15 +259,17 @@ class SqlWarehouse(Warehouse):
         values = {**row, "_dlt_load_id": load_id, "_dlt_id": uniq_id()}
         if not columns or not set(values) <= set(columns):
             return False
+
+        def insert(client: Any) -> None:
+            names = ", ".join(client.escape_column_name(name) for name in values)
+            marks = ", ".join(["%s"] * len(values))
+            client.execute_sql(
+                f"INSERT INTO {client.make_qualified_table_name(table)} ({names}) VALUES ({marks})",
+                *values.values(),
+            )
+
         try:
-            with _sql_client(pipeline) as client:
-                names = ", ".join(client.escape_column_name(name) for name in values)
-                marks = ", ".join(["%s"] * len(values))
-                client.execute_sql(
-                    f"INSERT INTO {client.make_qualified_table_name(table)} ({names}) "
-                    f"VALUES ({marks})",
-                    *values.values(),
-                )
+            self._query(pipeline, insert)
         except Exception as exc:  # e.g. the table was dropped there: dlt makes it again
             log.debug("row for %s not inserted by SQL (%s); loading it with dlt", table, exc)
             return False
@@ -222,7 +277,8 @@ class SqlWarehouse(Warehouse):
 
 
 def _sql_client(pipeline: Any) -> Any:
-    """The dataset's SQL client; before the first load made the schema, dlt's ad hoc one."""
+    """The dataset's SQL client; before the first load made the schema, dlt's ad hoc one (the
+    same dataset and naming: the run's client opened before its first load serves after it)."""
     return pipeline.sql_client(schema_name=schema_of(pipeline))
 
 

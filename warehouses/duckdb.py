@@ -11,7 +11,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -236,8 +236,10 @@ class DuckDbWarehouse(SqlWarehouse):
     # of its own instead of merging partial ones, which is slower (RESULTS.md).
     row_group: ClassVar[int | None] = 122_880
 
-    def held_open(self, pipeline: Any) -> AbstractContextManager[None]:
-        return duckdb_held_open(pipeline)
+    @contextmanager
+    def held_open(self, pipeline: Any) -> Iterator[None]:
+        with duckdb_held_open(pipeline), super().held_open(pipeline):
+            yield
 
     def written_paths(self, pipeline: Any) -> list[Path]:
         path = duckdb_file(pipeline)
@@ -255,9 +257,12 @@ class DuckDbWarehouse(SqlWarehouse):
         calls `fetch_arrow_table`, which DuckDB 2 no longer has); None when there is no table."""
         if not self.lead_count(pipeline, table):
             return None
-        with pipeline.sql_client() as client:
+
+        def arrow(client: Any) -> pa.Table:
             query = sql_template.format(table=client.make_qualified_table_name(table))
             return client.native_connection.sql(query, params=list(args)).to_arrow_table()
+
+        return self._query(pipeline, arrow)
 
     def versions_since(self, pipeline: Any, table: str, since: datetime) -> dict[str, str]:
         query = "SELECT id, updated_at FROM {table} WHERE updated_at >= $1"

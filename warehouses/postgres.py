@@ -6,12 +6,14 @@ custom-field value '' is stored as NULL (silent corruption, and no CSV setting c
 rewriting arrow as CSV makes it slower too; `insert_values` keeps '' but is slower still
 (benchmarks/RESULTS.md, Postgres section). ADBC cannot
 load a zero-row table (dlt retries it, then leaves the package pending), so the manifest's
-zero-row stub is not sent: the manifest row is loaded by dlt at the end instead.
+zero-row stub goes as CSV (it holds no value whose quoting could be lost), with the first load.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from dlt.common.schema.typing import TFileFormat
 
 from sources.core.errors import ConfigurationError
 from warehouses.base import SqlWarehouse
@@ -31,7 +33,7 @@ def adbc_driver_installed() -> bool:
 
 class PostgresWarehouse(SqlWarehouse):
     loader_file_format: ClassVar[str | None] = "parquet"
-    manifest_stub: ClassVar[bool] = False
+    manifest_stub_format: ClassVar[TFileFormat | None] = "csv"
 
     def __init__(self, destination: Any) -> None:
         if self.loader_file_format == "parquet" and not adbc_driver_installed():

@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import tomlkit
-from tomlkit.exceptions import ParseError
-
 from .errors import ConfigurationError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -38,45 +35,47 @@ def configure_dlt() -> None:
     """Register the folder's toml files with dlt. Never raises: this runs when the entrypoint is
     imported, and a broken file must fail the run with one line (``check_config``), not the
     import with a traceback."""
-    from dlt.common.configuration.container import Container
-    from dlt.common.configuration.providers import SettingsTomlProvider
-    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
-
-    folder = str(config_dir())
-    if folder in _registered or _config_problem() is not None:
-        return
-    providers = Container()[PluggableRunContext].providers
-    for file_name, secret in (("config.toml", False), ("secrets.toml", True)):
-        name = f"{_PROVIDER_PREFIX}{file_name}@{folder}"
-        if name not in providers:
-            providers.add_provider(SettingsTomlProvider(name, secret, file_name, [folder]))
-    _registered.add(folder)
+    _register(config_dir())
 
 
 def check_config() -> None:
     """Raise the configuration folder's problem, if it has one; else make sure it is read."""
-    problem = _config_problem()
+    problem = _register(config_dir())
     if problem is not None:
         raise problem
-    configure_dlt()
 
 
-def _config_problem() -> ConfigurationError | None:
-    folder = config_dir()
+def _register(folder: Path) -> ConfigurationError | None:
+    """The folder's files read once, by dlt's own toml providers (the parser dlt reads them
+    with, so both agree on what is valid), and registered; or the problem that stops it. A
+    folder registered is not read again: dlt answers from what it read."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.providers import SettingsTomlProvider
+    from dlt.common.configuration.providers.toml import TomlProviderReadException
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    if str(folder) in _registered:
+        return None
     if not folder.is_dir():
         return ConfigurationError(
             f"the settings folder {folder} does not exist (environment variable "
             f"{CONFIG_DIR_VARIABLE}); point it at a folder holding config.toml / secrets.toml"
         )
-    for file_name in ("config.toml", "secrets.toml"):
-        path = folder / file_name
-        try:
-            # tomlkit: the parser dlt reads these files with, so both agree on what is valid.
-            tomlkit.parse(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+    providers = Container()[PluggableRunContext].providers
+    read = []
+    for file_name, secret in (("config.toml", False), ("secrets.toml", True)):
+        name = f"{_PROVIDER_PREFIX}{file_name}@{folder}"
+        if name in providers:
             continue
-        except (ParseError, UnicodeDecodeError, OSError) as exc:
-            return ConfigurationError(f"{path} cannot be read as TOML: {exc}")
+        try:
+            read.append(SettingsTomlProvider(name, secret, file_name, [str(folder)]))
+        except TomlProviderReadException as exc:
+            # dlt's text is its own preamble, a line break, then the parser's reason.
+            reason = str(exc).split(":\n", 1)[-1]
+            return ConfigurationError(f"{folder / file_name} cannot be read as TOML: {reason}")
+    for provider in read:
+        providers.add_provider(provider)
+    _registered.add(str(folder))
     return None
 
 

@@ -15,7 +15,6 @@ from operator import itemgetter, not_
 from typing import Any, cast
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sources.core.columns import (  # noqa: F401  # re-exported: MEGA's columns
     DELETED_AT,
@@ -196,6 +195,9 @@ def custom_fields_table(
 def _custom_field_arrays(leads: list[dict[str, Any]], tombstones: bool) -> list[Any] | None:
     """The columns of `_reference_custom_fields_table` for well-formed leads, else None (or
     an exception). Every pass over the values is a C-level `map`/`chain` or an arrow kernel."""
+    # Imported with the first page that has leads: a run with nothing to load starts faster.
+    import pyarrow.compute as pc
+
     fields: list[Any] = list(map(dict.get, leads, repeat("custom_fields")))
     if set(map(type, fields)) != {dict}:
         return None
@@ -302,6 +304,8 @@ def with_removed_slugs(
 
     ``fields`` must hold every current slug of each lead in it (``custom_fields_table`` with
     tombstones, or ``reconcile``'s hard-delete rows); ``stored_slugs`` reads the stored ones."""
+    import pyarrow.compute as pc  # as in `_custom_field_arrays`
+
     lead_ids = pc.unique(fields["lead_id"]).to_pylist()
     stored = stored_slugs(lead_ids) if lead_ids else {}
     live = fields.filter(pc.invert(pc.fill_null(fields[TOMBSTONE], False)))
