@@ -3,7 +3,8 @@ process (``python -m pipelines.mega_leads`` / ``pipelines.leads_v1``), start to 
 from here. Per repeat and per tree, alternated (A, B, B, A, …): a backfill into a fresh DuckDB
 file, a run after 1% of the leads changed, a run with no change. Every backfill is checked to
 hold each lead once. ``--before`` is any git revision, exported (``git archive``) to a temporary
-folder; "after" is this working tree. Both use this interpreter and its packages.
+folder; "after" is this working tree, or ``--after``'s revision. Both use this interpreter and
+its packages.
 
     python -m benchmarks.ab --before 4635229 --leads 100000 --repeats 5 [--source leads_v1]
 """
@@ -102,6 +103,7 @@ def one_series(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision of the 'before' tree")
+    parser.add_argument("--after", default=None, help="git revision [this working tree]")
     parser.add_argument("--source", choices=sorted(SOURCES), default="mega")
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = SOURCES[args.source]
     trees = {"before": export_tree(args.before, Path(tempfile.mkdtemp(prefix="ab-tree-")))}
-    trees["after"] = PROJECT_DIR
+    after_dir = Path(tempfile.mkdtemp(prefix="ab-tree-"))
+    trees["after"] = export_tree(args.after, after_dir) if args.after else PROJECT_DIR
     times: dict[str, dict[str, list[float]]] = {t: {r: [] for r in RUNS} for t in trees}
     with SimulatorProcess(args.leads, module=source["simulator"]) as sim:
         for repeat in range(args.repeats):
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         before, after = (statistics.median(times[t][run]) for t in ("before", "after"))
         print(f"| {run} | {before:.2f} | {after:.2f} | {after / before:.2f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"before": args.before, "times": times}, indent=1))
+        revisions = {"before": args.before, "after": args.after or "working tree"}
+        Path(args.json).write_text(json.dumps({**revisions, "times": times}, indent=1))
     return 0
 
 

@@ -39,18 +39,20 @@ CHECKS = {
 
 
 def force_loader_file_format(file_format: str) -> None:
-    """Every `pipeline.run` of the connector loads through ``file_format``, whatever its
-    warehouse asks for (the runner passes `Warehouse.run_options()`)."""
-    from dlt.pipeline.pipeline import Pipeline
+    """The connector's lead tables load through ``file_format``, whatever its warehouse would
+    pick: the runner passes ``Warehouse.run_options()`` (the manifest's zero-row stub keeps its
+    own format, as in a user's run)."""
+    from warehouses.base import Warehouse
 
-    original = Pipeline.run
+    Warehouse.run_options = _forced(Warehouse.run_options, file_format)  # type: ignore[method-assign]
 
-    @functools.wraps(original)
-    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs["loader_file_format"] = file_format
-        return original(self, *args, **kwargs)
 
-    Pipeline.run = run  # type: ignore[method-assign]
+def _forced(run_options: Any, file_format: str) -> Any:
+    @functools.wraps(run_options)
+    def forced(self: Any) -> dict[str, Any]:
+        return {**run_options(self), "loader_file_format": file_format}
+
+    return forced
 
 
 def connector(args: argparse.Namespace) -> dict[str, Any]:
