@@ -131,11 +131,11 @@ class MegaRun(CheckpointedRun):
         assert self.session is not None
         while True:
             self._raise_if_stopped()
-            info = self.pipeline.run(
-                self._source(ReconcileLoad(plan, self.session)), **self.warehouse.run_options()
+            self._committed(
+                self.pipeline.run(
+                    self._source(ReconcileLoad(plan, self.session)), **self.warehouse.run_options()
+                )
             )
-            self.tracker.loaded(info)
-            self.counters.committed_pages = self.counters.pages
             if plan.failure is not None:
                 raise plan.failure
             if plan.done:

@@ -210,14 +210,18 @@ class CheckpointedRun:
             self._raise_if_stopped()
             source = self._source(session)
             options = self._with_manifest_table(source)
-            info = self.pipeline.run(source, refresh=refresh, **options)
-            self.tracker.loaded(info)
-            self.counters.committed_pages = self.counters.pages
+            self._committed(self.pipeline.run(source, refresh=refresh, **options))
             refresh = None
             if session.failure is not None:
                 raise session.failure  # the pages received before it are committed
             if self.counters.done:
                 return
+
+    def _committed(self, info: Any) -> None:
+        """A checkpoint's load is in: counted, and the state rows it superseded dropped."""
+        self.tracker.loaded(info)
+        self.warehouse.prune_state_history(self.pipeline)
+        self.counters.committed_pages = self.counters.pages
 
     def _interrupted_reason(self) -> str:
         counters = self.counters

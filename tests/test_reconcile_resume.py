@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import signal
 import uuid
 from pathlib import Path
@@ -155,4 +156,33 @@ def test_with_a_lookback_a_stopped_reconcile_starts_again(
         assert not swept[0].get("cursor") and len(swept) == LEADS // PAGE
         assert (rerun.deleted, rerun.restored) == (0, 0)
         assert deleted_ids(warehouse) == set() and reconcile_state(warehouse) == {}
+        assert_live_is_source_but(warehouse, sim, set())
+
+
+def test_the_warehouse_keeps_one_state_row_so_a_reconcile_does_not_pile_up_its_ids(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Each checkpoint writes the whole state, a reconcile's ids seen with it; dlt restores only
+    the newest row. Kept, the rows of a 1M-lead reconcile (~96 MB) were more than DuckDB's
+    memory limit let the next run's restore sort: every later run failed."""
+    with make_sim(clock, LEADS) as sim:
+        warehouse = Warehouse(tmp_path, sim)
+        warehouse.run(checkpoint_pages=3)
+        sim.store.delete(sim.store.ids()[0])
+
+        warehouse.run(reconcile=True, checkpoint_pages=3, prefetch_pages=1)
+
+        loads = warehouse.query("SELECT COUNT(*) FROM mega._dlt_loads WHERE status = 0")
+        assert loads[0][0] >= 20  # ten checkpoints a sweep, each a load that wrote its state
+        rows = warehouse.query(
+            "SELECT COUNT(*), MAX(_dlt_load_id) FROM mega._dlt_pipeline_state"
+            " WHERE pipeline_name = 'mega_leads'"
+        )
+        last_load = warehouse.query("SELECT MAX(load_id) FROM mega._dlt_loads WHERE status = 0")
+        assert rows == [(1, last_load[0][0])]
+        # A new machine restores from that one row: the next run knows where it is.
+        shutil.rmtree(warehouse.pipelines_dir)
+        sim.clear_requests()
+        warehouse.run()
+        assert [q.get("updated_since") is not None for q in list_requests(sim)] == [True]
         assert_live_is_source_but(warehouse, sim, set())

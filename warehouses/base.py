@@ -9,6 +9,7 @@ SQLite, say, hands timestamps back as text).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
-from dlt.common.schema.typing import TFileFormat
+from dlt.common.schema.typing import LOADS_TABLE_NAME, PIPELINE_STATE_TABLE_NAME, TFileFormat
 from dlt.common.utils import uniq_id
 from dlt.destinations.exceptions import DatabaseTransientException, DatabaseUndefinedRelation
 
@@ -115,6 +116,9 @@ class Warehouse:
         """lead id → the child keys stored for it (only where `custom_fields_upsert`)."""
         raise NotImplementedError
 
+    def prune_state_history(self, pipeline: Any) -> None:
+        """Drop the pipeline's superseded state rows, where the destination keeps them."""
+
     def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
         """One row into a table dlt made; False (nothing written) sends it through dlt."""
         return False
@@ -193,6 +197,26 @@ class SqlWarehouse(Warehouse):
 
     def lead_count(self, pipeline: Any, table: str) -> int:
         return self._count(pipeline, table)
+
+    def prune_state_history(self, pipeline: Any) -> None:
+        """dlt appends the whole state at every load and restores only the newest row of a
+        completed load: the older rows go, as dlt's filesystem destination drops its state files
+        past ``max_state_files``. A reconcile's ids seen make each row megabytes (~96 MB of rows
+        for 1M leads), more than DuckDB's memory limit let the next run's restore sort."""
+
+        def prune(client: Any) -> None:
+            state = client.make_qualified_table_name(PIPELINE_STATE_TABLE_NAME)
+            loads = client.make_qualified_table_name(LOADS_TABLE_NAME)
+            client.execute_sql(
+                f"DELETE FROM {state} WHERE pipeline_name = %s AND _dlt_load_id < ("
+                f"SELECT MAX(s._dlt_load_id) FROM {state} AS s JOIN {loads} AS l"
+                " ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = %s AND l.status = 0)",
+                pipeline.pipeline_name,
+                pipeline.pipeline_name,
+            )
+
+        with contextlib.suppress(DatabaseUndefinedRelation):
+            self._query(pipeline, prune)
 
     def live_count(self, pipeline: Any, table: str) -> int:
         return self._count(pipeline, table, f"WHERE {DELETED_AT} IS NULL")
