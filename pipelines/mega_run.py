@@ -136,6 +136,8 @@ class MegaRun(CheckpointedRun):
                     self._source(ReconcileLoad(plan, self.session)), **self.warehouse.run_options()
                 )
             )
+            # Its state row holds every id seen so far (2.1 MB per 100k): the older ones go.
+            self.warehouse.prune_state_history(self.pipeline)
             if plan.failure is not None:
                 raise plan.failure
             if plan.done:

@@ -218,9 +218,8 @@ class CheckpointedRun:
                 return
 
     def _committed(self, info: Any) -> None:
-        """A checkpoint's load is in: counted, and the state rows it superseded dropped."""
+        """A checkpoint's load is in: counted."""
         self.tracker.loaded(info)
-        self.warehouse.prune_state_history(self.pipeline)
         self.counters.committed_pages = self.counters.pages
 
     def _interrupted_reason(self) -> str:
