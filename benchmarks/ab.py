@@ -111,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = SOURCES[args.source]
     trees = {"before": export_tree(args.before, Path(tempfile.mkdtemp(prefix="ab-tree-")))}
-    after_dir = Path(tempfile.mkdtemp(prefix="ab-tree-"))
-    trees["after"] = export_tree(args.after, after_dir) if args.after else PROJECT_DIR
+    trees["after"] = (
+        export_tree(args.after, Path(tempfile.mkdtemp(prefix="ab-tree-")))
+        if args.after
+        else PROJECT_DIR
+    )
     times: dict[str, dict[str, list[float]]] = {t: {r: [] for r in RUNS} for t in trees}
     with SimulatorProcess(args.leads, module=source["simulator"]) as sim:
         for repeat in range(args.repeats):
