@@ -110,7 +110,7 @@ class RunResult:
             extra += f"; API total {self.api_total} vs warehouse {self.warehouse_count}"
         into = f" into {self.location or self.destination}, dataset {self.dataset_name}"
         return (
-            f"{self.outcome}: {self.leads} leads in {self.pages} pages{into}, "
+            f"{self.outcome}: {plural(self.leads, 'lead')} in {plural(self.pages, 'page')}{into}, "
             f"{self.requests} requests ({self.retries} retries, {self.rate_limit_waits} "
             f"rate-limit waits), {plural(self.checkpoints, 'checkpoint')} "
             f"in {self.duration_s:.1f} s; "

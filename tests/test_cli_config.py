@@ -53,6 +53,9 @@ def test_cli_loads_with_settings_from_environment(sim: SimulatorServer, tmp_path
     assert_matches_source(warehouse, sim)
     assert (tmp_path / "dlt" / "pipelines" / "mega_leads" / "state.json").exists()
 
+    again = run_cli_clean([], clean_cli_env(sim, tmp_path))  # nothing changed: one page
+    assert again.stdout.startswith("success: 0 leads in 1 page into "), again.stdout
+
 
 def test_cli_fails_in_one_line_on_bad_token(sim: SimulatorServer, tmp_path: Path) -> None:
     token = "mega_" + "f" * 64
