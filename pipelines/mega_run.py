@@ -7,13 +7,11 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
-from pipelines.progress import Progress
-from pipelines.runner import CheckpointedRun, SourceTables
+from pipelines.keyset_run import KeysetRun
+from pipelines.runner import SourceTables
 from sources.core.errors import ConfigurationError
-from sources.core.sweep.keyset_sweep import KeysetSweep
-from sources.core.sweep.loads import Load
 from sources.core.sweep.sweep_stream import FetchAhead
-from sources.mega import hints, leads_session, mega
+from sources.mega import hints, mega
 from sources.mega.config import SourceConfig
 from sources.mega.reconcile import DELETE_MODES, ReconcileLoad, ReconcilePlan
 from sources.mega.shaping import LEADS_SCHEMA, parse_timestamp
@@ -22,7 +20,10 @@ from warehouses import Warehouse
 TABLES = SourceTables(source="mega", resource="leads", manifest="_mega_runs", leads=hints.TABLES)
 
 
-class MegaRun(CheckpointedRun):
+class MegaRun(KeysetRun):
+    """The keyset sweep, with the fetch process ahead of a likely backfill, lookback, and after
+    it the reconcile and the completeness check."""
+
     def __init__(
         self,
         pipeline: Any,
@@ -36,10 +37,14 @@ class MegaRun(CheckpointedRun):
         if delete_mode not in DELETE_MODES:
             raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
         super().__init__(
-            pipeline, warehouse, TABLES, config.filters, discard_pending, config.pii_policy()
+            pipeline,
+            warehouse,
+            config,
+            full_refresh,
+            discard_pending,
+            tables=TABLES,
+            dlt_source=mega,
         )
-        self.config = config  # resolved once, by the caller
-        self.full_refresh = full_refresh
         self.reconcile = reconcile
         self.delete_mode = delete_mode
         if reconcile:
@@ -53,34 +58,22 @@ class MegaRun(CheckpointedRun):
                 ),
             )
         self.ahead = FetchAhead()
-        self.session: KeysetSweep | None = None  # made once the tables have been asked
         self.reconcile_plan: ReconcilePlan | None = None
 
-    def _source(self, load: Load) -> Any:
-        return mega(config=self.config, sweep=load)
-
     def _close(self) -> None:
-        if self.session is not None:
-            self.session.close()
+        super()._close()
         self.ahead.close()
 
     def _sweep(self) -> None:
-        refresh: Any = "drop_resources" if self.full_refresh else None
         if self._backfill_likely() and self.config.sweep_options().may_use_fetch_process:
             self.ahead.start()
-        self._sync()
-        session = self.session = leads_session(
-            self.config,
-            counters=self.counters,
-            stop=self.stop,
-            hooks=self.hooks,
-            # Empty lead tables: a backfill's loads may be appended (core/sweep/append.py).
-            empty_table=bool(refresh) or self.warehouse.lead_count(self.pipeline, hints.LEADS) == 0,
-            known_versions=self._known_versions() if refresh is None else None,
-            progress=Progress(),
-            ahead=self.ahead,
-        )
-        self._load_checkpoints(session, refresh)
+        super()._sweep()
+
+    def _session_options(self, refresh: Any) -> dict[str, Any]:
+        return {
+            "known_versions": self._known_versions() if refresh is None else None,
+            "ahead": self.ahead,
+        }
 
     def _after_sweep(self) -> None:
         if self.reconcile:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import mega_run
+from pipelines import keyset_run
 from pipelines.progress import Progress
 from pipelines.result import RunFailed
 from simulators.core import faults
@@ -95,7 +95,7 @@ def test_a_resumed_backfill_counts_the_leads_still_due_and_one_page_is_singular(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A progress line for every page (off a terminal they come every few seconds).
-    monkeypatch.setattr(mega_run, "Progress", functools.partial(Progress, every_s=0.0, bar=False))
+    monkeypatch.setattr(keyset_run, "Progress", functools.partial(Progress, every_s=0.0, bar=False))
     warehouse = Warehouse(tmp_path, big_sim)
     big_sim.faults.add(faults.status(500), times=None, after=PROBE + 3)  # page 4 fails
 

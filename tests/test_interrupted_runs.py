@@ -23,7 +23,7 @@ from typing import Any
 import dlt
 import pytest
 
-from pipelines import mega_run
+from pipelines import keyset_run
 from pipelines.progress import Progress
 from pipelines.result import RunFailed
 from simulators.core import faults
@@ -293,7 +293,7 @@ def test_progress_counts_leads_received_and_the_summary_names_the_warehouse(
 ) -> None:
     monkeypatch.setenv("SOURCES__MEGA__FETCH_PROCESS_MIN_LEADS", "1000")
     # A progress line for every page (a real run says one every few seconds).
-    monkeypatch.setattr(mega_run, "Progress", functools.partial(Progress, every_s=0.0))
+    monkeypatch.setattr(keyset_run, "Progress", functools.partial(Progress, every_s=0.0))
     caplog.set_level("INFO", logger="crm_leads")
     with make_sim(clock, 10_000, seed=3) as sim:
         warehouse = Warehouse(tmp_path, sim)

@@ -47,7 +47,8 @@ class Keyset:
     time_fields: tuple[str, ...] = ()
     since_param: str = "updated_since"  # inclusive lower bound on the sort key
     limit_param: str = "limit"
-    sort_dir_param: str = "sort_dir"
+    # None: the API cannot sort descending (no append probe, no parallel ranges).
+    sort_dir_param: str | None = "sort_dir"
     descending: str = "desc"
 
     def wire(self) -> dict[str, Any]:

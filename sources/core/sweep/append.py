@@ -29,9 +29,9 @@ class AppendPolicy:
     def decide_for_sweep(self, client: Any, params: Mapping[str, str], since: str | None) -> None:
         """The newest timestamp as the sweep begins: one ``limit=1`` request, descending."""
         self.decided = True
-        if not self._empty_table:
-            return
         keyset = self._spec.keyset
+        if not self._empty_table or keyset.sort_dir_param is None:
+            return  # without a descending sort the newest is unknown: every load merges
         probe = {**params, keyset.sort_dir_param: keyset.descending, keyset.limit_param: "1"}
         if since:
             probe[keyset.since_param] = since

@@ -68,7 +68,11 @@ def plan_ranges(
     since = {keyset.since_param: start} if start else {}
     first = _probe(spec, client, params, **since)
     total = int(first[keyset.total_field])
-    if workers < 2 or total < workers * MIN_PAGES_PER_WORKER * keyset.page_limit:
+    if (
+        workers < 2
+        or keyset.sort_dir_param is None
+        or total < workers * MIN_PAGES_PER_WORKER * keyset.page_limit
+    ):
         return total, None
     last = _probe(spec, client, params, **since, **{keyset.sort_dir_param: keyset.descending})
     low = spec.parse_time(first[keyset.items_key][0][keyset.timestamp_field])
