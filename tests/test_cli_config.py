@@ -10,6 +10,7 @@ import dlt
 import pytest
 
 from pipelines.mega_leads import run
+from pipelines.registry import SOURCES
 from pipelines.result import RunFailed
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from sources.core.errors import ConfigurationError
@@ -55,6 +56,23 @@ def test_cli_loads_with_settings_from_environment(sim: SimulatorServer, tmp_path
 
     again = run_cli_clean([], clean_cli_env(sim, tmp_path))  # nothing changed: one page
     assert again.stdout.startswith("success: 0 leads in 1 page into "), again.stdout
+
+
+def test_any_registered_source_runs_as_python_m_pipelines(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """``python -m pipelines <source>`` is the source's own command, under its name."""
+    result = run_cli_clean(["mega"], clean_cli_env(sim, tmp_path), module="pipelines")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("success: 350 leads in 4 pages")
+    assert_matches_source(Warehouse(tmp_path, sim), sim)
+    unknown = run_cli_clean(["megaa"], {}, module="pipelines")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == [
+        "python -m pipelines: the first argument names the source "
+        f"({', '.join(SOURCES)}), got 'megaa'"
+    ]
 
 
 def test_cli_fails_in_one_line_on_bad_token(sim: SimulatorServer, tmp_path: Path) -> None:
