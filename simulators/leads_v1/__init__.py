@@ -34,10 +34,11 @@ the rules reject, naming the field), 429 ``rate_limited`` (with ``Retry-After``)
 
 from __future__ import annotations
 
+from simulators.core.accounts import Account
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
-from .auth import DEFAULT_TOKEN, OTHER_TOKEN
+from .auth import DEFAULT_TOKEN, OTHER_TOKEN, account
 from .clock import Clock, ManualClock, SystemClock, parse_instant
 from .data import generate_leads
 from .errors import ApiError
@@ -73,6 +74,7 @@ __all__ = [
     "SOURCES",
     "STAGES",
     "WRITABLE_FIELDS",
+    "Account",
     "ApiError",
     "Clock",
     "FaultPlan",
@@ -82,6 +84,7 @@ __all__ = [
     "RateLimiter",
     "RequestRecord",
     "SystemClock",
+    "account",
     "bad_lead",
     "decode_cursor",
     "encode_cursor",

@@ -3,10 +3,11 @@ built on the shared server core (``simulators.core``)."""
 
 from __future__ import annotations
 
+from simulators.core.accounts import Account
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
-from .auth import DEFAULT_TOKEN, READ_SCOPE, WEBHOOKS_SCOPE, WRITE_SCOPE
+from .auth import DEFAULT_TOKEN, READ_SCOPE, WEBHOOKS_SCOPE, WRITE_SCOPE, account
 from .clock import Clock, ManualClock, SystemClock, parse_iso
 from .data import DEFAULT_CUSTOMER_ID, STAGES, generate_leads
 from .errors import ApiError
@@ -21,6 +22,7 @@ __all__ = [
     "STAGES",
     "WEBHOOKS_SCOPE",
     "WRITE_SCOPE",
+    "Account",
     "ApiError",
     "Clock",
     "FaultPlan",
@@ -30,6 +32,7 @@ __all__ = [
     "RequestRecord",
     "SimulatorServer",
     "SystemClock",
+    "account",
     "bad_lead",
     "generate_leads",
     "parse_iso",

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import orjson
 
+from simulators.core.accounts import Accounts
 from simulators.core.api import ApiCore
 from simulators.core.bodies import json_object
 from simulators.core.messages import Request, Response
@@ -42,9 +43,12 @@ class Api(ApiCore):
         limiter: RateLimiter,
         fault_plan: fl.FaultPlan,
         latency_s: float = 0.0,
+        accounts: Accounts | None = None,
+        stores: Iterable[LeadStore] = (),
     ) -> None:
-        super().__init__(store, tokens, limiter, fault_plan, latency_s)
-        self._stores: dict[str, LeadStore] = {store.customer_id.lower(): store}
+        """``stores``: other customers' stores besides ``store`` (several accounts)."""
+        super().__init__(store, tokens, limiter, fault_plan, latency_s, accounts)
+        self._stores = {s.customer_id.lower(): s for s in (store, *stores)}
         self._stores_lock = threading.Lock()
 
     def store_for(self, customer_id: str) -> LeadStore:
