@@ -127,6 +127,11 @@ class Accounts:
         with self._lock:
             self._revoked.discard(account.name)
 
+    def revoked(self, name: str) -> bool:
+        account = self[name]
+        with self._lock:
+            return account.name in self._revoked
+
     def limiter(self, name: str) -> RateLimiter:
         return self._limiters[self[name].name]
 

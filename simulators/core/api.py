@@ -3,8 +3,10 @@
 ``ApiCore.handle`` maps a :class:`Request` to a :class:`Response`: added
 latency, armed faults, the rate limit, then the API's own ``route``; API errors are rendered in
 the API's error shape and every request is logged. An API subclasses it with its routes, its
-error shape (and the body faults it knows); it serves one store to its tokens' holders. The
-HTTP layer in ``http.py`` only parses and writes bytes.
+error shape (and the body faults it knows); it serves one store to its tokens' holders. With
+accounts (``accounts.py``) a request carrying an account's token meets that account's own
+faults and rate-limit budget and is logged under its name. The HTTP layer in ``http.py``
+only parses and writes bytes.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections import Counter
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -159,7 +160,15 @@ class ServerCore:
         return None
 
     def stats(self) -> dict[str, Any]:
-        return {"requests_served": self.api.served}
+        stats: dict[str, Any] = {"requests_served": self.api.served}
+        if self.api.accounts is not None:
+            # Per account, as a test driving a simulator in another process reads them.
+            counts = Counter(record.account for record in self.requests)
+            stats["accounts"] = {
+                a.name: {"requests": counts[a.name], "revoked": self.api.accounts.revoked(a.name)}
+                for a in self.api.accounts
+            }
+        return stats
 
     def _admin(self, method: str, path: str, query: dict[str, str]) -> Response:
         try:

@@ -90,6 +90,11 @@ def test_the_request_log_counts_each_account(kit: Kit) -> None:
         assert len(sim.requests_of("acme")) == 3
         assert [r.status for r in sim.requests_of("globex")] == [200, 401]
         assert [r.account for r in sim.requests] == ["acme"] * 3 + ["globex"] * 2 + [None]
+        stats = httpx.get(sim.url + "/_sim/stats").json()
+        assert stats["accounts"] == {
+            "acme": {"requests": 3, "revoked": False},
+            "globex": {"requests": 2, "revoked": True},
+        }
 
 
 def test_mega_refuses_one_account_token_with_another_customer_id() -> None:
