@@ -86,6 +86,11 @@ class ApiCore:
         """Apply one of ``body_fault_kinds`` to a successful response body."""
         return body
 
+    def store_of(self, account: Account | None) -> Any:
+        """The store a ``callback`` fault edits for a request of ``account`` (None: of no
+        account); an API keeping a store per tenant gives that tenant's."""
+        return self.store
+
     # ----- bookkeeping -------------------------------------------------------------------
 
     @property
@@ -156,7 +161,7 @@ class ApiCore:
         if fault is None:
             fault = self.faults.take(request.method, request.path)
         if fault is not None and fault.kind == "callback" and fault.fn is not None:
-            fault.fn(self.store)
+            fault.fn(self.store_of(account))
         elif fault is not None and fault.kind == "slow":
             time.sleep(fault.seconds)
         allowed, rl_headers, reset = limiter.hit()

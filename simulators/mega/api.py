@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
-from simulators.core.accounts import Accounts
+from simulators.core.accounts import Account, Accounts
 from simulators.core.api import ApiCore
 from simulators.core.bodies import json_object
 from simulators.core.messages import Request, Response
@@ -59,6 +59,9 @@ class Api(ApiCore):
             if store is None:
                 store = self._stores[key] = LeadStore(self.store.clock, customer_id)
             return store
+
+    def store_of(self, account: Account | None) -> LeadStore:
+        return self.store if account is None else self.store_for(account.tenant_id)
 
     def rewrite_body(self, fault: fl.Fault, body: bytes, request: Request) -> bytes:
         return fl.apply_body_fault(fault, body, request.query.get("cursor"))

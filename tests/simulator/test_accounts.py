@@ -77,6 +77,31 @@ def test_an_outage_of_one_account_leaves_the_other_answering(kit: Kit) -> None:
         sim.account_faults("acme").add(faults.status(503), times=None)
         assert [acme.get(kit.path).status_code for _ in range(2)] == [503, 503]
         assert globex.get(kit.path).status_code == 200
+        sim.api.faults.add(faults.status(500))  # the server's own plan: whoever asks next
+        assert globex.get(kit.path).status_code == 500
+        assert globex.get(kit.path).status_code == 200
+
+
+def test_the_single_tenant_credentials_can_be_one_of_the_accounts() -> None:
+    default = mega.Account("default", mega.DEFAULT_TOKEN, mega.DEFAULT_CUSTOMER_ID, 4, 0)
+    with mega.SimulatorServer(accounts=[default, mega.account("globex", 6, 1)]) as sim:
+        assert sim.account_settings("default") == {
+            "base_url": sim.url,
+            "api_token": mega.DEFAULT_TOKEN,
+            "customer_id": mega.DEFAULT_CUSTOMER_ID,
+        }
+        with MEGA.client(sim, "default") as client:
+            assert len(MEGA.all_leads(client)) == 4
+        assert len(sim.store) == 4  # the first account's store
+
+
+def test_a_callback_fault_of_an_account_edits_that_account_store() -> None:
+    accounts = [mega.account("acme", 3, 1), mega.account("globex", 3, 2)]
+    with mega.SimulatorServer(accounts=accounts) as sim, MEGA.client(sim, "globex") as client:
+        edited: list[int] = []
+        sim.account_faults("globex").add(faults.callback(lambda store: edited.append(id(store))))
+        assert client.get(MEGA.path).status_code == 200
+        assert edited == [id(sim.store_of("globex"))]
 
 
 def test_the_request_log_counts_each_account(kit: Kit) -> None:
