@@ -57,9 +57,7 @@ class ApolloServer(ServerCore):
         self.limiter = RateLimiter(rate_limit, rate_window_s)
         table: Accounts | None = None
         if accounts is not None:
-            if tokens is not None:
-                raise ValueError("with accounts, each account has its own token")
-            table = Accounts(accounts, lambda: RateLimiter(rate_limit, rate_window_s), FaultPlan)
+            table = Accounts.serving(accounts, rate_limit, rate_window_s, FaultPlan, tokens=tokens)
             for account in table:
                 self.store.add_pipeline(
                     account.tenant_id, "Vendas", "novo", account_pipeline_id(account)

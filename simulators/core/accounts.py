@@ -86,6 +86,25 @@ class Accounts:
         self._lock = threading.Lock()
         self._revoked: set[str] = set()
 
+    @classmethod
+    def serving(
+        cls,
+        accounts: Iterable[Account],
+        rate_limit: int | None,
+        rate_window_s: float,
+        fault_plan: Callable[[], FaultPlan],
+        **single_tenant: object,
+    ) -> Accounts:
+        """A server's accounts, each with a ``rate_limit`` per ``rate_window_s`` budget.
+        ``single_tenant``: the server's single-tenant arguments, which must not be given too
+        (None or 0: not given)."""
+        given = [name for name, value in single_tenant.items() if value is not None and value != 0]
+        if given:
+            raise ValueError(
+                f"with accounts, each account has its own token and data: drop {', '.join(given)}"
+            )
+        return cls(accounts, lambda: RateLimiter(rate_limit, rate_window_s), fault_plan)
+
     def __iter__(self) -> Iterator[Account]:
         return iter(list(self._by_name.values()))
 

@@ -67,9 +67,15 @@ class LeadsV1Server(ServerCore):
         self.limiter = RateLimiter(rate_limit, rate_window_s)
         table: Accounts | None = None
         if accounts is not None:
-            if store is not None or tokens is not None or n_leads:
-                raise ValueError("with accounts, each account has its own token and leads")
-            table = Accounts(accounts, lambda: RateLimiter(rate_limit, rate_window_s), FaultPlan)
+            table = Accounts.serving(
+                accounts,
+                rate_limit,
+                rate_window_s,
+                FaultPlan,
+                store=store,
+                tokens=tokens,
+                n_leads=n_leads,
+            )
             self.tokens: Mapping[str, str] = table.grants(lambda a: a.tenant_id)
             store = _seeded(clock, [(a.tenant_id, a.n_leads, a.seed) for a in table])
         else:

@@ -65,9 +65,15 @@ class SimulatorServer(ServerCore):
         clock = clock or SystemClock()
         table: Accounts | None = None
         if accounts is not None:
-            if store is not None or tokens is not None or n_leads:
-                raise ValueError("with accounts, each account has its own token and leads")
-            table = Accounts(accounts, lambda: RateLimiter(rate_limit, rate_window_s), FaultPlan)
+            table = Accounts.serving(
+                accounts,
+                rate_limit,
+                rate_window_s,
+                FaultPlan,
+                store=store,
+                tokens=tokens,
+                n_leads=n_leads,
+            )
             self.tokens: Mapping[str, TokenInfo] = table.grants(account_grant)
             stores = [_seeded(clock, a.tenant_id, a.n_leads, a.seed) for a in table]
         else:

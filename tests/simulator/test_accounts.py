@@ -154,8 +154,8 @@ def test_accounts_that_share_a_token_or_a_seed_are_refused() -> None:
     twin = mega.Account("twin", acme.token, "00000000-0000-4000-8000-0000000000ff")
     with pytest.raises(ValueError, match="two accounts share a token"):
         mega.SimulatorServer(accounts=[acme, twin])
-    with pytest.raises(ValueError, match="own token and leads"):
-        mega.SimulatorServer(accounts=[acme], tokens={})
+    with pytest.raises(ValueError, match="own token and data: drop tokens, n_leads"):
+        mega.SimulatorServer(accounts=[acme], tokens={}, n_leads=5)
     same_seed = [leads_v1.account("acme", 5, 1), leads_v1.account("globex", 5, 1)]
     with pytest.raises(ValueError, match="share the seed 1"):
         leads_v1.LeadsV1Server(accounts=same_seed)
