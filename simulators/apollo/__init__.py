@@ -37,6 +37,10 @@ Errors are the doc's ``Error``: ``{"error": {"code", "message", "request_id"}}``
 - 429 ``rate_limited`` (``Retry-After``; ``RateLimit-*`` headers on every answer)
 - 5xx ``internal_error``/``bad_gateway``/``service_unavailable``/``gateway_timeout`` (faults)
 
+Several organizations on one server: ``ApolloServer(accounts=[account("acme"), ...])``, each
+with its own token, one pipeline, rate-limit budget and faults; ``sim.account_settings("acme")``
+gives the destination's base_url, api_token, organization_id and pipeline_id.
+
 Timestamps render as ``2026-04-27T13:22:05.114Z``.
 """
 

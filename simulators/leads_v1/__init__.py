@@ -19,6 +19,10 @@ Endpoints (the doc's "Live" ones; its "Roadmap" /score and /push-to-crm answer 4
 - ``PATCH /api/v1/leads/{id}``: whitelisted fields; answers the doc's PATCH subset;
   ``updated_at`` always moves strictly forward.
 
+Several organizations on one server (``accounts=[account("acme", 500, 1), ...]``), each with
+its own token, leads, rate-limit budget and faults: ``sim.account_settings("acme")`` (base_url,
+api_token), ``sim.revoke("acme")`` (its token answers 401), ``sim.requests_of("acme")``.
+
 Writes honour ``Idempotency-Key`` (per organization and endpoint): the same body replays the
 first answer (``Idempotent-Replayed: true``), another body is a 409.
 

@@ -1,5 +1,14 @@
 """Local, faithful simulator of the MEGA Public CRM Lead API (GET/POST /api/agents/crm/leads),
-built on the shared server core (``simulators.core``)."""
+built on the shared server core (``simulators.core``).
+
+Several customers on one server, each with its own token, leads, rate-limit budget and
+faults::
+
+    with SimulatorServer(accounts=[account("acme", 500, 1), account("globex", 200, 2)]) as sim:
+        settings = sim.account_settings("acme")  # base_url, api_token, customer_id
+        sim.revoke("globex")  # its token now answers 401
+        len(sim.requests_of("acme"))
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ accounts apart."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -30,6 +32,22 @@ def test_each_account_sees_only_its_own_leads(kit: Kit) -> None:
             assert {lead[kit.tenant_field] for lead in leads} == {account.tenant_id}
             seen[account.name] = {lead["id"] for lead in leads}
         assert not seen["acme"] & seen["globex"]
+
+
+def test_many_accounts_read_at_once_each_get_their_own(kit: Kit) -> None:
+    accounts = [kit.account(f"tenant-{i}", 3 + i, i) for i in range(8)]
+    with kit.serve(accounts) as sim:
+
+        def read(name: str) -> int:
+            with kit.client(sim, name) as client:
+                return len(kit.all_leads(client))
+
+        with ThreadPoolExecutor(4) as pool:
+            counts = list(pool.map(read, [a.name for a in accounts]))
+        assert counts == [a.n_leads for a in accounts]
+        assert {a.name: len(sim.requests_of(a.name)) for a in accounts} == {
+            a.name: 1 for a in accounts
+        }
 
 
 def test_an_account_settings_point_a_run_at_it(kit: Kit) -> None:
