@@ -37,11 +37,16 @@ Errors are the doc's ``Error``: ``{"error": {"code", "message", "request_id"}}``
 - 429 ``rate_limited`` (``Retry-After``; ``RateLimit-*`` headers on every answer)
 - 5xx ``internal_error``/``bad_gateway``/``service_unavailable``/``gateway_timeout`` (faults)
 
+Several organizations on one server: ``ApolloServer(accounts=[account("acme"), ...])``, each
+with its own token, one pipeline, rate-limit budget and faults; ``sim.account_settings("acme")``
+gives the destination's base_url, api_token, organization_id and pipeline_id.
+
 Timestamps render as ``2026-04-27T13:22:05.114Z``.
 """
 
 from __future__ import annotations
 
+from simulators.core.accounts import Account
 from simulators.core.clock import Clock, ManualClock, SystemClock
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
@@ -60,7 +65,15 @@ from .schema import (
 )
 from .server import ApolloServer
 from .store import ApolloStore
-from .tokens import DEFAULT_TOKEN, SIGNING_SECRET, Claims, InvalidToken, decode_token, issue_token
+from .tokens import (
+    DEFAULT_TOKEN,
+    SIGNING_SECRET,
+    Claims,
+    InvalidToken,
+    account,
+    decode_token,
+    issue_token,
+)
 
 __all__ = [
     "CREATE_FIELDS",
@@ -74,6 +87,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SECOND_PIPELINE_ID",
     "SIGNING_SECRET",
+    "Account",
     "ApiError",
     "ApolloServer",
     "ApolloStore",
@@ -85,6 +99,7 @@ __all__ = [
     "RateLimiter",
     "RequestRecord",
     "SystemClock",
+    "account",
     "decode_token",
     "issue_token",
 ]

@@ -13,15 +13,17 @@ import argparse
 import sys
 
 from simulators.core import cli
+from simulators.core.accounts import Account, numbered
 from simulators.core.clock import SystemClock
 
 from .data import seed_leads
 from .schema import DEFAULT_ORGANIZATION_ID
 from .server import ApolloServer
 from .store import ApolloStore
-from .tokens import DEFAULT_TOKEN, Claims, InvalidToken, decode_token
+from .tokens import DEFAULT_TOKEN, Claims, InvalidToken, account, decode_token
 
 TOKEN_ENV = "APOLLO_SIM_TOKEN"
+ENV_PREFIX = "DESTINATION__APOLLO__"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +51,10 @@ def _organization(claims: Claims, store: ApolloStore) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    accounts: list[Account] | None = None
+    if cli.several_accounts(parser, args):
+        # Each account's organization starts empty: --leads adds leads to the default one only.
+        accounts = numbered(args.accounts, 0, 0, lambda name, _leads, _seed: account(name))
     token = cli.Token.choose(args.token, TOKEN_ENV, DEFAULT_TOKEN)
     try:
         claims = decode_token(token.value)
@@ -69,16 +75,20 @@ def main(argv: list[str] | None = None) -> int:
             rate_window_s=args.rate_window,
             latency_s=args.latency,
             store=store,
+            accounts=accounts,
         )
 
     def lines(server: ApolloServer, seconds: float) -> list[str]:
+        if accounts is not None:
+            target = "the apollo destination"
+            return cli.accounts_lines("Apollo simulator", server, seconds, target, ENV_PREFIX)
         org = _organization(claims, server.store)
         pipeline = server.store.pipelines(org)[0]["id"]
         exports = [
-            ("DESTINATION__APOLLO__BASE_URL", server.url),
-            ("DESTINATION__APOLLO__API_TOKEN", token.shown),
-            ("DESTINATION__APOLLO__ORGANIZATION_ID", org),
-            ("DESTINATION__APOLLO__PIPELINE_ID", pipeline),
+            (ENV_PREFIX + "BASE_URL", server.url),
+            (ENV_PREFIX + "API_TOKEN", token.shown),
+            (ENV_PREFIX + "ORGANIZATION_ID", org),
+            (ENV_PREFIX + "PIPELINE_ID", pipeline),
         ]
         return cli.ready_lines(
             "Apollo simulator",

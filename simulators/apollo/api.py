@@ -4,10 +4,11 @@ carries ``X-Request-Id`` (an error's equals the ``request_id`` in its body)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 import orjson
 
+from simulators.core.accounts import Accounts
 from simulators.core.api import ApiCore
 from simulators.core.clock import Clock
 from simulators.core.messages import Request, Response
@@ -35,14 +36,16 @@ class Api(ApiCore):
     def __init__(
         self,
         store: ApolloStore,
-        accepted: frozenset[str] | None,
+        accepted: Container[str] | None,
         limiter: RateLimiter,
         fault_plan: fl.FaultPlan,
         latency_s: float = 0.0,
+        accounts: Accounts | None = None,
     ) -> None:
         # The core's token table maps opaque tokens to grants; a JWT carries its own grants,
-        # so only the optional allow-list is kept (None: any token the simulator signed).
-        super().__init__(store, {}, limiter, fault_plan, latency_s)
+        # so only the optional allow-list is kept (None: any token the simulator signed; the
+        # accounts: their live tokens).
+        super().__init__(store, {}, limiter, fault_plan, latency_s, accounts)
         self.accepted = accepted
 
     @property

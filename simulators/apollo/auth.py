@@ -10,7 +10,7 @@ echo what was sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from datetime import datetime
 
 from simulators.core.auth import bearer_token
@@ -39,7 +39,7 @@ def accepted_tokens(tokens: Iterable[str] | None) -> frozenset[str] | None:
 
 
 def authenticate(
-    authorization: str | None, accepted: frozenset[str] | None, now: datetime
+    authorization: str | None, accepted: Container[str] | None, now: datetime
 ) -> Claims:
     """The claims of a valid, unexpired token, or a 401."""
     token = bearer_token(authorization)

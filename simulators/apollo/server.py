@@ -3,11 +3,12 @@ a few ``/_sim/`` admin endpoints for a simulator run from the CLI."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 import orjson
 
+from simulators.core.accounts import Account, Accounts, derived_uuid
 from simulators.core.clock import Clock, SystemClock
 from simulators.core.messages import Response
 from simulators.core.ratelimit import RateLimiter
@@ -30,6 +31,9 @@ class ApolloServer(ServerCore):
     wall clock) is made; with one, the store's clock is used and ``clock`` is ignored. The
     clock also decides when a token has expired. ``latency_s`` is slept by each request's
     own thread, so concurrent requests overlap.
+
+    ``accounts`` (instead of ``tokens``): several organizations, each with its own token
+    (``simulators.apollo.account``), one pipeline, rate-limit budget and faults.
     """
 
     server_version = "Apollo-Simulator/1.0"
@@ -46,15 +50,33 @@ class ApolloServer(ServerCore):
         latency_s: float = 0.0,
         store: ApolloStore | None = None,
         rate_window_s: float = 60,
+        accounts: Iterable[Account] | None = None,
     ) -> None:
         self.store = store if store is not None else ApolloStore(clock or SystemClock())
-        self.tokens = accepted_tokens(tokens)
         self.faults = FaultPlan()
         self.limiter = RateLimiter(rate_limit, rate_window_s)
-        self.api = Api(self.store, self.tokens, self.limiter, self.faults, latency_s)
+        table: Accounts | None = None
+        if accounts is not None:
+            table = Accounts.serving(accounts, rate_limit, rate_window_s, FaultPlan, tokens=tokens)
+            for account in table:
+                self.store.add_pipeline(
+                    account.tenant_id, "Vendas", "novo", account_pipeline_id(account)
+                )
+        self.tokens: Container[str] | None = table if table is not None else accepted_tokens(tokens)
+        self.api = Api(self.store, self.tokens, self.limiter, self.faults, latency_s, table)
         super().__init__(host, port)
         self.origin = self.url
         self.url = self.origin + API_PREFIX
+
+    def settings_of(self, account: Account) -> dict[str, str]:
+        """What the Apollo push target reads: base_url (with /v1), api_token, organization_id
+        and the pipeline made for the account."""
+        return {
+            "base_url": self.url,
+            "api_token": account.token,
+            "organization_id": account.tenant_id,
+            "pipeline_id": account_pipeline_id(account),
+        }
 
     @property
     def clock(self) -> Clock:
@@ -75,3 +97,8 @@ class ApolloServer(ServerCore):
         if path == "/_sim/snapshot":
             return Response(200, orjson.dumps(self.store.leads(organization_id)))
         return Response(200, orjson.dumps(self.store.pipelines(organization_id)))
+
+
+def account_pipeline_id(account: Account) -> str:
+    """The id of the one pipeline a server with accounts makes for ``account``."""
+    return derived_uuid("apollo-pipeline", account.name)

@@ -24,6 +24,7 @@ from datetime import datetime
 
 import orjson
 
+from simulators.core.accounts import Account, derived_uuid
 from simulators.core.clock import UTC
 
 from .schema import DEFAULT_ORGANIZATION_ID
@@ -115,3 +116,13 @@ def decode_token(token: str) -> Claims:
 
 # Valid for the default organization until 2099: never expires within a test run.
 DEFAULT_TOKEN = issue_token([DEFAULT_ORGANIZATION_ID], datetime(2099, 1, 1, tzinfo=UTC))
+
+
+def account(name: str) -> Account:
+    """An account whose organization id (a UUID) and token (valid until 2099 for that one
+    organization) are fixed by its name. Apollo only creates leads: no seeded data."""
+    organization_id = derived_uuid("apollo", name)
+    token = issue_token(
+        [organization_id], datetime(2099, 1, 1, tzinfo=UTC), sub=derived_uuid("apollo-sub", name)
+    )
+    return Account(name, token, organization_id)

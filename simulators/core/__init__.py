@@ -8,6 +8,8 @@ store and error shape.
 - ``auth.py``: bearer tokens; ``errors.py``: ``ApiError`` in the API's own error shape.
 - ``idempotency.py``: ``Idempotency-Key`` replay and 409 on reuse with another body;
   ``bodies.py``: a write's JSON object body (or a 400).
+- ``accounts.py``: several accounts on one server (token, tenant, data, budget, faults,
+  revocation).
 - ``clock.py``: wall and deterministic clocks; ``request_log.py``: request log and count.
 - ``messages.py``: ``Request`` and ``Response``; ``cli.py``: the ``serve`` command line.
 """

@@ -3,8 +3,10 @@
 ``ApiCore.handle`` maps a :class:`Request` to a :class:`Response`: added
 latency, armed faults, the rate limit, then the API's own ``route``; API errors are rendered in
 the API's error shape and every request is logged. An API subclasses it with its routes, its
-error shape (and the body faults it knows); it serves one store to its tokens' holders. The
-HTTP layer in ``http.py`` only parses and writes bytes.
+error shape (and the body faults it knows); it serves one store to its tokens' holders. With
+accounts (``accounts.py``) a request carrying an account's token meets that account's own
+faults and rate-limit budget and is logged under its name. The HTTP layer in ``http.py``
+only parses and writes bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from . import faults as fl
+from .accounts import Account, Accounts
 from .errors import ApiError, ErrorShape, api_error_response, error_response
 from .idempotency import IdempotencyKeys
 from .messages import Request, Response
@@ -58,12 +61,15 @@ class ApiCore:
         limiter: RateLimiter,
         fault_plan: fl.FaultPlan,
         latency_s: float = 0.0,
+        accounts: Accounts | None = None,
     ) -> None:
         # The API's own lead store and token -> grant map; subclasses narrow their types.
         self.store = store
         self.tokens = tokens
+        # Requests of no account (all of them without ``accounts``) share these two.
         self.limiter = limiter
         self.faults = fault_plan
+        self.accounts = accounts
         self.latency_s = latency_s
         self.log = RequestLog()
         self._answers_held_until = 0.0  # time.monotonic(); see hold_answers
@@ -79,6 +85,11 @@ class ApiCore:
     def rewrite_body(self, fault: fl.Fault, body: bytes, request: Request) -> bytes:
         """Apply one of ``body_fault_kinds`` to a successful response body."""
         return body
+
+    def store_of(self, account: Account | None) -> Any:
+        """The store a ``callback`` fault edits for a request of ``account`` (None: of no
+        account); an API keeping a store per tenant gives that tenant's."""
+        return self.store
 
     # ----- bookkeeping -------------------------------------------------------------------
 
@@ -105,36 +116,55 @@ class ApiCore:
     # ----- handling ----------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        account = self.accounts.of_request(request) if self.accounts is not None else None
         try:
-            response = self._handle(request)
+            response = self._handle(request, account)
         except Exception:  # a simulator bug must still answer in the error model
             traceback.print_exc(file=sys.stderr)
             response = self.error(500, "Internal server error.")
         held = self._answers_held_until - time.monotonic()
         if held > 0:
             time.sleep(held)
-        self._record(request, None if response.action == "drop" else response.status)
+        status = None if response.action == "drop" else response.status
+        self._record(request, status, account)
         return response
 
-    def _record(self, request: Request, status: int | None) -> None:
+    def _record(self, request: Request, status: int | None, account: Account | None) -> None:
         headers = request.headers
         customer = headers.get(self.customer_header) if self.customer_header else None
         key = headers.get("idempotency-key")
         self.log.add(
             RequestRecord(
-                request.method, request.path, request.query, status, customer, key, time.time()
+                request.method,
+                request.path,
+                request.query,
+                status,
+                customer,
+                key,
+                time.time(),
+                account.name if account is not None else None,
             )
         )
 
-    def _handle(self, request: Request) -> Response:
+    def _budget(self, account: Account | None) -> tuple[fl.FaultPlan | None, RateLimiter]:
+        """The account's own fault plan and rate-limit budget (no plan and the shared budget
+        for a request of no account)."""
+        if account is None or self.accounts is None:
+            return None, self.limiter
+        return self.accounts.faults(account.name), self.accounts.limiter(account.name)
+
+    def _handle(self, request: Request, account: Account | None) -> Response:
         if self.latency_s:
             time.sleep(self.latency_s)
-        fault = self.faults.take(request.method, request.path)
+        own_faults, limiter = self._budget(account)
+        fault = own_faults.take(request.method, request.path) if own_faults is not None else None
+        if fault is None:
+            fault = self.faults.take(request.method, request.path)
         if fault is not None and fault.kind == "callback" and fault.fn is not None:
-            fault.fn(self.store)
+            fault.fn(self.store_of(account))
         elif fault is not None and fault.kind == "slow":
             time.sleep(fault.seconds)
-        allowed, rl_headers, reset = self.limiter.hit()
+        allowed, rl_headers, reset = limiter.hit()
         if fault is not None and fault.kind in fl.PRE_KINDS:
             return self._pre_fault(fault, rl_headers)
         if not allowed:

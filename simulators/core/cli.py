@@ -83,7 +83,23 @@ def serve_parser(
     serve.add_argument(
         "--token", default=None, help=f"accepted bearer token (default: ${token_env} or built-in)"
     )
+    serve.add_argument(
+        "--accounts",
+        type=bounded(int, 1, 1000),
+        default=None,
+        metavar="N",
+        help="serve N accounts (account-1 …), each with its own token, tenant, leads and "
+        "rate-limit budget, and print each one's settings",
+    )
     return parser, serve
+
+
+def several_accounts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Whether ``--accounts`` was given; with ``--token`` too, argparse's usage error (exit 2):
+    each account has its own token."""
+    if args.accounts is not None and args.token:
+        parser.error("--token and --accounts exclude each other: each account has its own token")
+    return args.accounts is not None
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,26 @@ def ready_lines(
         f"Point {target} at it (POSIX shell):",
         *(f"  export {name}={value}" for name, value in exports),
     ]
+
+
+def accounts_lines(
+    title: str, server: ServerCore, seconds: float, target: str, env_prefix: str
+) -> list[str]:
+    """What a simulator started with ``--accounts`` prints: where it serves, then per account
+    what a user pastes to point ``target`` at it (each setting as ``<env_prefix><NAME>``)."""
+    accounts = server.accounts
+    leads = {account.n_leads for account in accounts}
+    each = f"{leads.pop()} leads each" if len(leads) == 1 else "leads per account"
+    lines = [
+        f"{title} on {server.url} ({len(accounts)} accounts, {each}; ready in {seconds:.1f}s;"
+        " Ctrl-C stops it)",
+        f"Point {target} at an account (POSIX shell):",
+    ]
+    for account in accounts:
+        lines.append(f"  # {account.name}")
+        settings = server.account_settings(account.name)
+        lines += [f"  export {env_prefix}{key.upper()}={value}" for key, value in settings.items()]
+    return lines
 
 
 def run(

@@ -18,6 +18,7 @@ class RequestRecord:
     customer_id: str | None
     idempotency_key: str | None
     at: float
+    account: str | None = None  # the name of the account whose token was sent, if any
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)

@@ -7,15 +7,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections import Counter
 from types import TracebackType
 from typing import Any, TypeVar
 
 import orjson
 
+from .accounts import Account, Accounts
 from .api import ApiCore
 from .errors import ApiError, api_error_response
+from .faults import FaultPlan
 from .http import Handler, HTTPServer, is_loopback
 from .messages import Response
+from .ratelimit import RateLimiter
 from .request_log import RequestRecord
 
 _S = TypeVar("_S", bound="ServerCore")
@@ -23,7 +27,9 @@ _S = TypeVar("_S", bound="ServerCore")
 
 class ServerCore:
     """Subclasses set ``self.api`` (before or after ``super().__init__``: nothing is served
-    before :meth:`start`) and may add admin endpoints (:meth:`admin`) and stats (:meth:`stats`)."""
+    before :meth:`start`) and may add admin endpoints (:meth:`admin`) and stats (:meth:`stats`).
+    One started with accounts (``self.api.accounts``) says what points a run at each one
+    (:meth:`settings_of`)."""
 
     server_version = "Simulator/1.0"
     thread_name = "simulator"
@@ -104,6 +110,49 @@ class ServerCore:
             else:
                 self._conns.discard(conn)
 
+    # ----- accounts --------------------------------------------------------------------------
+
+    def settings_of(self, account: Account) -> dict[str, str]:
+        """The settings that point a run at ``account`` (the source's or target's names)."""
+        raise NotImplementedError
+
+    @property
+    def accounts(self) -> list[Account]:
+        """The accounts served, in the order given (empty: started the single-tenant way)."""
+        return list(self.api.accounts) if self.api.accounts is not None else []
+
+    def _accounts(self) -> Accounts:
+        if self.api.accounts is None:
+            raise LookupError("this simulator was started without accounts")
+        return self.api.accounts
+
+    def account(self, name: str) -> Account:
+        return self._accounts()[name]
+
+    def account_settings(self, name: str) -> dict[str, str]:
+        """E.g. MEGA's ``{"base_url", "api_token", "customer_id"}`` of account ``name``."""
+        return self.settings_of(self.account(name))
+
+    def revoke(self, name: str) -> None:
+        """Refuse the account's token from now on, as the API refuses an invalid one (401)."""
+        self._accounts().revoke(name)
+
+    def reinstate(self, name: str) -> None:
+        self._accounts().reinstate(name)
+
+    def account_faults(self, name: str) -> FaultPlan:
+        """The faults only the account's requests meet (e.g. an outage of one account)."""
+        return self._accounts().faults(name)
+
+    def account_limiter(self, name: str) -> RateLimiter:
+        """The account's own rate-limit budget."""
+        return self._accounts().limiter(name)
+
+    def requests_of(self, name: str) -> list[RequestRecord]:
+        """Logged requests that carried the account's token (revoked or not), oldest first."""
+        account = self.account(name)
+        return [r for r in self.requests if r.account == account.name]
+
     # ----- admin endpoints (unauthenticated, loopback only) ----------------------------------
 
     def admin(self, method: str, path: str, query: dict[str, str]) -> Response | None:
@@ -111,7 +160,15 @@ class ServerCore:
         return None
 
     def stats(self) -> dict[str, Any]:
-        return {"requests_served": self.api.served}
+        stats: dict[str, Any] = {"requests_served": self.api.served}
+        if self.api.accounts is not None:
+            # Per account, as a test driving a simulator in another process reads them.
+            counts = Counter(record.account for record in self.requests)
+            stats["accounts"] = {
+                a.name: {"requests": counts[a.name], "revoked": self.api.accounts.revoked(a.name)}
+                for a in self.api.accounts
+            }
+        return stats
 
     def _admin(self, method: str, path: str, query: dict[str, str]) -> Response:
         try:
@@ -123,6 +180,16 @@ class ServerCore:
             if method == "POST" and path == "/_sim/reset_requests":
                 self.clear_requests()
                 return Response(200, b'{"ok":true}')
+            if method == "POST" and path in ("/_sim/revoke", "/_sim/reinstate"):
+                return self._admin_revoke(path == "/_sim/revoke", query.get("account", ""))
         except ApiError as exc:
             return api_error_response(self.api.error_shape, exc)
         return self.api.error(404, "Unknown simulator endpoint.")
+
+    def _admin_revoke(self, revoke: bool, name: str) -> Response:
+        """``POST /_sim/revoke?account=<name>`` (and ``/_sim/reinstate``)."""
+        try:
+            (self.revoke if revoke else self.reinstate)(name)
+        except LookupError as exc:  # no such account, or a server without accounts
+            return self.api.error(404, str(exc.args[0]))
+        return Response(200, orjson.dumps({"account": name, "revoked": revoke}))

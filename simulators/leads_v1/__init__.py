@@ -19,6 +19,10 @@ Endpoints (the doc's "Live" ones; its "Roadmap" /score and /push-to-crm answer 4
 - ``PATCH /api/v1/leads/{id}``: whitelisted fields; answers the doc's PATCH subset;
   ``updated_at`` always moves strictly forward.
 
+Several organizations on one server (``accounts=[account("acme", 500, 1), ...]``), each with
+its own token, leads, rate-limit budget and faults: ``sim.account_settings("acme")`` (base_url,
+api_token), ``sim.revoke("acme")`` (its token answers 401), ``sim.requests_of("acme")``.
+
 Writes honour ``Idempotency-Key`` (per organization and endpoint): the same body replays the
 first answer (``Idempotent-Replayed: true``), another body is a 409.
 
@@ -34,10 +38,11 @@ the rules reject, naming the field), 429 ``rate_limited`` (with ``Retry-After``)
 
 from __future__ import annotations
 
+from simulators.core.accounts import Account
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.request_log import RequestRecord
 
-from .auth import DEFAULT_TOKEN, OTHER_TOKEN
+from .auth import DEFAULT_TOKEN, OTHER_TOKEN, account
 from .clock import Clock, ManualClock, SystemClock, parse_instant
 from .data import generate_leads
 from .errors import ApiError
@@ -73,6 +78,7 @@ __all__ = [
     "SOURCES",
     "STAGES",
     "WRITABLE_FIELDS",
+    "Account",
     "ApiError",
     "Clock",
     "FaultPlan",
@@ -82,6 +88,7 @@ __all__ = [
     "RateLimiter",
     "RequestRecord",
     "SystemClock",
+    "account",
     "bad_lead",
     "decode_cursor",
     "encode_cursor",

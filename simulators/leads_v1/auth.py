@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+from simulators.core.accounts import Account, derived_hex, derived_uuid
 from simulators.core.auth import bearer_token
 
 from .errors import ApiError
@@ -15,6 +16,13 @@ from .schema import DEFAULT_ORGANIZATION_ID
 # Fixed, documented test tokens (not secrets); the doc does not show the real token format.
 DEFAULT_TOKEN = "lv1_" + hashlib.sha256(b"leads-v1-simulator default token v1").hexdigest()
 OTHER_TOKEN = "lv1_" + hashlib.sha256(b"leads-v1-simulator other token v1").hexdigest()
+
+
+def account(name: str, n_leads: int = 0, seed: int = 0) -> Account:
+    """An account whose token (``lv1_`` + 64 hex) and organization id (a UUID) are fixed by
+    its name. Accounts of one server need distinct seeds (lead ids come from the seed)."""
+    token = "lv1_" + derived_hex("leads_v1", name)
+    return Account(name, token, derived_uuid("leads_v1", name), n_leads, seed)
 
 
 def normalize_tokens(tokens: Mapping[str, str] | None) -> dict[str, str]:

@@ -4,11 +4,12 @@ generated store and a few ``/_sim/`` admin endpoints for a simulator run from th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
+from simulators.core.accounts import Account, Accounts
 from simulators.core.http import is_loopback
 from simulators.core.messages import Response
 from simulators.core.ratelimit import RateLimiter
@@ -36,6 +37,10 @@ class LeadsV1Server(ServerCore):
     (plus a few of OTHER_ORGANIZATION_ID) are generated before ``clock``'s now; with one, the
     store's clock is used and ``clock``/``n_leads``/``seed`` are ignored. ``latency_s`` is
     slept by each request's own thread, so concurrent requests overlap.
+
+    ``accounts`` (instead of ``store``/``n_leads``/``tokens``): several organizations, each
+    with its own token, generated leads, rate-limit budget (``rate_limit`` per account) and
+    faults; see ``simulators.leads_v1.account`` and :meth:`account_settings`.
     """
 
     server_version = "LeadsV1-Simulator/1.0"
@@ -54,20 +59,41 @@ class LeadsV1Server(ServerCore):
         latency_s: float = 0.0,
         store: LeadsV1Store | None = None,
         rate_window_s: float = 60,
+        accounts: Iterable[Account] | None = None,
     ) -> None:
         if not is_loopback(host):  # before generating leads
             raise ValueError(f"refusing to bind non-loopback host {host!r}")
-        if store is None:
-            store = LeadsV1Store(clock or SystemClock(), DEFAULT_ORGANIZATION_ID)
-            now = store.clock.now()
-            store.add_many(generate_leads(n_leads, seed, DEFAULT_ORGANIZATION_ID, now))
-            store.add_many(generate_leads(OTHER_ORG_LEADS, seed + 1, OTHER_ORGANIZATION_ID, now))
-        self.store = store
-        self.tokens = normalize_tokens(tokens)
         self.faults = FaultPlan()
         self.limiter = RateLimiter(rate_limit, rate_window_s)
-        self.api = Api(store, self.tokens, self.limiter, self.faults, latency_s)
+        table: Accounts | None = None
+        if accounts is not None:
+            table = Accounts.serving(
+                accounts,
+                rate_limit,
+                rate_window_s,
+                FaultPlan,
+                store=store,
+                tokens=tokens,
+                n_leads=n_leads,
+            )
+            self.tokens: Mapping[str, str] = table.grants(lambda a: a.tenant_id)
+            store = _seeded(clock, [(a.tenant_id, a.n_leads, a.seed) for a in table])
+        else:
+            self.tokens = normalize_tokens(tokens)
+            if store is None:
+                seeds = [
+                    (DEFAULT_ORGANIZATION_ID, n_leads, seed),
+                    (OTHER_ORGANIZATION_ID, OTHER_ORG_LEADS, seed + 1),
+                ]
+                store = _seeded(clock, seeds)
+        self.store = store
+        self.api = Api(store, self.tokens, self.limiter, self.faults, latency_s, table)
         super().__init__(host, port)
+
+    def settings_of(self, account: Account) -> dict[str, str]:
+        """What ``pipelines.registry`` gives a Leads v1 run: base_url and api_token (the token
+        names the organization)."""
+        return {"base_url": self.url, "api_token": account.token}
 
     @property
     def clock(self) -> Clock:
@@ -93,3 +119,16 @@ class LeadsV1Server(ServerCore):
         if method == "GET" and path == "/_sim/snapshot":
             return Response(200, orjson.dumps(self.store.leads()))
         return None
+
+
+def _seeded(clock: Clock | None, seeds: list[tuple[str, int, int]]) -> LeadsV1Store:
+    """A store whose default organization is the first of ``seeds``, each
+    ``(organization id, leads, seed)`` generated before the clock's now."""
+    store = LeadsV1Store(clock or SystemClock(), seeds[0][0])
+    now = store.clock.now()
+    for organization_id, n_leads, seed in seeds:
+        try:
+            store.add_many(generate_leads(n_leads, seed, organization_id, now))
+        except ValueError:  # generated ids come from the seed
+            raise ValueError(f"two accounts share the seed {seed}; give each its own") from None
+    return store

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import orjson
 
+from simulators.core.accounts import Account, Accounts
 from simulators.core.api import ApiCore
 from simulators.core.bodies import json_object
 from simulators.core.messages import Request, Response
@@ -42,9 +43,12 @@ class Api(ApiCore):
         limiter: RateLimiter,
         fault_plan: fl.FaultPlan,
         latency_s: float = 0.0,
+        accounts: Accounts | None = None,
+        stores: Iterable[LeadStore] = (),
     ) -> None:
-        super().__init__(store, tokens, limiter, fault_plan, latency_s)
-        self._stores: dict[str, LeadStore] = {store.customer_id.lower(): store}
+        """``stores``: other customers' stores besides ``store`` (several accounts)."""
+        super().__init__(store, tokens, limiter, fault_plan, latency_s, accounts)
+        self._stores = {s.customer_id.lower(): s for s in (store, *stores)}
         self._stores_lock = threading.Lock()
 
     def store_for(self, customer_id: str) -> LeadStore:
@@ -55,6 +59,9 @@ class Api(ApiCore):
             if store is None:
                 store = self._stores[key] = LeadStore(self.store.clock, customer_id)
             return store
+
+    def store_of(self, account: Account | None) -> LeadStore:
+        return self.store if account is None else self.store_for(account.tenant_id)
 
     def rewrite_body(self, fault: fl.Fault, body: bytes, request: Request) -> bytes:
         return fl.apply_body_fault(fault, body, request.query.get("cursor"))

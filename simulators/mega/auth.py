@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from simulators.core.accounts import Account, derived_hex, derived_uuid
 from simulators.core.auth import TokenInfo, bearer_token
 from simulators.core.auth import normalize_tokens as _normalize
 
@@ -19,6 +20,19 @@ WEBHOOKS_SCOPE = "public_api:webhooks:manage"
 DEFAULT_SCOPES = (READ_SCOPE, WRITE_SCOPE)
 # A fixed, documented test token in the API's shape (``mega_`` + 64 hex); not a secret.
 DEFAULT_TOKEN = "mega_" + hashlib.sha256(b"mega-simulator default token v1").hexdigest()
+
+
+def account(name: str, n_leads: int = 0, seed: int = 0) -> Account:
+    """An account whose token (``mega_`` + 64 hex) and customer id (a UUID, like
+    DEFAULT_CUSTOMER_ID) are fixed by its name."""
+    return Account(
+        name, "mega_" + derived_hex("mega", name), derived_uuid("mega", name), n_leads, seed
+    )
+
+
+def account_grant(account: Account) -> TokenInfo:
+    """What an account's token may do: its customer, read + write."""
+    return TokenInfo(account.tenant_id, frozenset(DEFAULT_SCOPES))
 
 
 def normalize_tokens(tokens: Mapping[str, Any] | None) -> dict[str, TokenInfo]:

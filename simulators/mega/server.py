@@ -4,18 +4,19 @@ generated lead store and MEGA's ``/_sim/`` admin endpoints (touch, snapshot, lea
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
+from simulators.core.accounts import Account, Accounts
 from simulators.core.http import is_loopback
 from simulators.core.messages import Response
 from simulators.core.ratelimit import RateLimiter
 from simulators.core.server import ServerCore
 
 from .api import Api
-from .auth import normalize_tokens
+from .auth import TokenInfo, account_grant, normalize_tokens
 from .clock import Clock, SystemClock
 from .data import DEFAULT_CUSTOMER_ID, generate_leads
 from .errors import bad_request
@@ -33,6 +34,10 @@ class SimulatorServer(ServerCore):
     ``tokens`` maps token -> ``{"customer_id": ..., "scopes": [...]}`` (default: DEFAULT_TOKEN
     for DEFAULT_CUSTOMER_ID with read + write). Leads are generated for the first token's
     customer unless a ``store`` is given.
+
+    ``accounts`` (instead of ``store``/``n_leads``/``tokens``): several customers, each with
+    its own token, generated leads, rate-limit budget (``rate_limit`` per account) and faults;
+    see ``simulators.mega.account`` and :meth:`account_settings`.
     """
 
     server_version = "MEGA-Simulator/1.0"
@@ -51,26 +56,51 @@ class SimulatorServer(ServerCore):
         rate_window_s: float = 60,
         latency_ms: float = 0,
         clock: Clock | None = None,
+        accounts: Iterable[Account] | None = None,
     ) -> None:
         if not is_loopback(host):  # before generating leads, which may take seconds
             raise ValueError(f"refusing to bind non-loopback host {host!r}")
-        self.tokens = normalize_tokens(tokens)
-        if store is None:
-            customer = (
-                next(iter(self.tokens.values())).customer_id if tokens else DEFAULT_CUSTOMER_ID
-            )
-            store = LeadStore(clock or SystemClock(), customer)
-            if n_leads:
-                store.add_many(generate_leads(n_leads, seed, customer_id=customer))
-                if n_leads >= _FREEZE_GC_AT:
-                    # Park the dataset outside the cyclic GC: full collections would otherwise
-                    # walk millions of dicts and stall serving for hundreds of milliseconds.
-                    gc.freeze()
-        self.store = store
         self.faults = FaultPlan()
         self.limiter = RateLimiter(rate_limit, rate_window_s)
-        self.api = Api(store, self.tokens, self.limiter, self.faults, latency_ms / 1000)
+        clock = clock or SystemClock()
+        table: Accounts | None = None
+        if accounts is not None:
+            table = Accounts.serving(
+                accounts,
+                rate_limit,
+                rate_window_s,
+                FaultPlan,
+                store=store,
+                tokens=tokens,
+                n_leads=n_leads,
+            )
+            self.tokens: Mapping[str, TokenInfo] = table.grants(account_grant)
+            stores = [_seeded(clock, a.tenant_id, a.n_leads, a.seed) for a in table]
+        else:
+            self.tokens = normalize_tokens(tokens)
+            if store is None:
+                first = next(iter(self.tokens.values())).customer_id
+                store = _seeded(clock, first if tokens else DEFAULT_CUSTOMER_ID, n_leads, seed)
+            stores = [store]
+        if sum(a.n_leads for a in table or ()) + (0 if table else n_leads) >= _FREEZE_GC_AT:
+            # Park the dataset outside the cyclic GC: full collections would otherwise
+            # walk millions of dicts and stall serving for hundreds of milliseconds.
+            gc.freeze()
+        self.store = stores[0]
+        self.api = Api(
+            self.store,
+            self.tokens,
+            self.limiter,
+            self.faults,
+            latency_ms / 1000,
+            accounts=table,
+            stores=stores[1:],
+        )
         super().__init__(host, port)
+
+    def settings_of(self, account: Account) -> dict[str, str]:
+        """What ``pipelines.registry`` gives a MEGA run: base_url, api_token, customer_id."""
+        return {"base_url": self.url, "api_token": account.token, "customer_id": account.tenant_id}
 
     @property
     def clock(self) -> Clock:
@@ -82,6 +112,10 @@ class SimulatorServer(ServerCore):
     def stats(self) -> dict[str, Any]:
         return {"leads": len(self.store), **super().stats(), "version": self.store.version}
 
+    def store_of(self, name: str) -> LeadStore:
+        """The lead store of account ``name``."""
+        return self.store_for(self.account(name).tenant_id)
+
     def admin(self, method: str, path: str, query: dict[str, str]) -> Response | None:
         if method == "POST" and path == "/_sim/touch":
             try:
@@ -92,3 +126,10 @@ class SimulatorServer(ServerCore):
         if method == "GET" and path == "/_sim/snapshot":
             return Response(200, orjson.dumps(self.store.snapshot()))
         return None
+
+
+def _seeded(clock: Clock, customer_id: str, n_leads: int, seed: int) -> LeadStore:
+    store = LeadStore(clock, customer_id)
+    if n_leads:
+        store.add_many(generate_leads(n_leads, seed, customer_id=customer_id))
+    return store
