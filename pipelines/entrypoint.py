@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
+from pipelines import accounts
 from pipelines.failures import NoTracebacks, root_error
 from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
@@ -34,12 +35,13 @@ Spec = TypeVar("Spec", bound=ConnectorSettings)
 log = logging.getLogger("crm_leads.run")
 
 
-def checked_settings(spec: type[Spec], given: dict[str, Any]) -> Spec:
-    """A source's settings, given or from dlt config, resolved once and checked: a bad one
-    stops the run here, before a request is sent or a file is made."""
+def checked_settings(spec: type[Spec], given: dict[str, Any], account: str | None = None) -> Spec:
+    """A source's settings (``account``'s, one of several), given or from dlt config, resolved
+    once and checked: a bad one stops the run here, before a request is sent or a file is
+    made."""
     check_config()
     try:
-        return resolve_settings(spec, given)
+        return resolve_settings(spec, given, account)
     except ConfigurationError as exc:
         raise located(exc) from None
 
@@ -54,22 +56,26 @@ def run_source(
     discard_pending: bool = False,
     pipelines_dir: str | None = None,
     table_format: str | None = None,
+    account: str | None = None,
     **options: Any,
 ) -> RunResult:
     """One run of ``source`` (see ``pipelines.mega_leads.run``): ``options`` are its run
     options (``source.run_options``, passed to its run class) and its settings; the settings
-    and the warehouse are checked before anything runs."""
+    and the warehouse are checked before anything runs. ``account``: one of several (README:
+    Many accounts), with its own pipeline (state), staging tables and manifest rows."""
     own = {name: options.pop(name) for name in source.run_options if name in options}
-    config = checked_settings(source.settings, options)
+    config = checked_settings(source.settings, options, account)
     # Read now: dlt's lookup traces do not outlive the pipeline's run.
     token = config.origin("api_token")
     # None: the source's; an empty name is the warehouse's to refuse.
     dataset = source.dataset if dataset_name is None else dataset_name
     try:
-        warehouse = resolve_warehouse(destination, dataset, table_format)
+        warehouse = resolve_warehouse(destination, dataset, table_format, account)
     except ConfigurationError as exc:
         raise located(exc) from None
     name = source.pipeline_name if pipeline_name is None else pipeline_name
+    if account is not None:
+        name = f"{name}__{account}"  # its own state, in the warehouse and in the working folder
     pipeline = make_pipeline(name, warehouse.destination, dataset, pipelines_dir)
     job = source.run_class(
         pipeline,
@@ -122,13 +128,15 @@ def source_main(
     own = {name: getattr(args, name) for name in source.run_options}
     options = common_options(args, setting_names(source.settings))
 
-    def run_it() -> RunResult:
+    def run_it(**account: Any) -> RunResult:
         try:
-            return run(**own, **options)
+            return run(**own, **options, **account)
         except RulesChanged as exc:
             raise exc.with_command(refresh_command(source.command, given, exc.rules)) from None
 
-    end_process(main_for(source.command, args, run_it))
+    if options.pop("account") is not None:
+        end_process(main_for(source.command, args, lambda: run_it(account=args.account)))
+    end_process(main_for(source.command, args, run_it, source))
 
 
 def refresh_command(command: str, given: Sequence[str], rules: str) -> str:
@@ -185,6 +193,11 @@ def common_arguments(parser: argparse.ArgumentParser, dataset: str, pipeline_nam
         action="store_true",
         help="drop data an earlier run failed to load (its state reverts) instead of loading it",
     )
+    parser.add_argument(
+        "--account",
+        metavar="NAME",
+        help="run only this one of the accounts configured (README: Many accounts)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="only the summary and errors")
 
 
@@ -220,21 +233,23 @@ def common_options(args: argparse.Namespace, source_settings: Sequence[str]) -> 
         "table_format": args.table_format,
         "full_refresh": args.full_refresh,
         "discard_pending": args.discard_pending,
+        "account": args.account,
     }
 
 
-def main_for(prog: str, args: argparse.Namespace, run: Callable[[], RunResult]) -> int:
-    """Run with a source's command's logging; the summary on stdout, errors as one line."""
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format=f"{prog}: %(message)s",
-        stream=sys.stderr,
-    )
-    dlt_log = logging.getLogger("dlt")
-    dlt_log.setLevel(logging.WARNING)
-    dlt_log.addFilter(NoTracebacks())
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def main_for(
+    prog: str,
+    args: argparse.Namespace,
+    run: Callable[..., RunResult],
+    source: Source | None = None,
+) -> int:
+    """Run with a source's command's logging; the summary on stdout, errors as one line.
+    ``source``: run each of its accounts if several are configured."""
+    _command_logging(prog, args)
     try:
+        names = accounts.account_names(source) if source is not None else []
+        if source is not None and names:
+            return _run_accounts(prog, source, run, names)
         result = run()
     except RunFailed as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -245,3 +260,35 @@ def main_for(prog: str, args: argparse.Namespace, run: Callable[[], RunResult]) 
         return 2
     print(result.summary())
     return 0
+
+
+def _run_accounts(
+    prog: str, source: Source, run: Callable[..., RunResult], names: list[str]
+) -> int:
+    """Each account in turn: its summary or its one-line error as it ends; exit 1 naming the
+    accounts that failed, after the others ran."""
+
+    def report(name: str, result: RunResult | None, reason: str | None) -> None:
+        if result is not None:
+            print(result.summary(), flush=True)
+        else:
+            print(f"{prog}: error: {name}: {reason}", file=sys.stderr, flush=True)
+
+    try:
+        accounts.run_accounts(source, run, names, on_done=report)
+    except accounts.AccountsFailed as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _command_logging(prog: str, args: argparse.Namespace) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format=f"{prog}: %(message)s",
+        stream=sys.stderr,
+    )
+    dlt_log = logging.getLogger("dlt")
+    dlt_log.setLevel(logging.WARNING)
+    dlt_log.addFilter(NoTracebacks())
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -34,7 +34,13 @@ class LeadsV1Run(CheckpointedRun):
         discard_pending: bool = False,
     ) -> None:
         super().__init__(
-            pipeline, warehouse, TABLES, config.filters, discard_pending, config.pii_policy()
+            pipeline,
+            warehouse,
+            TABLES,
+            config.filters,
+            discard_pending,
+            config.pii_policy(),
+            config.account,
         )
         self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh

@@ -64,6 +64,7 @@ class RunResult:
     location: str = ""
     # What the source's mark is, in the summary (Leads v1: its newest created_at).
     mark: str = "high-water mark"
+    account: str | None = None  # one of several (README: Many accounts)
 
     @property
     def high_water_mark_before(self) -> str | None:
@@ -87,6 +88,8 @@ class RunResult:
         """The row written to `_mega_runs`: flat, state as JSON text."""
         skipped = ("state_before", "state_after", "location", "mark")
         row = {k: v for k, v in asdict(self).items() if k not in skipped}
+        if self.account is None:  # the single account's manifest keeps its columns
+            del row["account"]
         row["rows"] = json.dumps(self.rows, sort_keys=True)
         row["filters"] = json.dumps(self.filters, sort_keys=True)
         row["load_ids"] = json.dumps(self.load_ids)
@@ -109,8 +112,10 @@ class RunResult:
         if self.complete is not None:
             extra += f"; API total {self.api_total} vs warehouse {self.warehouse_count}"
         into = f" into {self.location or self.destination}, dataset {self.dataset_name}"
+        account = f"{self.account}: " if self.account is not None else ""
         return (
-            f"{self.outcome}: {plural(self.leads, 'lead')} in {plural(self.pages, 'page')}{into}, "
+            f"{account}{self.outcome}: {plural(self.leads, 'lead')} in "
+            f"{plural(self.pages, 'page')}{into}, "
             f"{self.requests} requests ({self.retries} retries, {self.rate_limit_waits} "
             f"rate-limit waits), {plural(self.checkpoints, 'checkpoint')} "
             f"in {self.duration_s:.1f} s; "
@@ -128,8 +133,15 @@ class RunFailed(ConnectorError):
 
 
 class RunTracker:
-    def __init__(self, pipeline: Any, counters: RunCounters, filters: StreamFilters) -> None:
+    def __init__(
+        self,
+        pipeline: Any,
+        counters: RunCounters,
+        filters: StreamFilters,
+        account: str | None = None,
+    ) -> None:
         self.pipeline = pipeline
+        self.account = account
         self.counters = counters
         self.filters = filters
         # Deletes: set by the run once its reconcile (MEGA) or sweep (Leads v1) has found them.
@@ -179,6 +191,7 @@ class RunTracker:
             rows[table] = rows.get(table, 0) + count
         outcome = "interrupted" if interrupted else "failed" if error else "success"
         return RunResult(
+            account=self.account,
             outcome=outcome,
             pipeline_name=self.pipeline.pipeline_name,
             dataset_name=self.pipeline.dataset_name,

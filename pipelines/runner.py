@@ -57,6 +57,7 @@ class CheckpointedRun:
         filters: StreamFilters,
         discard_pending: bool = False,
         pii: PiiPolicy | None = None,
+        account: str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.warehouse = warehouse
@@ -68,7 +69,7 @@ class CheckpointedRun:
         # Set by Ctrl-C / SIGTERM: the sweep stops between pages, every wait ends at once.
         self.stop = threading.Event()
         self.counters = RunCounters()
-        self.tracker = RunTracker(pipeline, self.counters, filters)
+        self.tracker = RunTracker(pipeline, self.counters, filters, account)
         self.tracker.mark = tables.mark
         self.handles_signals = False
         self.full_refresh = False
@@ -210,7 +211,8 @@ class CheckpointedRun:
             self._raise_if_stopped()
             source = self._source(session)
             options = self._with_manifest_table(source)
-            self._committed(self.pipeline.run(source, refresh=refresh, **options))
+            with self.warehouse.making_tables(self.pipeline, self.tables.leads.leads):
+                self._committed(self.pipeline.run(source, refresh=refresh, **options))
             refresh = None
             if session.failure is not None:
                 raise session.failure  # the pages received before it are committed

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from dlt.common.destination import Destination
@@ -27,18 +28,22 @@ def check_dataset_name(dataset_name: str) -> None:
 
 
 def resolve_warehouse(
-    destination: Any, dataset_name: str, table_format: str | None = None
+    destination: Any,
+    dataset_name: str,
+    table_format: str | None = None,
+    account: str | None = None,
 ) -> Warehouse:
     """DuckDB unless told otherwise; any dlt destination (name, factory or instance) that can
     hold the same truth, or a one-line refusal saying why and what to use. Settings are checked
-    here, before anything runs; nothing is created."""
+    here, before anything runs; nothing is created. ``account``: one of several loading the same
+    dataset, perhaps at once: its merges go through staging tables of its own."""
     check_dataset_name(dataset_name)
     if destination in (None, "duckdb"):
         # Imported here: `python -m warehouses.duckdb` must not find it loaded already.
         from warehouses.duckdb import DuckDbWarehouse, duckdb_destination
 
-        return DuckDbWarehouse(duckdb_destination(dataset_name))
-    factory = _factory(destination)
+        return DuckDbWarehouse(_own_staging(duckdb_destination(dataset_name), account))
+    factory = _own_staging(_factory(destination), account)
     kind = factory.destination_type.rsplit(".", 1)[-1]
     if kind == "duckdb":
         from warehouses.duckdb import DuckDbWarehouse
@@ -58,6 +63,20 @@ def resolve_warehouse(
         )
     _check_capabilities(factory, kind)
     return SqlWarehouse(factory)
+
+
+def _own_staging(factory: Any, account: str | None) -> Any:
+    """``factory`` (a copy) whose merge staging dataset is ``<dataset>_staging_<account>``:
+    dlt truncates and refills the staging tables on every merge, so two accounts loading at
+    once through one ``<dataset>_staging`` would load each other's rows, or lose them."""
+    if account is None:
+        return factory
+    own = copy.copy(factory)
+    own.config_params = {
+        **factory.config_params,
+        "staging_dataset_name_layout": f"%s_staging_{account}",
+    }
+    return own
 
 
 def _factory(destination: Any) -> Any:

@@ -79,6 +79,21 @@ class Warehouse:
         """Whatever the warehouse keeps open for a whole run; by default nothing."""
         return nullcontext()
 
+    def foreign_ids(
+        self, pipeline: Any, table: str, ids: list[str], column: str, mine: str
+    ) -> list[tuple[str, str]]:
+        """(id, ``column``) of rows among ``ids`` whose ``column`` is not ``mine`` (any case):
+        another account's rows, where several share a dataset."""
+        schema = pa.schema([("id", pa.string()), (column, pa.string())])
+        held = self.lead_rows(pipeline, table, ids, schema).to_pylist()
+        return [(r["id"], r[column]) for r in held if str(r[column]).lower() != mine.lower()]
+
+    def making_tables(self, pipeline: Any, table: str) -> AbstractContextManager[None]:
+        """Around a load that may create the dataset's tables (``table`` missing): where
+        loads of several pipelines at once (accounts of one dataset) would both create them,
+        one at a time; by default nothing (DuckDB has one writer)."""
+        return nullcontext()
+
     def compact(self, pipeline: Any) -> None:
         """After a full refresh, leave no bytes of the dropped rows in storage the warehouse
         keeps locally (a file database keeps freed blocks); by default nothing to do."""
@@ -220,6 +235,25 @@ class SqlWarehouse(Warehouse):
 
     def live_count(self, pipeline: Any, table: str) -> int:
         return self._count(pipeline, table, f"WHERE {DELETED_AT} IS NULL")
+
+    def foreign_ids(
+        self, pipeline: Any, table: str, ids: list[str], column: str, mine: str
+    ) -> list[tuple[str, str]]:
+        # SQL on the table itself: dlt's typed access needs the table in this pipeline's schema,
+        # which another account's pipeline may have just made.
+        found: list[tuple[str, str]] = []
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            marks = ", ".join(["%s"] * len(chunk))
+            query = (
+                f"SELECT id, {column} FROM {{table}} WHERE id IN ({marks}) "
+                f"AND LOWER({column}) <> %s"
+            )
+            found += [
+                (str(i), str(c))
+                for i, c in self._rows(pipeline, table, query, *chunk, mine.lower())
+            ]
+        return found
 
     def live_and_deleted_ids(self, pipeline: Any, table: str) -> tuple[set[str], set[str]]:
         rows = self._rows(

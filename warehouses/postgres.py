@@ -11,6 +11,8 @@ zero-row stub goes as CSV (it holds no value whose quoting could be lost), with 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from dlt.common.schema.typing import TFileFormat
@@ -42,3 +44,29 @@ class PostgresWarehouse(SqlWarehouse):
                 f"{INSTALL_HINT} (or pip install adbc-driver-postgresql)"
             )
         super().__init__(destination)
+
+    @contextmanager
+    def making_tables(self, pipeline: Any, table: str) -> Iterator[None]:
+        """While ``table`` does not exist, a load holds the dataset's advisory lock: two
+        pipelines creating the same table at once make PostgreSQL refuse the second
+        (`pg_type_typname_nsp_index`), leaving its load pending. After the first load, loads
+        of several accounts run at once."""
+        if self._exists(pipeline, table):
+            yield
+            return
+        key = f"crm_leads:{pipeline.dataset_name}"
+        self._query(pipeline, lambda c: c.execute_sql("SELECT pg_advisory_lock(hashtext(%s))", key))
+        try:
+            yield
+        finally:
+            self._query(
+                pipeline, lambda c: c.execute_sql("SELECT pg_advisory_unlock(hashtext(%s))", key)
+            )
+
+    def _exists(self, pipeline: Any, table: str) -> bool:
+        def exists(client: Any) -> bool:
+            qualified = client.make_qualified_table_name(table)
+            rows = client.execute_sql("SELECT to_regclass(%s)", qualified)
+            return bool(rows and rows[0][0])
+
+        return self._query(pipeline, exists)

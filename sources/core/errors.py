@@ -91,6 +91,10 @@ class DestinationError(ConnectorError):
     """The warehouse cannot be opened or written (a locked or missing file, a full disk …)."""
 
 
+class AccountConflict(ConnectorError):
+    """A row another account's rows already hold, where several accounts share a dataset."""
+
+
 class Interrupted(ConnectorError):
     """The run was stopped by Ctrl-C or SIGTERM; what it had received is committed first."""
 

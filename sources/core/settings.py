@@ -67,9 +67,25 @@ class ConnectorSettings(BaseConfiguration):
 
     __kind__: ClassVar[str] = "sources"
     __setting_section__: ClassVar[str] = ""
+    # What each account of several must set in its own section (README: Many accounts): the
+    # credentials, and the setting that names the tenant where the API has one.
+    __account_settings__: ClassVar[tuple[str, ...]] = ("api_token",)
+    # The column of every row naming its account's tenant (MEGA's customer_id); None: the
+    # source cannot run as one of several accounts yet (its sweep reads the whole table).
+    __tenant_column__: ClassVar[str | None] = None
+
+    @property
+    def account(self) -> str | None:
+        """The account of several these settings are (``[<kind>.<section>.accounts.<name>]``),
+        or None for the single account configured in the section itself. Kept outside the
+        spec's fields (an annotated attribute would be a setting)."""
+        return self.__dict__.get("_account")
 
     @property
     def checks(self) -> SettingChecks:
+        if self.account is not None:
+            section = f"{self.__setting_section__}__accounts__{self.account}"
+            return SettingChecks(section, self.__kind__)
         return SettingChecks(self.__setting_section__, self.__kind__)
 
     def origin(self, name: str) -> str:
@@ -255,8 +271,12 @@ def setting_names(spec: type[BaseConfiguration]) -> tuple[str, ...]:
     return tuple(name for name in spec.get_resolvable_fields() if name not in dlt_fields)
 
 
-def resolve_settings(spec: type[Spec], given: Mapping[str, Any]) -> Spec:
-    """``spec`` resolved from ``given`` (``None``: not given) and dlt config, and checked."""
+def resolve_settings(
+    spec: type[Spec], given: Mapping[str, Any], account: str | None = None
+) -> Spec:
+    """``spec`` resolved from ``given`` (``None``: not given) and dlt config, and checked;
+    ``account``: one of several, whose section ``[<kind>.<section>.accounts.<account>]`` comes
+    first and must hold its own ``__account_settings__``."""
     unknown = set(given) - set(setting_names(spec))
     if unknown:
         raise ConfigurationError(
@@ -265,10 +285,37 @@ def resolve_settings(spec: type[Spec], given: Mapping[str, Any]) -> Spec:
         )
     explicit = {key: value for key, value in given.items() if value is not None}
     settings = spec()
+    sections = spec.sections()
+    if account is not None:
+        if spec.__tenant_column__ is None:
+            raise ConfigurationError(
+                f"[{spec.__kind__}.{spec.__setting_section__}.accounts.{account}]: this source "
+                "runs one account per dataset for now (its sweep judges deletes against every "
+                "row of the table): give each account a dataset of its own instead"
+            )
+        settings.__dict__["_account"] = account
+        sections = (spec.__kind__, spec.__setting_section__, "accounts", account)
     try:
-        return resolve_configuration(settings, sections=spec.sections(), explicit_value=explicit)
+        resolved = resolve_configuration(settings, sections=sections, explicit_value=explicit)
     except ConfigValueCannotBeCoercedException as exc:
         raise ConfigurationError(
             f"{exc.field_name} must be {_KIND.get(exc.hint, 'a valid value')}, got "
             f"{exc.field_value!r} (setting {settings.checks.setting_name(exc.field_name)})"
         ) from None
+    if account is not None:
+        _require_own(resolved, sections)
+    return resolved
+
+
+def _require_own(settings: ConnectorSettings, sections: tuple[str, ...]) -> None:
+    """An account's credentials and tenant read from its own section, never inherited from the
+    single account's (which would load that account's data under this one's name)."""
+    traces = get_resolved_traces().resolved_traces
+    for name in settings.__account_settings__:
+        trace = next((t for t in reversed(traces) if t.config is settings and t.key == name), None)
+        if trace is not None and tuple(trace.sections) != sections:
+            single = SettingChecks(settings.__setting_section__, settings.__kind__)
+            raise ConfigurationError(
+                f"{settings.checks.setting_name(name)} is required: each account sets its own "
+                f"(not {single.setting_name(name)}, the single account's)"
+            )

@@ -94,6 +94,9 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
     """Every setting of the ``mega`` source: ``[sources.mega]`` or ``SOURCES__MEGA__<NAME>``."""
 
     __setting_section__: ClassVar[str] = "mega"
+    # Each account of several names its own customer (001: the key is locked to one).
+    __account_settings__: ClassVar[tuple[str, ...]] = ("api_token", "customer_id")
+    __tenant_column__: ClassVar[str | None] = "customer_id"  # in every lead (001)
     __pii_columns__: ClassVar[tuple[str, ...]] = PII_COLUMNS
 
     base_url: str | None = settings.DEFAULT_BASE_URL

@@ -29,6 +29,9 @@ class DestinationHooks:
     before_load: Callable[[pa.Table, pa.Table | None], tuple[pa.Table, pa.Table | None]] | None = (
         None
     )
+    # Checks each batch of rows before dlt sees it, raising to stop the load (several accounts
+    # in one dataset: a lead id another account's rows hold).
+    check_rows: Callable[[pa.Table], None] | None = None
     # The destination's row group (rows), when whole ones load faster (DuckDB): child rows go to
     # dlt in whole multiples of it, the rest carried to the load's next item.
     row_group: int | None = None
@@ -58,6 +61,8 @@ def dlt_items(load: Load, resource_state: dict[str, Any]) -> Iterator[Any]:
         merge = (merge[0], appended[1])
     try:
         for rows, child_rows, append in load.batches(resource_state):
+            if hooks.check_rows is not None:
+                hooks.check_rows(rows)
             if hooks.before_load is not None and not append:
                 rows, child_rows = hooks.before_load(rows, child_rows)
             row_hints, child_hints = appended if append else merge
