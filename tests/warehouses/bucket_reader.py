@@ -26,27 +26,23 @@ class BucketReader:
         return f"{self.root}/{table}"
 
     def tables(self) -> set[str]:
+        """The folders under the dataset holding a file (one recursive listing)."""
         if not self.fs.exists(self.root):
             return set()
-        return {
-            path.rstrip("/").rsplit("/", 1)[-1]
-            for path in self.fs.ls(self.root, detail=False, refresh=True)
-            if self.fs.isdir(path) and self.fs.find(path)
-        }
+        root = self.root.removeprefix("s3://")
+        return {path[len(root) + 1 :].split("/", 1)[0] for path in self.fs.find(root)} - {""}
 
-    def _metadata(self, table: str) -> list[str]:
-        return sorted(self.fs.glob(f"{self._folder(table)}/metadata/*.metadata.json"))
-
-    def _arrow(self, table: str) -> pa.Table:
+    def _arrow(self, table: str) -> pa.Table | None:
+        """The table as its format's library reads it; None when there is none."""
         folder = self._folder(table)
         if self.fs.exists(f"{folder}/_delta_log"):
             from deltalake import DeltaTable
 
-            return DeltaTable(
-                folder, storage_options=self.bucket.delta_options()
-            ).to_pyarrow_table()
-        metadata = self._metadata(table)
-        assert metadata, f"{folder} is neither a delta nor an iceberg table"
+            delta = DeltaTable(folder, storage_options=self.bucket.delta_options())
+            return delta.to_pyarrow_table()
+        metadata = sorted(self.fs.glob(f"{folder}/metadata/*.metadata.json"))
+        if not metadata:
+            return None
         return self._iceberg(table, f"s3://{metadata[-1]}").scan().to_arrow()
 
     def _iceberg(self, table: str, metadata: str) -> Any:
@@ -59,12 +55,10 @@ class BucketReader:
         return catalog.register_table((self.dataset, table), metadata)
 
     def columns(self, table: str) -> list[str]:
-        if table not in self.tables():
-            return []
-        return list(self._arrow(table).schema.names)
+        found = self._arrow(table)
+        return [] if found is None else list(found.schema.names)
 
     def rows(self, table: str) -> list[Row]:
-        if table not in self.tables():
-            return []
-        rows: list[Row] = self._arrow(table).to_pylist()
+        found = self._arrow(table)
+        rows: list[Row] = [] if found is None else found.to_pylist()
         return rows
