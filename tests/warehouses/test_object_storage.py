@@ -1,8 +1,10 @@
-"""The filesystem destination on an S3 bucket (moto's server): a bucket out of reach fails the
-run with one error line that names the cause and carries no secret."""
+"""The filesystem destination on an S3 bucket (moto's server): a new machine restores the state
+and schema from the bucket and loads nothing twice; a bucket out of reach fails the run with one
+error line that names the cause and carries no secret."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +14,30 @@ from simulators.mega import SimulatorServer
 from tests.helpers import PROJECT, cli, cli_env, list_requests
 from tests.postgres import free_port
 from tests.s3 import SECRET_ACCESS_KEY, S3Server
+from tests.warehouses.target import Target, assert_exact, make_target
+
+
+@pytest.fixture(params=["s3-delta", "s3-iceberg"])
+def s3_target(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sim: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Target:
+    return make_target(request, tmp_path, sim, monkeypatch)
+
+
+def test_a_new_machine_restores_the_state_from_the_bucket(s3_target: Target) -> None:
+    s3_target.run()
+    s3_target.sim.store.update(s3_target.sim.store.ids()[0], status="won")
+    shutil.rmtree(s3_target.pipelines_dir)
+    s3_target.sim.clear_requests()
+
+    again = s3_target.run()
+
+    assert (again.outcome, again.leads) == ("success", 1)
+    assert len(list_requests(s3_target.sim)) == 1
+    assert_exact(s3_target)
 
 
 @pytest.mark.parametrize("table_format", ["delta", "iceberg"])
