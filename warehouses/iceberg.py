@@ -128,16 +128,18 @@ class IcebergWarehouse(LakehouseWarehouse):
     def insert_row(self, pipeline: Any, table: str, row: dict[str, Any], load_id: str) -> bool:
         """Appended to the Iceberg table dlt made, as one commit (a whole dlt run for one row
         costs ~0.3 s); False, with nothing written, when the table or a column is missing."""
-        iceberg = self._iceberg(pipeline, table)
-        if iceberg is None:
-            return False
-        schema = iceberg.schema().as_arrow()
         values = {**row, "_dlt_load_id": load_id, "_dlt_id": uniq_id()}
-        if not set(values) <= set(schema.names):
-            return False
+        # Reading the table is inside too: a bucket out of reach fails the read (the run's
+        # outcome matters more: dlt loads the row instead, or the manifest warns).
         try:
+            iceberg = self._iceberg(pipeline, table)
+            if iceberg is None:
+                return False
+            schema = iceberg.schema().as_arrow()
+            if not set(values) <= set(schema.names):
+                return False
             iceberg.append(pa.Table.from_pylist([values], schema=schema))
-        except Exception as exc:  # the run's outcome matters more: dlt loads the row instead
+        except Exception as exc:
             log.debug("row for %s not appended to its Iceberg table (%s)", table, exc)
             return False
         return True

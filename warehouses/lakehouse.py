@@ -170,17 +170,19 @@ class LakehouseWarehouse(Warehouse):
         costs ~0.3 s); False, with nothing written, when the table or a column is missing."""
         from deltalake import write_deltalake
 
-        delta = self._table(pipeline, table)
-        if delta is None:
-            return False
-        schema = delta.to_pyarrow_dataset().schema
         values = {**row, "_dlt_load_id": load_id, "_dlt_id": uniq_id()}
-        if not set(values) <= set(schema.names):
-            return False
+        # Reading the table is inside too: a bucket out of reach fails the read (the run's
+        # outcome matters more: dlt loads the row instead, or the manifest warns).
         try:
+            delta = self._table(pipeline, table)
+            if delta is None:
+                return False
+            schema = delta.to_pyarrow_dataset().schema
+            if not set(values) <= set(schema.names):
+                return False
             data = pa.Table.from_pylist([values], schema=schema)
             write_deltalake(delta, data, mode="append")
-        except Exception as exc:  # the run's outcome matters more: dlt loads the row instead
+        except Exception as exc:
             log.debug("row for %s not appended to its Delta table (%s)", table, exc)
             return False
         return True

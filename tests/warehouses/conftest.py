@@ -1,5 +1,5 @@
-"""Fixtures of the destination suite: throwaway PostgreSQL and MariaDB servers (one per
-session, started only if a case needs them) and a test's `Target` on each destination."""
+"""Fixtures of the destination suite: throwaway PostgreSQL, MariaDB and S3 (moto) servers (one
+per session, started only if a case needs them) and a test's `Target` on each destination."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.helpers import (
 )
 from tests.mariadb import mariadb_server
 from tests.postgres import postgres_server
+from tests.s3 import S3Server, s3_server
 from tests.warehouses.target import BIG_PAGES, DESTINATIONS, Target, make_target
 
 
@@ -31,6 +32,14 @@ def mariadb_cluster() -> Iterator[str]:
     """One throwaway MariaDB server for the session (started only if a mariadb case runs)."""
     with mariadb_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One S3-compatible server (moto) for the session (started only if an s3 case runs); each
+    test gets its own bucket on it."""
+    with s3_server() as server:
+        yield server
 
 
 @pytest.fixture(params=DESTINATIONS)

@@ -23,9 +23,22 @@ from tests.helpers import (
     source_truth,
 )
 from tests.mariadb import drop_databases
+from tests.s3 import S3Bucket
 from tests.warehouse_readers import DATASET, Row, WarehouseReader, make_reader
+from tests.warehouses.bucket_reader import BucketReader
 
-DESTINATIONS = ["duckdb", "postgres", "sqlite", "mariadb", "delta", "iceberg"]
+# s3-*: the filesystem destination on a bucket of the session's S3-compatible server (moto).
+DESTINATIONS = [
+    "duckdb",
+    "postgres",
+    "sqlite",
+    "mariadb",
+    "delta",
+    "iceberg",
+    "s3-delta",
+    "s3-iceberg",
+]
+S3_PREFIX = "s3-"
 
 CUSTOM_FIELD_COLUMNS = ["lead_id", "slug", "value", "value_type", "value_number", "value_bool"]
 # README, "Warehouse contract".
@@ -92,14 +105,19 @@ class Destination:
     environment variables, the way a user configures it, set for in-process runs and CLI runs
     alike) and a reader of ``dataset`` with the destination's own driver."""
 
-    def __init__(self, kind: str, root: Path, location: str, dataset: str = DATASET) -> None:
+    def __init__(
+        self, kind: str, root: Path, location: str | S3Bucket, dataset: str = DATASET
+    ) -> None:
         self.kind = kind
         self.root = root
         self.pipelines_dir = root / "pipelines"
         self.env: dict[str, str] = {}
         self.options: dict[str, Any] = {}
         self.args: list[str] = []
-        if kind == "duckdb":
+        if isinstance(location, S3Bucket):
+            self.env.update(location.settings())
+            self.options.update(destination="filesystem", table_format=kind[len(S3_PREFIX) :])
+        elif kind == "duckdb":
             self.env["DESTINATION__DUCKDB__CREDENTIALS"] = location
             self.options["destination"] = "duckdb"
         elif kind == "postgres":
@@ -116,14 +134,20 @@ class Destination:
             self.options.update(destination="filesystem", table_format=kind)
         self.args = ["--destination", self.options["destination"]]
         if "table_format" in self.options:
-            self.args += ["--table-format", kind]
-        self.reader: WarehouseReader = make_reader(kind, location, dataset)
+            self.args += ["--table-format", self.options["table_format"]]
+        self.reader: WarehouseReader = (
+            BucketReader(location, dataset)
+            if isinstance(location, S3Bucket)
+            else make_reader(kind, location, dataset)
+        )
 
 
 class Target(Destination):
     """The MEGA source's runs into one test's destination (dataset ``mega``)."""
 
-    def __init__(self, kind: str, root: Path, sim: SimulatorServer, location: str) -> None:
+    def __init__(
+        self, kind: str, root: Path, sim: SimulatorServer, location: str | S3Bucket
+    ) -> None:
         super().__init__(kind, root, location)
         self.sim = sim
 
@@ -160,9 +184,10 @@ class Target(Destination):
         return sorted(rows, key=lambda row: str(row.get("started_at")))
 
 
-def destination_location(request: pytest.FixtureRequest, root: Path) -> str:
+def destination_location(request: pytest.FixtureRequest, root: Path) -> str | S3Bucket:
     """Where the test's destination (``request.param``) keeps its data: a file or folder under
-    ``root``, a new database on the session's PostgreSQL server, or the emptied MariaDB server."""
+    ``root``, a new database on the session's PostgreSQL server, the emptied MariaDB server, or
+    a new bucket on the session's S3 server."""
     kind: str = request.param
     locations = {
         "duckdb": str(root / "leads.duckdb"),
@@ -174,6 +199,8 @@ def destination_location(request: pytest.FixtureRequest, root: Path) -> str:
         return new_database(request.getfixturevalue("postgres_cluster"))
     if kind == "mariadb":
         return fresh_mariadb(request.getfixturevalue("mariadb_cluster"))
+    if kind.startswith(S3_PREFIX):
+        return request.getfixturevalue("s3").new_bucket()
     return locations[kind]
 
 

@@ -15,6 +15,7 @@ from pipelines.leads_v1 import run
 from pipelines.result import RunResult
 from simulators.leads_v1 import DEFAULT_TOKEN, DETAIL_FIELDS, LeadsV1Server, ManualClock
 from tests.helpers.leads_v1 import PAGE, expected, pages_of, requests_to
+from tests.s3 import S3Bucket
 from tests.warehouse_readers import Row
 from tests.warehouses.target import (
     DESTINATIONS,
@@ -34,7 +35,7 @@ COLUMNS = (*DETAIL_FIELDS, "_deleted_at")
 class V1Target(Destination):
     """The Leads v1 source's runs into one test's destination (dataset ``leads_v1``)."""
 
-    def __init__(self, kind: str, root: Path, sim: LeadsV1Server, location: str) -> None:
+    def __init__(self, kind: str, root: Path, sim: LeadsV1Server, location: str | S3Bucket) -> None:
         super().__init__(kind, root, location, DATASET)
         self.sim = sim
 
