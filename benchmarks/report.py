@@ -22,8 +22,11 @@ from benchmarks.targets import Target, evaluate
 STEPS = ("extract", "normalize", "load")
 _ANALYSIS = re.compile(r"<!-- ANALYSIS -->.*?<!-- /ANALYSIS -->", re.S)
 # Sections other benchmarks own (benchmarks/postgres.py): kept as they are when this one renders.
-# Blocks other benchmarks keep in RESULTS.md (postgres.py, leads_v1.py, push.py).
-_OTHER_SECTIONS = re.compile(r"<!-- (POSTGRES|LEADS_V1|PUSH) -->.*?<!-- /\1 -->", re.S)
+# Blocks other benchmarks keep in RESULTS.md (postgres.py, leads_v1.py, push.py,
+# object_storage.py, accounts.py).
+_OTHER_SECTIONS = re.compile(
+    r"<!-- (POSTGRES|LEADS_V1|PUSH|OBJECT_STORAGE|ACCOUNTS) -->.*?<!-- /\1 -->", re.S
+)
 
 
 def machine() -> dict[str, Any]:

@@ -9,17 +9,13 @@ What it asks of the source's settings spec: ``endpoint()``, ``sweep_options()``,
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
-
 from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
 from sources.core.columns import LeadTables
-from sources.core.errors import AccountConflict
 from sources.core.sweep.keyset_sweep import KeysetSweep
 from sources.core.sweep.loads import Load
 from warehouses import Warehouse
@@ -45,13 +41,12 @@ class KeysetRun(CheckpointedRun):
             discard_pending,
             config.pii_policy(),
             config.account,
+            config.tenant(),
         )
         self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh
         self.dlt_source = dlt_source
         self.session: KeysetSweep | None = None  # made once the tables have been asked
-        if config.account is not None:
-            self.hooks = dataclasses.replace(self.hooks, check_rows=self._refuse_foreign_ids)
 
     def _source(self, load: Load) -> Any:
         return self.dlt_source(config=self.config, sweep=load)
@@ -77,24 +72,6 @@ class KeysetRun(CheckpointedRun):
             **self._session_options(refresh),
         )
         self._load_checkpoints(self.session, refresh)
-
-    def _refuse_foreign_ids(self, rows: pa.Table) -> None:
-        """Several accounts' leads are merged on ``id``, which the APIs do not promise unique
-        across accounts: a lead whose id another account's row holds stops the load, rather
-        than replace that row."""
-        column = self.config.__tenant_column__
-        ids = rows["id"].to_pylist()
-        mine = str(getattr(self.config, column))
-        foreign = self.warehouse.foreign_ids(
-            self.pipeline, self.tables.leads.leads, ids, column, mine
-        )
-        if foreign:
-            lead_id, other = foreign[0]
-            raise AccountConflict(
-                f"lead id {lead_id} of account {self.config.account!r} is already loaded for "
-                f"another {column} ({other}): the accounts of one dataset are merged on id; "
-                "give this account a dataset of its own"
-            )
 
     def _session_options(self, refresh: Any) -> dict[str, Any]:
         """What a subclass adds to the sweep (see ``KeysetSweep``)."""

@@ -41,6 +41,7 @@ class LeadsV1Run(CheckpointedRun):
             discard_pending,
             config.pii_policy(),
             config.account,
+            config.tenant(),
         )
         self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh
@@ -61,7 +62,7 @@ class LeadsV1Run(CheckpointedRun):
             if refresh
             else KnownVersions.from_table(
                 self.warehouse.live_versions(
-                    self.pipeline, hints.LEADS, self.config.filters.describe()
+                    self.pipeline, hints.LEADS, {**self.config.filters.describe(), **self._mine}
                 ),
                 "created_at",
                 "updated_at",

@@ -9,6 +9,7 @@ pages it received first; only a SIGKILL or a power loss costs up to one checkpoi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -23,7 +24,12 @@ from pipelines.manifest import Manifest
 from pipelines.result import RunFailed, RunResult, RunTracker, StreamFilters
 from pipelines.stop_signals import stop_on_signals
 from sources.core.columns import LeadTables
-from sources.core.errors import ConfigurationError, DestinationError, Interrupted
+from sources.core.errors import (
+    AccountConflict,
+    ConfigurationError,
+    DestinationError,
+    Interrupted,
+)
 from sources.core.pii import PiiPolicy
 from sources.core.sweep.counters import RunCounters
 from sources.core.sweep.loads import DestinationHooks, Load
@@ -58,6 +64,7 @@ class CheckpointedRun:
         discard_pending: bool = False,
         pii: PiiPolicy | None = None,
         account: str | None = None,
+        tenant: tuple[str, str] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.warehouse = warehouse
@@ -86,8 +93,43 @@ class CheckpointedRun:
             else None,
             row_group=getattr(warehouse, "row_group", None),
         )
+        # One of several accounts in a dataset: (column, value) of its rows; each batch is
+        # checked before dlt sees it.
+        self.tenant = tenant
+        if tenant is not None:
+            self.hooks = dataclasses.replace(self.hooks, check_rows=self._check_tenant)
         # Where an interrupt after the last page finds the run (MEGA: "during the reconcile").
         self._after_sweep_stage = "after the sweep"
+
+    @property
+    def _mine(self) -> dict[str, str]:
+        """What this run's rows match in a dataset several accounts share (none: every row)."""
+        return dict([self.tenant]) if self.tenant is not None else {}
+
+    def _check_tenant(self, rows: pa.Table) -> None:
+        """Rows of another tenant than the account's (a tenant setting that is not its token's)
+        or whose id another account's row holds (the rows of a dataset's accounts are merged
+        on ``id``, which no API promises unique across accounts) stop the load: nothing is
+        replaced."""
+        assert self.tenant is not None
+        column, mine = self.tenant
+        others = {str(value) for value in rows[column].to_pylist()} - {mine}
+        if others:
+            raise AccountConflict(
+                f"account {self.tracker.account!r} got rows of {column} {sorted(others)[0]}, not "
+                f"its own {mine}: is {column} the one its token is bound to?"
+            )
+        ids = rows["id"].to_pylist()
+        foreign = self.warehouse.foreign_ids(
+            self.pipeline, self.tables.leads.leads, ids, column, mine
+        )
+        if foreign:
+            lead_id, other = foreign[0]
+            raise AccountConflict(
+                f"lead id {lead_id} of account {self.tracker.account!r} is already loaded for "
+                f"another {column} ({other}): the accounts of one dataset are merged on id; "
+                "give this account a dataset of its own"
+            )
 
     def execute(self) -> RunResult:
         with stop_on_signals(self.stop) as handled:

@@ -81,6 +81,13 @@ class ConnectorSettings(BaseConfiguration):
         spec's fields (an annotated attribute would be a setting)."""
         return self.__dict__.get("_account")
 
+    def tenant(self) -> tuple[str, str] | None:
+        """(column, value) naming this account's rows, for one of several accounts."""
+        column = self.__tenant_column__
+        if self.account is None or column is None:
+            return None
+        return column, str(getattr(self, column))
+
     @property
     def checks(self) -> SettingChecks:
         if self.account is not None:
@@ -313,7 +320,9 @@ def _require_own(settings: ConnectorSettings, sections: tuple[str, ...]) -> None
     traces = get_resolved_traces().resolved_traces
     for name in settings.__account_settings__:
         trace = next((t for t in reversed(traces) if t.config is settings and t.key == name), None)
-        if trace is not None and tuple(trace.sections) != sections:
+        if getattr(settings, name) is None or (
+            trace is not None and tuple(trace.sections) != sections
+        ):
             single = SettingChecks(settings.__setting_section__, settings.__kind__)
             raise ConfigurationError(
                 f"{settings.checks.setting_name(name)} is required: each account sets its own "

@@ -71,6 +71,13 @@ class LeadsV1Settings(ApiSettings, SweepSettings, PersonalDataSettings):
 
     __setting_section__: ClassVar[str] = "leads_v1"
     __pii_columns__: ClassVar[tuple[str, ...]] = PII_COLUMNS
+    # A token is bound to one organization (004), which every lead names: each account of
+    # several says which, so that its sweep judges deletes among its own rows only.
+    __account_settings__: ClassVar[tuple[str, ...]] = ("api_token", "organization_id")
+    __tenant_column__: ClassVar[str | None] = "organization_id"
+
+    # Several accounts: the organization the account's token is bound to (required there).
+    organization_id: str | None = None
 
     pipeline_stage: str | None = setting(flag=Flag(group=_FILTER))
     source: str | None = setting(flag=Flag(group=_FILTER))

@@ -62,3 +62,13 @@ def big_target(
     """Five pages of 100 leads."""
     with make_sim(clock, BIG_PAGES * PAGE, seed=11) as server:
         yield make_target(request, tmp_path, server, monkeypatch)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The cases on an S3 bucket (moto's server) are marked ``object_storage``: scripts/test
+    leaves them to scripts/test-object-storage (CI runs both), which keeps each under 12 min."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_s3 = any(str(value).startswith("s3-") for value in params.values())
+        if on_s3 or item.path.name == "test_object_storage.py":
+            item.add_marker(pytest.mark.object_storage)
