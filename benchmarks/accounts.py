@@ -29,37 +29,22 @@ import psycopg2
 
 from simulators import mega
 from simulators.mega import SimulatorServer
+from tests.helpers import environ_without_settings
+from tests.helpers.accounts import accounts_env
+from tests.warehouses.target import new_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 
 
-def new_database(cluster_url: str, name: str) -> str:
-    server, _, _ = cluster_url.rpartition("/")
-    connection = psycopg2.connect(cluster_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    connection.close()
-    return f"{server}/{name}"
-
-
-def accounts_env(sim: SimulatorServer, names: list[str], url: str, root: Path) -> dict[str, str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
-    }
-    env = {
+def env_for(sim: SimulatorServer, names: list[str], url: str, root: Path) -> dict[str, str]:
+    clean = environ_without_settings()
+    return {
         **clean,
-        "SOURCES__MEGA__BASE_URL": sim.url,
+        **accounts_env(sim, names, "mega"),
         "DESTINATION__POSTGRES__CREDENTIALS": url,
         "DLT_DATA_DIR": str(root / "dlt"),
     }
-    for name in names:
-        settings = sim.account_settings(name)
-        prefix = f"SOURCES__MEGA__ACCOUNTS__{name.upper()}__"
-        env[prefix + "API_TOKEN"] = settings["api_token"]
-        env[prefix + "CUSTOMER_ID"] = settings["customer_id"]
-    return env
 
 
 def command(*args: str) -> list[str]:
@@ -88,8 +73,8 @@ def case(
 ) -> dict[str, Any]:
     """``workers`` None: one command for every account; else one process per account, that
     many at a time."""
-    url = new_database(cluster_url, f"bench_{label}_{int(time.time())}")
-    env = accounts_env(sim, names, url, root / label)
+    url = new_database(cluster_url)
+    env = env_for(sim, names, url, root / label)
     sim.clear_requests()
     started = time.perf_counter()
     if workers is None:

@@ -33,16 +33,7 @@ class KeysetRun(CheckpointedRun):
         tables: SourceTables,
         dlt_source: Callable[..., Any],
     ) -> None:
-        super().__init__(
-            pipeline,
-            warehouse,
-            tables,
-            config.filters,
-            discard_pending,
-            config.pii_policy(),
-            config.account,
-            config.tenant(),
-        )
+        super().__init__(pipeline, warehouse, tables, config, discard_pending)
         self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh
         self.dlt_source = dlt_source

@@ -33,16 +33,7 @@ class LeadsV1Run(CheckpointedRun):
         full_refresh: bool = False,
         discard_pending: bool = False,
     ) -> None:
-        super().__init__(
-            pipeline,
-            warehouse,
-            TABLES,
-            config.filters,
-            discard_pending,
-            config.pii_policy(),
-            config.account,
-            config.tenant(),
-        )
+        super().__init__(pipeline, warehouse, TABLES, config, discard_pending)
         self.config = config  # resolved once, by the caller
         self.full_refresh = full_refresh
         self.session: DetailSweep | None = None

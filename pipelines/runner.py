@@ -60,19 +60,21 @@ class CheckpointedRun:
         pipeline: Any,
         warehouse: Warehouse,
         tables: SourceTables,
-        filters: StreamFilters,
+        config: Any,
         discard_pending: bool = False,
-        pii: PiiPolicy | None = None,
-        account: str | None = None,
-        tenant: tuple[str, str] | None = None,
     ) -> None:
+        """``config``: the source's resolved settings (``ConnectorSettings``): its filters,
+        personal-data rules, and the account of several it is, if one."""
         self.pipeline = pipeline
         self.warehouse = warehouse
         self.tables = tables
+        filters: StreamFilters = config.filters
         self.filters = filters
         self.manifest = Manifest(warehouse, tables.source, tables.manifest)
         self.discard_pending = discard_pending
-        self.pii = pii if pii is not None else PiiPolicy()
+        self.pii: PiiPolicy = config.pii_policy()
+        account: str | None = config.account
+        tenant: tuple[str, str] | None = config.tenant()
         # Set by Ctrl-C / SIGTERM: the sweep stops between pages, every wait ends at once.
         self.stop = threading.Event()
         self.counters = RunCounters()

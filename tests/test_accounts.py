@@ -4,7 +4,6 @@ customer, leads and rate-limit budget; the warehouse compared with each account'
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ import pytest
 
 from simulators import mega
 from simulators.mega import SimulatorServer
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, environ_without_settings
+from tests.helpers.accounts import accounts_env as helper_accounts_env
 
 NAMES = ("acme", "globex", "initech")
 
@@ -32,23 +32,15 @@ def accounts_env(
     sim: SimulatorServer, root: Path, names: tuple[str, ...] = NAMES
 ) -> dict[str, str]:
     """What a user exports: the shared address once, each account's token and customer."""
-    env = {
-        "SOURCES__MEGA__BASE_URL": sim.url,
+    return {
+        **helper_accounts_env(sim, names, "mega"),
         "DESTINATION__DUCKDB__CREDENTIALS": str(root / "leads.duckdb"),
         "DLT_DATA_DIR": str(root / "dlt"),
     }
-    for name in names:
-        settings = sim.account_settings(name)
-        prefix = f"SOURCES__MEGA__ACCOUNTS__{name.upper()}__"
-        env[prefix + "API_TOKEN"] = settings["api_token"]
-        env[prefix + "CUSTOMER_ID"] = settings["customer_id"]
-    return env
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
-    }
+    clean = environ_without_settings()
     return subprocess.run(
         [sys.executable, "-m", "pipelines.mega_leads", *args],
         env={**clean, **env},
@@ -178,9 +170,7 @@ def test_accounts_at_once_on_one_duckdb_file_are_refused_not_corrupted(
     """DuckDB takes one writer: an account run that finds the file taken fails in one line and
     loses nothing; run again, it loads exactly."""
     env = accounts_env(accounts_sim, tmp_path)
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
-    }
+    clean = environ_without_settings()
     processes = {
         name: subprocess.Popen(
             [sys.executable, "-m", "pipelines.mega_leads", "-q", "--account", name],

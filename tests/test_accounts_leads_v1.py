@@ -3,7 +3,6 @@ own organization's rows only (before, another organization's rows would have loo
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,8 @@ import pytest
 
 from simulators import leads_v1
 from simulators.leads_v1 import LeadsV1Server
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, environ_without_settings
+from tests.helpers.accounts import accounts_env
 
 NAMES = ("north", "south")
 
@@ -28,20 +28,13 @@ def orgs_sim() -> Iterator[LeadsV1Server]:
 
 
 def env_for(sim: LeadsV1Server, root: Path, with_org: bool = True) -> dict[str, str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
-    }
+    clean = environ_without_settings()
     env = {
         **clean,
-        "SOURCES__LEADS_V1__BASE_URL": sim.url,
+        **accounts_env(sim, NAMES, "leads_v1", "organization_id" if with_org else None),
         "DESTINATION__DUCKDB__CREDENTIALS": str(root / "leads.duckdb"),
         "DLT_DATA_DIR": str(root / "dlt"),
     }
-    for name in NAMES:
-        prefix = f"SOURCES__LEADS_V1__ACCOUNTS__{name.upper()}__"
-        env[prefix + "API_TOKEN"] = sim.account_settings(name)["api_token"]
-        if with_org:
-            env[prefix + "ORGANIZATION_ID"] = sim.account(name).tenant_id
     return env
 
 

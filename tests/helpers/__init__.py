@@ -294,16 +294,18 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+def environ_without_settings() -> dict[str, str]:
+    """This process's environment without the connector's SOURCES__/DESTINATION__ settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
+
+
 def run_cli_clean(
     args: list[str], env: dict[str, str], module: str = "pipelines.mega_leads"
 ) -> subprocess.CompletedProcess[str]:
     """A CLI run with only ``env``'s settings: other SOURCES__/DESTINATION__ variables dropped."""
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
-    }
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        env={**clean, **env},
+        env={**environ_without_settings(), **env},
         cwd=PROJECT,
         capture_output=True,
         text=True,

@@ -5,7 +5,6 @@ Then a second round at once, each with changes, stays exact."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ import psycopg2
 
 from simulators import mega
 from simulators.mega import SimulatorServer
-from tests.helpers import PROJECT
+from tests.helpers import PROJECT, environ_without_settings
+from tests.helpers.accounts import accounts_env
 from tests.warehouses.target import new_database
 
 NAMES = tuple(f"account_{n}" for n in range(1, 9))
@@ -22,9 +22,7 @@ REVOKED = "account_5"
 
 
 def start(name: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))
-    }
+    clean = environ_without_settings()
     return subprocess.Popen(
         [
             sys.executable,
@@ -81,15 +79,10 @@ def test_eight_accounts_at_once_into_one_postgres(postgres_cluster: str, tmp_pat
     accounts = [mega.account(name, 300 + 20 * i, seed=i + 1) for i, name in enumerate(NAMES)]
     with SimulatorServer(accounts=accounts) as sim:
         env = {
-            "SOURCES__MEGA__BASE_URL": sim.url,
+            **accounts_env(sim, NAMES, "mega"),
             "DESTINATION__POSTGRES__CREDENTIALS": url,
             "DLT_DATA_DIR": str(tmp_path / "dlt"),
         }
-        for name in NAMES:
-            settings = sim.account_settings(name)
-            prefix = f"SOURCES__MEGA__ACCOUNTS__{name.upper()}__"
-            env[prefix + "API_TOKEN"] = settings["api_token"]
-            env[prefix + "CUSTOMER_ID"] = settings["customer_id"]
         sim.revoke(REVOKED)
 
         first = run_all_at_once(env)
