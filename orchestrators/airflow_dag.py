@@ -6,6 +6,10 @@ there that does ``from orchestrators.airflow_dag import crm_leads_dag, crm_leads
   (leads created at Leads v1). MEGA more often: change the schedule, e.g. ``*/15 * * * *``.
 - ``crm_leads_nightly``, 02:30: ``leads_v1_full``, the full sweep that also finds updates and
   deletes of older Leads v1 leads.
+- ``crm_leads_accounts``, hourly: one mapped task per MEGA account configured (README: Many
+  accounts): ``mega_account.expand(account=…)``, each ``run(account=…)``, a failed account a
+  failed task instance of its own while the others load; ``max_active_tis_per_dagrun`` of them
+  at once (the warehouse must take several writers: PostgreSQL, not DuckDB).
 - Both end with ``dbt_models``: the dbt package (``dbt_package/``) built and tested after the
   loads through dlt's dbt runner (``pipelines.views.build``, the loads' settings; the ``dbt``
   extra). A failed model or dbt test fails the task at once, naming it: a retry would meet the
@@ -52,7 +56,7 @@ import pendulum
 from airflow.sdk import Connection, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from orchestrators.common import as_json, retryable
+from orchestrators.common import as_json, mega_accounts, retryable
 
 # The entrypoints register dlt_config/ with dlt on import.
 from pipelines import leads_v1, mega_leads, views
@@ -163,5 +167,40 @@ def crm_leads_nightly() -> None:
     leads_v1_full() >> dbt_models()
 
 
+# Accounts loading at once: each its own pipeline, staging tables and rate-limit budget, into a
+# warehouse that takes several writers (DESTINATION__POSTGRES__CREDENTIALS).
+ACCOUNTS_AT_ONCE = 4
+ACCOUNTS_DESTINATION = "postgres"
+
+
+@dag(
+    dag_id="crm_leads_accounts",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["crm", "dlt", "accounts"],
+)
+def crm_leads_accounts() -> None:
+    @task
+    def accounts() -> list[str]:
+        """Read when the DAG runs: an account added to the config is mapped on the next run."""
+        return mega_accounts()
+
+    @task(max_active_tis_per_dagrun=ACCOUNTS_AT_ONCE)
+    def mega_account(account: str) -> dict[str, Any]:
+        return load(
+            f"mega_leads[{account}]",
+            mega_leads.run,
+            f"mega_api_{account}",
+            account=account,
+            destination=ACCOUNTS_DESTINATION,
+        )
+
+    mega_account.expand(account=accounts())
+
+
 crm_leads_dag = crm_leads()
 crm_leads_nightly_dag = crm_leads_nightly()
+crm_leads_accounts_dag = crm_leads_accounts()

@@ -70,3 +70,13 @@ def markdown(result: RunResult, title: str) -> str:
         lines.append(f"| error | {result.error} |")
     lines += ["", f"`{result.summary()}`"]
     return "\n".join(lines)
+
+
+def mega_accounts() -> list[str]:
+    """The MEGA accounts configured (README: Many accounts), what the examples fan out over:
+    one task, partition or mapped run per account."""
+    # Imported here: the registry is the entrypoints', loaded once dlt_config is registered.
+    from pipelines.accounts import account_names
+    from pipelines.registry import MEGA
+
+    return account_names(MEGA)

@@ -13,6 +13,10 @@ Two ways in, both here:
   a deployment runs ``dagster-dbt project prepare-and-package --file
   orchestrators/dagster_defs.py`` when it builds (or ``dbt parse`` in ``dbt_package/``).
   Materialize it after the loads (``crm_leads_job`` runs loads then models).
+- ``mega_account_leads``: one partition per MEGA account configured (README: Many accounts;
+  dynamic partitions, which ``mega_accounts_sensor`` adds hourly, asking a run for each), into
+  PostgreSQL: a failed account is a failed partition run of its own; a backfill across the
+  partitions loads them, several at once.
 - ``mega_dlt_assets``, dagster-dlt's ``@dlt_assets`` over the thin ``mega`` dlt source: one
   ``pipeline.run(source)`` per materialization, into its own dataset ``mega_dagster`` so that it
   never shares state or tables with the runner's. Fine for a quick incremental copy; no schedule.
@@ -60,13 +64,19 @@ from dagster import (
     AssetKey,
     Config,
     Definitions,
+    DynamicPartitionsDefinition,
     Failure,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
+    RunRequest,
     ScheduleDefinition,
+    SensorEvaluationContext,
+    SensorResult,
     asset,
     define_asset_job,
+    multiprocess_executor,
+    sensor,
 )
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -78,7 +88,7 @@ from dagster_dbt import (
 from dagster_dlt import DagsterDltResource, dlt_assets
 from dlt.extract import DltSource
 
-from orchestrators.common import retryable
+from orchestrators.common import mega_accounts, retryable
 
 # The entrypoints register dlt_config/ with dlt on import: before any dlt source is built here.
 from pipelines import leads_v1, mega_leads
@@ -251,15 +261,71 @@ schedules = [
     ),
 ]
 
+# ----- many accounts (README: Many accounts): a partition per MEGA account configured --------
+
+MEGA_ACCOUNTS = DynamicPartitionsDefinition(name="mega_accounts")
+# Into a warehouse that takes several writers (DESTINATION__POSTGRES__CREDENTIALS): the
+# partitions' runs load at once, each account its own pipeline, staging tables and budget.
+ACCOUNTS_DESTINATION = "postgres"
+ACCOUNTS_AT_ONCE = 4
+
+
+@asset(
+    name="mega_account_leads",
+    partitions_def=MEGA_ACCOUNTS,
+    group_name=GROUP,
+    retry_policy=RETRY,
+    kinds={"dlt"},
+)
+def mega_account_leads(context: AssetExecutionContext) -> MaterializeResult:
+    """One MEGA account's leads changed since its last run: the partition key is the account."""
+    account = context.partition_key
+    return materialized(
+        context, lambda: mega_leads.run(account=account, destination=ACCOUNTS_DESTINATION)
+    )
+
+
+# One run per partition; a backfill over the partitions (UI or `dagster asset backfill`) runs
+# them under the instance's run queue: `max_concurrent_runs` (or a tag limit) says how many at
+# once. In one run over several partitions' steps, the multiprocess executor does.
+mega_accounts_job = define_asset_job(
+    "mega_accounts_job",
+    selection=[mega_account_leads],
+    partitions_def=MEGA_ACCOUNTS,
+    executor_def=multiprocess_executor.configured({"max_concurrent": ACCOUNTS_AT_ONCE}),
+)
+
+
+@sensor(job=mega_accounts_job, minimum_interval_seconds=3600)
+def mega_accounts_sensor(context: SensorEvaluationContext) -> SensorResult:
+    """Hourly: the accounts configured become partitions (a new one is backfilled by its first
+    run), and each gets a run."""
+    names = mega_accounts()
+    known = set(context.instance.get_dynamic_partitions(MEGA_ACCOUNTS.name or ""))
+    return SensorResult(
+        run_requests=[RunRequest(partition_key=name, run_key=None) for name in names],
+        dynamic_partitions_requests=[
+            MEGA_ACCOUNTS.build_add_request([name for name in names if name not in known])
+        ],
+    )
+
+
 # Both loads, then the models (Dagster orders them by the asset graph).
 crm_leads_job = define_asset_job(
     "crm_leads_job", selection=[mega_leads_asset, leads_v1_asset, crm_leads_dbt_models]
 )
 
 defs = Definitions(
-    assets=[mega_leads_asset, leads_v1_asset, crm_leads_dbt_models, mega_dlt_assets],
-    jobs=[mega_job, leads_v1_job, crm_leads_job],
+    assets=[
+        mega_leads_asset,
+        leads_v1_asset,
+        crm_leads_dbt_models,
+        mega_dlt_assets,
+        mega_account_leads,
+    ],
+    jobs=[mega_job, leads_v1_job, crm_leads_job, mega_accounts_job],
     schedules=schedules,
+    sensors=[mega_accounts_sensor],
     resources={
         "dlt_resource": DagsterDltResource(),
         "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE),

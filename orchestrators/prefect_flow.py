@@ -7,6 +7,9 @@ markdown artifact (``pip install -e ".[prefect]"``).
 - ``crm_leads_flow``: both sources, then ``dbt_models_task``: the dbt package (``dbt_package/``)
   built and tested through dlt's dbt runner (``pipelines.views.build``, the loads' settings;
   the ``dbt`` extra); a failed model or dbt test fails the task, naming it, without retries.
+- ``mega_accounts_flow``: one mapped task run per MEGA account configured (README: Many
+  accounts), ``ACCOUNTS_AT_ONCE`` at a time into PostgreSQL; a failed account is a failed task
+  run of its own, and the flow fails naming it after the others loaded.
 - ``python -m orchestrators.prefect_flow`` serves them on a schedule (``deployments()``): MEGA
   every 15 minutes, Leads v1 new leads hourly and the full sweep nightly.
 
@@ -33,18 +36,20 @@ create crm-duckdb 1`` keeps two flows from writing the file at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from prefect import flow, serve, task
+from prefect import flow, serve, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import Task
 
-from orchestrators.common import as_json, markdown, retryable
+from orchestrators.common import as_json, markdown, mega_accounts, retryable
 
 # The entrypoints register dlt_config/ with dlt on import.
 from pipelines import leads_v1, mega_leads, views
@@ -69,7 +74,7 @@ def load(
         # In a sync task `load` returns the block itself (typed as maybe a coroutine).
         secret = cast("Secret[str]", Secret.load(secret_block))
         options = {**options, "api_token": secret.get()}
-    key = title.lower().replace(" ", "-")  # artifact keys: lowercase letters, digits, dashes
+    key = re.sub(r"[^a-z0-9-]", "-", title.lower())  # artifact keys: a-z, 0-9 and dashes
     try:
         result = run(**options)
     except RunFailed as exc:
@@ -120,6 +125,38 @@ def leads_v1_flow(
     """Leads v1 leads new, changed or deleted since the last run (``new_only``: new ones)."""
     options = {"new_only": new_only, "full_refresh": full_refresh}
     return leads_v1_task(secret_block, options)
+
+
+@task(
+    name="mega_account",
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=retry_if_it_can_help,
+    cache_policy=NONE,
+)
+def mega_account_task(account: str, options: dict[str, Any]) -> dict[str, Any]:
+    return load(f"MEGA leads {account}", mega_leads.run, None, {**options, "account": account})
+
+
+# Accounts loading at once: each its own pipeline, staging tables and rate-limit budget, into a
+# warehouse that takes several writers (DESTINATION__POSTGRES__CREDENTIALS).
+ACCOUNTS_AT_ONCE = 4
+ACCOUNTS_DESTINATION = "postgres"
+
+
+@flow(name="mega-leads-accounts", task_runner=ThreadPoolTaskRunner(max_workers=ACCOUNTS_AT_ONCE))
+def mega_accounts_flow(full_refresh: bool = False) -> dict[str, Any]:
+    """Every MEGA account configured (README: Many accounts), a task run each, mapped; a failed
+    account fails its own task run while the others load, then the flow, naming it."""
+    names = mega_accounts()
+    options = {"full_refresh": full_refresh, "destination": ACCOUNTS_DESTINATION}
+    futures = mega_account_task.map(names, unmapped(options))
+    futures.wait()
+    by_account = dict(zip(names, futures, strict=True))
+    failed = [name for name, future in by_account.items() if not future.state.is_completed()]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(names)} accounts failed: {', '.join(failed)}")
+    return {name: future.result() for name, future in by_account.items()}
 
 
 # No retries: a failed dbt test meets the same data again.

@@ -36,12 +36,6 @@ class MegaRun(KeysetRun):
     ) -> None:
         if delete_mode not in DELETE_MODES:
             raise ConfigurationError(f"delete_mode must be 'soft' or 'hard', got {delete_mode!r}")
-        if reconcile and config.account is not None:
-            # The reconcile compares the source's ids with every live row of the table.
-            raise ConfigurationError(
-                f"--reconcile runs on a dataset of one account for now, not with account "
-                f"{config.account!r} of several: give the account a dataset of its own"
-            )
         super().__init__(
             pipeline,
             warehouse,
@@ -106,7 +100,8 @@ class MegaRun(KeysetRun):
 
     def _reconcile(self) -> None:
         assert self.session is not None  # the sweep ran first
-        live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline, hints.LEADS)
+        # One of several accounts: its own rows only (the others' ids are not at this API).
+        live, deleted = self.warehouse.live_and_deleted_ids(self.pipeline, hints.LEADS, self._mine)
         plan = self.reconcile_plan = ReconcilePlan(
             live_ids=live,
             deleted_ids=deleted,
@@ -145,8 +140,6 @@ class MegaRun(KeysetRun):
     def _check_completeness(self) -> None:
         """After a sweep over every lead, the API's `total` must equal the live leads loaded."""
         plan = self.reconcile_plan
-        if self.config.account is not None:
-            return  # the live rows counted would be every account's (README: Many accounts)
         before = self.counters.state_before or {}
         # Only a sweep that began at the first lead has the API's total for every lead: a
         # resumed one (a cursor, or parallel ranges left half-way) counts only what was left.
@@ -159,4 +152,6 @@ class MegaRun(KeysetRun):
         if not full_sweep:
             return
         self.tracker.api_total = plan.total if plan is not None else self.counters.total
-        self.tracker.warehouse_count = self.warehouse.live_count(self.pipeline, hints.LEADS)
+        self.tracker.warehouse_count = self.warehouse.live_count(
+            self.pipeline, hints.LEADS, self._mine
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,13 +256,19 @@ class CheckpointedRun:
             self._raise_if_stopped()
             source = self._source(session)
             options = self._with_manifest_table(source)
-            with self.warehouse.making_tables(self.pipeline, self.tables.leads.leads):
+            with self._making_tables():
                 self._committed(self.pipeline.run(source, refresh=refresh, **options))
             refresh = None
             if session.failure is not None:
                 raise session.failure  # the pages received before it are committed
             if self.counters.done:
                 return
+
+    def _making_tables(self) -> AbstractContextManager[Any]:
+        """One of several accounts: other pipelines may load the dataset at once."""
+        if self.tenant is None:
+            return nullcontext()
+        return self.warehouse.making_tables(self.pipeline, self.tables.leads.leads)
 
     def _committed(self, info: Any) -> None:
         """A checkpoint's load is in: counted."""
@@ -305,7 +312,10 @@ class CheckpointedRun:
         return dict(resource)
 
     def _write_manifest(self, result: RunResult) -> None:
-        self.manifest.write(self.pipeline, result, self._explain)
+        # A run that failed before its first load writes its row through dlt, which may create
+        # the dataset's tables: as a load does.
+        with self._making_tables():
+            self.manifest.write(self.pipeline, result, self._explain)
 
 
 def pending_rows(pipeline: Any) -> dict[str, int]:

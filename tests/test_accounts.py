@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dlt
 import duckdb
 import pytest
 
+from pipelines import mega_leads
 from simulators import mega
 from simulators.mega import SimulatorServer
 from tests.helpers import PROJECT, environ_without_settings
 from tests.helpers.accounts import accounts_env as helper_accounts_env
+from tests.helpers.lakehouse import DeltaBucket
 
 NAMES = ("acme", "globex", "initech")
 
@@ -218,3 +221,65 @@ def test_a_lead_id_another_account_holds_stops_that_account_not_overwrites(
         )
     )
     assert loaded(tmp_path) == before  # acme's row as it was; nothing of globex's batch
+
+
+def test_reconcile_and_completeness_judge_each_account_by_its_own_rows(
+    accounts_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    env = accounts_env(accounts_sim, tmp_path)
+    assert cli(env).returncode == 0
+    gone = accounts_sim.store_of("globex").snapshot()[7]["id"]
+    assert accounts_sim.store_of("globex").delete(gone)
+
+    result = cli(env, "--reconcile")
+
+    assert result.returncode == 0, result.stderr
+    deleted = [line.split("reconcile: ")[1].split(",")[0] for line in result.stdout.splitlines()]
+    assert deleted == ["0 deleted", "1 deleted", "0 deleted"]  # acme, globex, initech
+    assert loaded(tmp_path) == truth(accounts_sim)  # live rows: globex's lead is gone
+    # Each account's sweep over every lead: the API's total against its own live rows.
+    complete = query(
+        tmp_path,
+        "SELECT account, api_total, warehouse_count FROM mega._mega_runs "
+        "WHERE reconciled ORDER BY account",
+    )
+    assert complete == [("acme", 150, 150), ("globex", 199, 199), ("initech", 250, 250)]
+
+
+def test_accounts_of_one_delta_dataset_reconcile_their_own_rows(
+    accounts_sim: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lakehouse's reads of one account's rows (delta: scanned, not SQL)."""
+    for key, value in helper_accounts_env(accounts_sim, NAMES[:2], "mega").items():
+        monkeypatch.setenv(key, value)
+    bucket = DeltaBucket(tmp_path, accounts_sim)
+
+    def run_all(**options: Any) -> list[Any]:
+        return [
+            mega_leads.run(
+                account=name,
+                destination=dlt.destinations.filesystem(bucket_url=bucket.bucket.as_uri()),
+                table_format="delta",
+                pipelines_dir=str(bucket.pipelines_dir),
+                **options,
+            )
+            for name in NAMES[:2]
+        ]
+
+    run_all()
+    gone = accounts_sim.store_of("acme").snapshot()[2]["id"]
+    assert accounts_sim.store_of("acme").delete(gone)
+    acme, globex = run_all(reconcile=True)
+
+    assert (acme.deleted, globex.deleted) == (1, 0)
+    assert (acme.api_total, acme.warehouse_count) == (149, 149)
+    assert (globex.api_total, globex.warehouse_count) == (200, 200)
+    rows = bucket.rows("leads")
+    assert rows is not None
+    live: dict[str, set[str]] = {}
+    for row in rows.select(["customer_id", "id", "_deleted_at"]).to_pylist():
+        if row["_deleted_at"] is None:
+            live.setdefault(row["customer_id"], set()).add(row["id"])
+    assert live == {
+        customer: set(leads) for customer, leads in truth(accounts_sim, NAMES[:2]).items()
+    }

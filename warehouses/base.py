@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
@@ -25,6 +26,10 @@ from dlt.destinations.exceptions import DatabaseTransientException, DatabaseUnde
 from sources.core.columns import DELETED_AT, TIMESTAMP, ChildTable, LeadTables, format_timestamp
 
 _IDS_PER_QUERY = 500
+EVERY_ROW: Mapping[str, str] = {}  # no `matching`: every row
+# A lock per dataset for loads that may create its tables (``Warehouse.making_tables``).
+_TABLE_LOCKS: dict[str, threading.Lock] = {}
+_TABLE_LOCKS_GUARD = threading.Lock()
 # What `live_versions` returns: enough to tell new, changed and vanished leads apart.
 VERSIONS_SCHEMA = pa.schema(
     [
@@ -88,11 +93,18 @@ class Warehouse:
         held = self.lead_rows(pipeline, table, ids, schema).to_pylist()
         return [(r["id"], r[column]) for r in held if str(r[column]).lower() != mine.lower()]
 
-    def making_tables(self, pipeline: Any, table: str) -> AbstractContextManager[None]:
-        """Around a load that may create the dataset's tables (``table`` missing): where
-        loads of several pipelines at once (accounts of one dataset) would both create them,
-        one at a time; by default nothing (DuckDB has one writer)."""
-        return nullcontext()
+    def making_tables(self, pipeline: Any, table: str) -> AbstractContextManager[Any]:
+        """Around a load of one of several pipelines loading a dataset at once (accounts):
+        while ``table`` holds no rows the load may create the dataset's tables, which two at
+        once would both try (DuckDB: 'Schema "mega" already exists'), so such loads of this
+        process go one at a time. Another process cannot share a DuckDB file; PostgreSQL
+        adds a lock across processes."""
+        if self.lead_count(pipeline, table):
+            return nullcontext()
+        key = f"{type(self).__name__}:{pipeline.dataset_name}"
+        with _TABLE_LOCKS_GUARD:
+            lock = _TABLE_LOCKS.setdefault(key, threading.Lock())
+        return lock
 
     def compact(self, pipeline: Any) -> None:
         """After a full refresh, leave no bytes of the dropped rows in storage the warehouse
@@ -106,10 +118,14 @@ class Warehouse:
         """Every row of the lead table, soft-deleted ones too (0 when it does not exist)."""
         raise NotImplementedError
 
-    def live_count(self, pipeline: Any, table: str) -> int:
+    def live_count(self, pipeline: Any, table: str, matching: Mapping[str, str] = EVERY_ROW) -> int:
+        """Rows not soft-deleted; ``matching``: only those whose columns hold these values
+        (one account's rows, where several share a dataset)."""
         raise NotImplementedError
 
-    def live_and_deleted_ids(self, pipeline: Any, table: str) -> tuple[set[str], set[str]]:
+    def live_and_deleted_ids(
+        self, pipeline: Any, table: str, matching: Mapping[str, str] = EVERY_ROW
+    ) -> tuple[set[str], set[str]]:
         raise NotImplementedError
 
     def versions_since(self, pipeline: Any, table: str, since: datetime) -> dict[str, str]:
@@ -172,11 +188,11 @@ class SqlWarehouse(Warehouse):
         """``query`` on the run's client; outside a run, on a client of its own. A connection
         dropped while it idled (through a long backfill) is replaced, once."""
         if not self._in_run:
-            with _sql_client(pipeline) as client:
+            with dataset_sql_client(pipeline) as client:
                 return query(client)
         fresh = self._run_client is None
         if fresh:
-            self._run_client = _sql_client(pipeline)
+            self._run_client = dataset_sql_client(pipeline)
             self._run_client.open_connection()
         try:
             return query(self._run_client)
@@ -206,8 +222,8 @@ class SqlWarehouse(Warehouse):
         except DatabaseUndefinedRelation:
             return []
 
-    def _count(self, pipeline: Any, table: str, where: str = "") -> int:
-        rows = self._rows(pipeline, table, f"SELECT COUNT(*) FROM {{table}} {where}")
+    def _count(self, pipeline: Any, table: str, where: str = "", *args: Any) -> int:
+        rows = self._rows(pipeline, table, f"SELECT COUNT(*) FROM {{table}} {where}", *args)
         return int(rows[0][0]) if rows else 0
 
     def lead_count(self, pipeline: Any, table: str) -> int:
@@ -233,8 +249,9 @@ class SqlWarehouse(Warehouse):
         with contextlib.suppress(DatabaseUndefinedRelation):
             self._query(pipeline, prune)
 
-    def live_count(self, pipeline: Any, table: str) -> int:
-        return self._count(pipeline, table, f"WHERE {DELETED_AT} IS NULL")
+    def live_count(self, pipeline: Any, table: str, matching: Mapping[str, str] = EVERY_ROW) -> int:
+        where = f"WHERE {DELETED_AT} IS NULL" + "".join(f" AND {c} = %s" for c in matching)
+        return self._count(pipeline, table, where, *matching.values())
 
     def foreign_ids(
         self, pipeline: Any, table: str, ids: list[str], column: str, mine: str
@@ -255,11 +272,16 @@ class SqlWarehouse(Warehouse):
             ]
         return found
 
-    def live_and_deleted_ids(self, pipeline: Any, table: str) -> tuple[set[str], set[str]]:
+    def live_and_deleted_ids(
+        self, pipeline: Any, table: str, matching: Mapping[str, str] = EVERY_ROW
+    ) -> tuple[set[str], set[str]]:
+        where = " AND ".join(f"{column} = %s" for column in matching)
         rows = self._rows(
             pipeline,
             table,
-            f"SELECT id, CASE WHEN {DELETED_AT} IS NULL THEN 0 ELSE 1 END FROM {{table}}",
+            f"SELECT id, CASE WHEN {DELETED_AT} IS NULL THEN 0 ELSE 1 END FROM {{table}}"
+            + (f" WHERE {where}" if where else ""),
+            *matching.values(),
         )
         live = {str(row[0]) for row in rows if not row[1]}
         return live, {str(row[0]) for row in rows if row[1]}
@@ -334,7 +356,7 @@ class SqlWarehouse(Warehouse):
         return True
 
 
-def _sql_client(pipeline: Any) -> Any:
+def dataset_sql_client(pipeline: Any) -> Any:
     """The dataset's SQL client; before the first load made the schema, dlt's ad hoc one (the
     same dataset and naming: the run's client opened before its first load serves after it)."""
     return pipeline.sql_client(schema_name=schema_of(pipeline))

@@ -24,7 +24,7 @@ import pyarrow.dataset as ds
 from dlt.common.utils import uniq_id
 
 from sources.core.columns import DELETED_AT, TIMESTAMP, ChildTable, format_timestamp
-from warehouses.base import VERSIONS_SCHEMA, Warehouse, schema_of, sorted_versions
+from warehouses.base import EVERY_ROW, VERSIONS_SCHEMA, Warehouse, schema_of, sorted_versions
 
 log = logging.getLogger("crm_leads.warehouse")
 
@@ -94,12 +94,18 @@ class LakehouseWarehouse(Warehouse):
         dataset = self._dataset(pipeline, table)
         return 0 if dataset is None else dataset.count_rows()  # from the files' footers
 
-    def live_count(self, pipeline: Any, table: str) -> int:
-        rows = self._scan(pipeline, table, [DELETED_AT], lambda b: pc.is_null(b[DELETED_AT]))
+    def live_count(self, pipeline: Any, table: str, matching: Mapping[str, str] = EVERY_ROW) -> int:
+        def live(batch: Any) -> Any:
+            return _matches(batch, matching, pc.is_null(batch[DELETED_AT]))
+
+        rows = self._scan(pipeline, table, [DELETED_AT, *matching], live)
         return 0 if rows is None else len(rows)
 
-    def live_and_deleted_ids(self, pipeline: Any, table: str) -> tuple[set[str], set[str]]:
-        rows = self._scan(pipeline, table, ["id", DELETED_AT])
+    def live_and_deleted_ids(
+        self, pipeline: Any, table: str, matching: Mapping[str, str] = EVERY_ROW
+    ) -> tuple[set[str], set[str]]:
+        wanted = (lambda b: _matches(b, matching, None)) if matching else None
+        rows = self._scan(pipeline, table, ["id", DELETED_AT, *matching], wanted)
         if rows is None:
             return set(), set()
         deleted = pc.is_valid(rows[DELETED_AT])
@@ -140,10 +146,7 @@ class LakehouseWarehouse(Warehouse):
 
     def live_versions(self, pipeline: Any, table: str, matching: Mapping[str, str]) -> pa.Table:
         def wanted(batch: Any) -> Any:
-            mask = pc.is_null(batch[DELETED_AT])
-            for column, value in matching.items():
-                mask = pc.and_(mask, pc.fill_null(pc.equal(batch[column], value), False))
-            return mask
+            return _matches(batch, matching, pc.is_null(batch[DELETED_AT]))
 
         columns = [*VERSIONS_SCHEMA.names, DELETED_AT, *matching]
         rows = self._scan(pipeline, table, columns, wanted)
@@ -197,3 +200,11 @@ def _plain_strings(batch: Any) -> Any:
         for field in batch.schema
     )
     return batch.cast(schema)
+
+
+def _matches(batch: Any, matching: Mapping[str, str], mask: Any) -> Any:
+    """``mask`` (None: every row) and the rows whose columns hold ``matching``'s values."""
+    for column, value in matching.items():
+        equal = pc.fill_null(pc.equal(batch[column], value), False)
+        mask = equal if mask is None else pc.and_(mask, equal)
+    return mask

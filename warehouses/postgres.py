@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from dlt.common.schema.typing import TFileFormat
 
 from sources.core.errors import ConfigurationError
-from warehouses.base import SqlWarehouse
+from warehouses.base import SqlWarehouse, dataset_sql_client
 
 INSTALL_HINT = 'pip install -e ".[postgres]"'
 
@@ -54,14 +54,15 @@ class PostgresWarehouse(SqlWarehouse):
         if self._exists(pipeline, table):
             yield
             return
+        # On a connection of its own: the run's may be closed and replaced meanwhile (a query
+        # of a table not made yet), which would let the lock go.
         key = f"crm_leads:{pipeline.dataset_name}"
-        self._query(pipeline, lambda c: c.execute_sql("SELECT pg_advisory_lock(hashtext(%s))", key))
-        try:
-            yield
-        finally:
-            self._query(
-                pipeline, lambda c: c.execute_sql("SELECT pg_advisory_unlock(hashtext(%s))", key)
-            )
+        with dataset_sql_client(pipeline) as client:
+            client.execute_sql("SELECT pg_advisory_lock(hashtext(%s))", key)
+            try:
+                yield
+            finally:
+                client.execute_sql("SELECT pg_advisory_unlock(hashtext(%s))", key)
 
     def _exists(self, pipeline: Any, table: str) -> bool:
         def exists(client: Any) -> bool:

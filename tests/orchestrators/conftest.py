@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from simulators.leads_v1 import DEFAULT_TOKEN as V1_TOKEN
 from simulators.leads_v1 import LeadsV1Server
 from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
 from tests.helpers import Warehouse
+from tests.helpers.accounts import AccountsWarehouse, accounts_env, fresh_database
 from tests.helpers.leads_v1 import V1Warehouse
 
 _HOME = Path(tempfile.mkdtemp(prefix="orchestrators-"))
@@ -74,3 +76,39 @@ def _warehouse_env(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     # The files of tests.helpers' Warehouse(root): the DuckDB file and dlt's pipelines folder.
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(root / "leads.duckdb"))
     monkeypatch.setenv("DLT_DATA_DIR", str(root))
+
+
+# ----- many accounts into one PostgreSQL (README: Many accounts) ------------------------------
+
+ACCOUNTS = tuple(f"account_{n}" for n in range(1, 9))
+REVOKED = "account_5"
+
+
+@pytest.fixture(scope="module")
+def postgres_cluster() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the module (Debian's binaries: scripts/test installs
+    them, as it does before CI runs these tests)."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def accounts_pg(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, postgres_cluster: str
+) -> Iterator[AccountsWarehouse]:
+    """Eight MEGA accounts of one simulator, one revoked, their settings exported as a user
+    would, loading one fresh PostgreSQL database."""
+    from simulators import mega
+
+    accounts = [mega.account(name, 150 + 10 * i, seed=i + 1) for i, name in enumerate(ACCOUNTS)]
+    with SimulatorServer(accounts=accounts) as sim:
+        url = fresh_database(postgres_cluster)
+        for key, value in accounts_env(sim, ACCOUNTS, "mega").items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
+        monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "leads.duckdb"))
+        monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path))
+        sim.revoke(REVOKED)
+        yield AccountsWarehouse(sim, url)

@@ -6,6 +6,7 @@ and no metadata database. A failed run fails the task with the run's one-line re
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from simulators.core import faults
 from simulators.mega import DEFAULT_TOKEN
 from tests.helpers import ATTEMPTS, PROBE, Warehouse
 from tests.helpers import assert_exact as assert_mega_exact
+from tests.helpers.accounts import AccountsWarehouse
 from tests.helpers.leads_v1 import V1Warehouse
 from tests.helpers.leads_v1 import assert_exact as assert_v1_exact
 from tests.orchestrators import assert_one_line_reason
+from tests.orchestrators.conftest import ACCOUNTS, REVOKED
 
 DAG_FILE = Path(orchestrators.airflow_dag.__file__)
 
@@ -163,3 +166,30 @@ def test_a_failed_dbt_test_fails_the_models_task_at_once(
         run_task(dagbag, "crm_leads", "dbt_models")
 
     assert_one_line_reason(str(failed.value), "dbt_models: ", "unique_stg_mega__leads_lead_id")
+
+
+def test_accounts_dag_maps_a_task_per_account_and_a_revoked_one_fails_alone(
+    dagbag: DagBag, accounts_pg: AccountsWarehouse
+) -> None:
+    """``crm_leads_accounts``: ``mega_account`` mapped over what ``accounts`` returns; run here
+    as four workers would, four mapped instances at once into one PostgreSQL."""
+    dag = dagbag.dags["crm_leads_accounts"]
+    listing, mapped = dag.get_task("accounts"), dag.get_task("mega_account")
+    assert isinstance(listing, PythonOperator)
+    assert mapped.upstream_task_ids == {"accounts"}
+    assert mapped.max_active_tis_per_dagrun == 4
+    assert set(mapped.op_kwargs_expand_input.value) == {"account"}
+
+    names = listing.python_callable()
+    assert names == sorted(ACCOUNTS)
+    with ThreadPoolExecutor(4) as workers:
+        instances = {name: workers.submit(mapped.python_callable, account=name) for name in names}
+        failed = {name: run.exception() for name, run in instances.items() if run.exception()}
+
+    assert set(failed) == {REVOKED}, {name: str(error) for name, error in failed.items()}
+    assert isinstance(failed[REVOKED], AirflowFailException)  # not retried: a refused token
+    assert_one_line_reason(str(failed[REVOKED]), f"mega_leads[{REVOKED}]: ", "401")
+    loaded = [instances[name].result() for name in names if name != REVOKED]
+    assert all(xcom["outcome"] == "success" and xcom["account"] for xcom in loaded)
+    live = [name for name in names if name != REVOKED]
+    assert accounts_pg.loaded() == accounts_pg.truth(live)

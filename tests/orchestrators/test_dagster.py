@@ -18,9 +18,11 @@ from dagster_dlt import DagsterDltResource
 import orchestrators.dagster_defs
 from tests.helpers import Warehouse
 from tests.helpers import assert_exact as assert_mega_exact
+from tests.helpers.accounts import AccountsWarehouse
 from tests.helpers.leads_v1 import V1Warehouse
 from tests.helpers.leads_v1 import assert_exact as assert_v1_exact
 from tests.orchestrators import assert_one_line_reason
+from tests.orchestrators.conftest import ACCOUNTS, REVOKED
 
 DBT_MODELS = {
     "stg_mega__leads",
@@ -75,7 +77,13 @@ def test_definitions_load_with_their_schedules(defs: ModuleType) -> None:
         "leads_v1_nightly_full": "30 2 * * *",
     }
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"mega_leads", "leads_v1_leads", "dlt_mega_leads", *DBT_MODELS}
+    assert keys == {
+        "mega_leads",
+        "leads_v1_leads",
+        "dlt_mega_leads",
+        "mega_account_leads",
+        *DBT_MODELS,
+    }
 
 
 def test_asset_graph_runs_load_then_staging_then_marts(defs: ModuleType) -> None:
@@ -214,3 +222,29 @@ def test_missing_setting_fails_the_asset_naming_it(
 
     assert_one_line_reason(reason(event), "customer_id", "SOURCES__MEGA__CUSTOMER_ID")
     assert mega_env.sim.requests == []
+
+
+def test_account_partitions_load_each_account_and_a_revoked_one_fails_alone(
+    defs: ModuleType, accounts_pg: AccountsWarehouse
+) -> None:
+    """The sensor makes a partition per account configured and asks a run for each; each
+    partition's run loads its account into PostgreSQL, the revoked one fails on its own."""
+    with dagster.instance_for_test() as instance:
+        context = dagster.build_sensor_context(instance=instance)
+        evaluated = defs.mega_accounts_sensor(context)
+        assert isinstance(evaluated, dagster.SensorResult)
+        [added] = evaluated.dynamic_partitions_requests or []
+        assert sorted(added.partition_keys) == sorted(ACCOUNTS)
+        instance.add_dynamic_partitions("mega_accounts", list(added.partition_keys))
+        requested = [request.partition_key for request in evaluated.run_requests or []]
+        assert sorted(requested) == sorted(ACCOUNTS)
+
+        outcomes = {
+            name: materialize(defs.mega_account_leads, partition_key=name, instance=instance)
+            for name in requested
+        }
+
+    assert {name for name, result in outcomes.items() if not result.success} == {REVOKED}
+    assert_one_line_reason(reason(failure(outcomes[REVOKED])), "401", REVOKED.upper())
+    live = [name for name in ACCOUNTS if name != REVOKED]
+    assert accounts_pg.loaded() == accounts_pg.truth(live)

@@ -25,9 +25,11 @@ from simulators.core import faults
 from simulators.mega import DEFAULT_TOKEN
 from tests.helpers import ATTEMPTS, PROBE, Warehouse
 from tests.helpers import assert_exact as assert_mega_exact
+from tests.helpers.accounts import AccountsWarehouse
 from tests.helpers.leads_v1 import V1Warehouse
 from tests.helpers.leads_v1 import assert_exact as assert_v1_exact
 from tests.orchestrators import assert_one_line_reason
+from tests.orchestrators.conftest import ACCOUNTS, REVOKED
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,7 +43,7 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tasks as deployed, their retries without the minutes between them."""
-    for name in ("mega_leads_task", "leads_v1_task"):
+    for name in ("mega_leads_task", "leads_v1_task", "mega_account_task"):
         deployed = getattr(prefect_flow, name)
         monkeypatch.setattr(prefect_flow, name, deployed.with_options(retry_delay_seconds=0))
 
@@ -166,3 +168,18 @@ def test_a_failed_dbt_test_fails_the_flow_naming_it(
     assert state.is_failed()
     error = state.result(raise_on_failure=False)
     assert_one_line_reason(str(error), "dbt_models: ", "unique_stg_mega__leads_lead_id")
+
+
+def test_accounts_flow_maps_a_task_run_per_account_and_a_revoked_one_fails_alone(
+    accounts_pg: AccountsWarehouse,
+) -> None:
+    state = prefect_flow.mega_accounts_flow(return_state=True)
+
+    assert state.is_failed()
+    assert state.message is not None
+    assert state.message.endswith(f"1 of {len(ACCOUNTS)} accounts failed: {REVOKED}")
+    live = [name for name in ACCOUNTS if name != REVOKED]
+    assert accounts_pg.loaded() == accounts_pg.truth(live)
+    for name in ACCOUNTS:  # each account's run, as its task run's artifact
+        text = artifact(f"mega-leads-{name.replace('_', '-')}")
+        assert ("failed" if name == REVOKED else "success") in text

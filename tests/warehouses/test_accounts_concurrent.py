@@ -14,7 +14,7 @@ import psycopg2
 from simulators import mega
 from simulators.mega import SimulatorServer
 from tests.helpers import PROJECT, environ_without_settings
-from tests.helpers.accounts import accounts_env
+from tests.helpers.accounts import AccountsWarehouse, accounts_env
 from tests.warehouses.target import new_database
 
 NAMES = tuple(f"account_{n}" for n in range(1, 9))
@@ -51,29 +51,6 @@ def run_all_at_once(env: dict[str, str]) -> dict[str, tuple[int, str, str]]:
     return finished
 
 
-def loaded(url: str) -> dict[str, dict[str, str]]:
-    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT customer_id, id, to_char(updated_at AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM mega.leads WHERE _deleted_at IS NULL"
-        )
-        rows = cursor.fetchall()
-    found: dict[str, dict[str, str]] = {}
-    for customer, lead_id, updated_at in rows:
-        assert lead_id not in found.setdefault(customer, {}), lead_id
-        found[customer][lead_id] = updated_at
-    return found
-
-
-def truth(sim: SimulatorServer, names: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    return {
-        sim.account(name).tenant_id: {
-            lead["id"]: lead["updated_at"][:23] for lead in sim.store_of(name).snapshot()
-        }
-        for name in names
-    }
-
-
 def test_eight_accounts_at_once_into_one_postgres(postgres_cluster: str, tmp_path: Path) -> None:
     url = new_database(postgres_cluster)
     accounts = [mega.account(name, 300 + 20 * i, seed=i + 1) for i, name in enumerate(NAMES)]
@@ -95,7 +72,8 @@ def test_eight_accounts_at_once_into_one_postgres(postgres_cluster: str, tmp_pat
         code, _, err = first[REVOKED]
         assert code == 1
         assert err.startswith("mega-leads: error: ") and "401" in err
-        assert loaded(url) == truth(sim, live)
+        warehouse = AccountsWarehouse(sim, url)
+        assert warehouse.loaded() == warehouse.truth(live)
 
         # A second round at once, every account with changes, the revoked one back.
         sim.reinstate(REVOKED)
@@ -104,7 +82,7 @@ def test_eight_accounts_at_once_into_one_postgres(postgres_cluster: str, tmp_pat
         second = run_all_at_once(env)
 
         assert {name: run[2] for name, run in second.items() if run[0]} == {}
-        assert loaded(url) == truth(sim, NAMES)
+        assert warehouse.loaded() == warehouse.truth(NAMES)
         with psycopg2.connect(url) as connection, connection.cursor() as cursor:
             cursor.execute("SELECT account, outcome FROM mega._mega_runs ORDER BY started_at")
             runs = cursor.fetchall()
