@@ -30,8 +30,7 @@ import psycopg2
 from simulators import mega
 from simulators.mega import SimulatorServer
 from tests.helpers import environ_without_settings
-from tests.helpers.accounts import accounts_env
-from tests.warehouses.target import new_database
+from tests.helpers.accounts import accounts_env, fresh_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -73,7 +72,7 @@ def case(
 ) -> dict[str, Any]:
     """``workers`` None: one command for every account; else one process per account, that
     many at a time."""
-    url = new_database(cluster_url)
+    url = fresh_database(cluster_url)
     env = env_for(sim, names, url, root / label)
     sim.clear_requests()
     started = time.perf_counter()

@@ -33,7 +33,7 @@ def fresh_database(cluster_url: str) -> str:
     import psycopg2
 
     server, _, _ = cluster_url.rpartition("/")
-    name = f"accounts_{os.getpid()}_{next(_databases)}"
+    name = f"warehouse_{os.getpid()}_{next(_databases)}"
     connection = psycopg2.connect(cluster_url)
     connection.autocommit = True
     with connection.cursor() as cursor:

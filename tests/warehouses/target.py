@@ -4,14 +4,11 @@ typed comparisons with the source."""
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 
 from pipelines.mega_leads import run
@@ -22,6 +19,7 @@ from tests.helpers import (
     cli_env,
     source_truth,
 )
+from tests.helpers.accounts import fresh_database as new_database
 from tests.mariadb import drop_databases
 from tests.s3 import S3Bucket
 from tests.warehouse_readers import DATASET, Row, WarehouseReader, make_reader
@@ -74,20 +72,6 @@ MANIFEST_COLUMNS = [
     "load_ids",
 ]
 TABLES = ("leads", "leads__custom_fields", "_mega_runs")
-
-
-_databases = itertools.count(1)
-
-
-def new_database(cluster_url: str) -> str:
-    server, _, _ = cluster_url.rpartition("/")
-    name = f"warehouse_{os.getpid()}_{next(_databases)}"
-    connection = psycopg2.connect(cluster_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    connection.close()
-    return f"{server}/{name}"
 
 
 def fresh_mariadb(cluster_url: str) -> str:
