@@ -125,11 +125,13 @@ class MegaRun(KeysetRun):
         assert self.session is not None
         while True:
             self._raise_if_stopped()
-            self._committed(
-                self.pipeline.run(
-                    self._source(ReconcileLoad(plan, self.session)), **self.warehouse.run_options()
+            with self.shared_load():
+                self._committed(
+                    self.pipeline.run(
+                        self._source(ReconcileLoad(plan, self.session)),
+                        **self.warehouse.run_options(),
+                    )
                 )
-            )
             # Its state row holds every id seen so far (2.1 MB per 100k): the older ones go.
             self.warehouse.prune_state_history(self.pipeline)
             if plan.failure is not None:

@@ -256,7 +256,7 @@ class CheckpointedRun:
             self._raise_if_stopped()
             source = self._source(session)
             options = self._with_manifest_table(source)
-            with self._making_tables():
+            with self.shared_load():
                 self._committed(self.pipeline.run(source, refresh=refresh, **options))
             refresh = None
             if session.failure is not None:
@@ -264,11 +264,11 @@ class CheckpointedRun:
             if self.counters.done:
                 return
 
-    def _making_tables(self) -> AbstractContextManager[Any]:
+    def shared_load(self) -> AbstractContextManager[Any]:
         """One of several accounts: other pipelines may load the dataset at once."""
         if self.tenant is None:
             return nullcontext()
-        return self.warehouse.making_tables(self.pipeline, self.tables.leads.leads)
+        return self.warehouse.shared_load(self.pipeline, self.tables.leads.leads, self.stop)
 
     def _committed(self, info: Any) -> None:
         """A checkpoint's load is in: counted."""
@@ -314,7 +314,7 @@ class CheckpointedRun:
     def _write_manifest(self, result: RunResult) -> None:
         # A run that failed before its first load writes its row through dlt, which may create
         # the dataset's tables: as a load does.
-        with self._making_tables():
+        with self.shared_load():
             self.manifest.write(self.pipeline, result, self._explain)
 
 

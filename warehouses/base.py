@@ -27,7 +27,7 @@ from sources.core.columns import DELETED_AT, TIMESTAMP, ChildTable, LeadTables, 
 
 _IDS_PER_QUERY = 500
 EVERY_ROW: Mapping[str, str] = {}  # no `matching`: every row
-# A lock per dataset for loads that may create its tables (``Warehouse.making_tables``).
+# A lock per dataset for loads that may create its tables (``Warehouse.shared_load``).
 _TABLE_LOCKS: dict[str, threading.Lock] = {}
 _TABLE_LOCKS_GUARD = threading.Lock()
 # What `live_versions` returns: enough to tell new, changed and vanished leads apart.
@@ -93,12 +93,15 @@ class Warehouse:
         held = self.lead_rows(pipeline, table, ids, schema).to_pylist()
         return [(r["id"], r[column]) for r in held if str(r[column]).lower() != mine.lower()]
 
-    def making_tables(self, pipeline: Any, table: str) -> AbstractContextManager[Any]:
+    def shared_load(
+        self, pipeline: Any, table: str, stop: threading.Event
+    ) -> AbstractContextManager[Any]:
         """Around a load of one of several pipelines loading a dataset at once (accounts):
         while ``table`` holds no rows the load may create the dataset's tables, which two at
         once would both try (DuckDB: 'Schema "mega" already exists'), so such loads of this
         process go one at a time. Another process cannot share a DuckDB file; PostgreSQL
-        adds a lock across processes."""
+        adds a lock across processes, lakehouse tables one around every load. ``stop``: a
+        Ctrl-C or SIGTERM ends a wait for the lock."""
         if self.lead_count(pipeline, table):
             return nullcontext()
         key = f"{type(self).__name__}:{pipeline.dataset_name}"

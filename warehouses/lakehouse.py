@@ -13,7 +13,9 @@ column, so the connector deletes there itself. filesystem.py picks one by the ta
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from dlt.common.utils import uniq_id
 
 from sources.core.columns import DELETED_AT, TIMESTAMP, ChildTable, format_timestamp
 from warehouses.base import EVERY_ROW, VERSIONS_SCHEMA, Warehouse, schema_of, sorted_versions
+from warehouses.dataset_lock import dataset_lock
 
 log = logging.getLogger("crm_leads.warehouse")
 
@@ -54,6 +57,14 @@ class LakehouseWarehouse(Warehouse):
                 )
             self._locations[key] = (location, options)
         return self._locations[key]
+
+    @contextmanager
+    def shared_load(self, pipeline: Any, table: str, stop: threading.Event) -> Iterator[None]:
+        """Every load of one of several accounts holds the dataset's lock (dataset_lock.py):
+        the table formats' commits of several processes at once are not safe here."""
+        schema = schema_of(pipeline)
+        with pipeline.destination_client(schema_name=schema) as client, dataset_lock(client, stop):
+            yield
 
     def _table(self, pipeline: Any, table: str) -> Any | None:
         """The Delta table as stored now, or None when it was never made."""

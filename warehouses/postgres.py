@@ -11,6 +11,7 @@ zero-row stub goes as CSV (it holds no value whose quoting could be lost), with 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -46,7 +47,7 @@ class PostgresWarehouse(SqlWarehouse):
         super().__init__(destination)
 
     @contextmanager
-    def making_tables(self, pipeline: Any, table: str) -> Iterator[None]:
+    def shared_load(self, pipeline: Any, table: str, stop: threading.Event) -> Iterator[None]:
         """While ``table`` does not exist, a load holds the dataset's advisory lock: two
         pipelines creating the same table at once make PostgreSQL refuse the second
         (`pg_type_typname_nsp_index`), leaving its load pending. After the first load, loads
