@@ -17,34 +17,10 @@ from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
 from sources.core.columns import LeadTables
 from sources.core.sweep.keyset_sweep import KeysetSweep
-from sources.core.sweep.loads import Load
-from warehouses import Warehouse
 
 
 class KeysetRun(CheckpointedRun):
-    def __init__(
-        self,
-        pipeline: Any,
-        warehouse: Warehouse,
-        config: Any,
-        full_refresh: bool = False,
-        discard_pending: bool = False,
-        *,
-        tables: SourceTables,
-        dlt_source: Callable[..., Any],
-    ) -> None:
-        super().__init__(pipeline, warehouse, tables, config, discard_pending)
-        self.config = config  # resolved once, by the caller
-        self.full_refresh = full_refresh
-        self.dlt_source = dlt_source
-        self.session: KeysetSweep | None = None  # made once the tables have been asked
-
-    def _source(self, load: Load) -> Any:
-        return self.dlt_source(config=self.config, sweep=load)
-
-    def _close(self) -> None:
-        if self.session is not None:
-            self.session.close()
+    session: KeysetSweep | None
 
     def _sweep(self) -> None:
         refresh: Any = "drop_resources" if self.full_refresh else None

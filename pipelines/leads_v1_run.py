@@ -9,11 +9,9 @@ from pipelines.progress import Progress
 from pipelines.runner import CheckpointedRun, SourceTables
 from sources.core.sweep.detail_sweep import DetailSweep
 from sources.core.sweep.known import KnownVersions
-from sources.core.sweep.loads import Load
 from sources.leads_v1 import hints, leads_session, leads_v1
 from sources.leads_v1.config import SourceConfig
 from sources.leads_v1.shaping import LEADS_SCHEMA
-from warehouses import Warehouse
 
 TABLES = SourceTables(
     source="leads_v1",
@@ -25,25 +23,11 @@ TABLES = SourceTables(
 
 
 class LeadsV1Run(CheckpointedRun):
-    def __init__(
-        self,
-        pipeline: Any,
-        warehouse: Warehouse,
-        config: SourceConfig,
-        full_refresh: bool = False,
-        discard_pending: bool = False,
-    ) -> None:
-        super().__init__(pipeline, warehouse, TABLES, config, discard_pending)
-        self.config = config  # resolved once, by the caller
-        self.full_refresh = full_refresh
-        self.session: DetailSweep | None = None
+    session: DetailSweep | None
+    config: SourceConfig
 
-    def _source(self, load: Load) -> Any:
-        return leads_v1(config=self.config, sweep=load)
-
-    def _close(self) -> None:
-        if self.session is not None:
-            self.session.close()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, tables=TABLES, dlt_source=leads_v1, **kwargs)
 
     def _sweep(self) -> None:
         refresh: Any = "drop_resources" if self.full_refresh else None

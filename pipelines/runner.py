@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -53,20 +54,28 @@ class SourceTables:
 
 
 class CheckpointedRun:
-    """What every source's run shares. A subclass implements ``_sweep`` (open its session and
-    hand it to ``_load_checkpoints``) and may add work after it (``_after_sweep``)."""
+    """What every source's run shares. A subclass implements ``_sweep`` (open its ``session``
+    and hand it to ``_load_checkpoints``) and may add work after it (``_after_sweep``)."""
 
     def __init__(
         self,
         pipeline: Any,
         warehouse: Warehouse,
-        tables: SourceTables,
         config: Any,
+        full_refresh: bool = False,
         discard_pending: bool = False,
+        *,
+        tables: SourceTables,
+        dlt_source: Callable[..., Any],
     ) -> None:
-        """``config``: the source's resolved settings (``ConnectorSettings``): its filters,
-        personal-data rules, and the account of several it is, if one."""
+        """``config``: the source's resolved settings (``ConnectorSettings``, resolved once by
+        the caller): its filters, personal-data rules, and the account of several it is, if
+        one. ``dlt_source``: the source's dlt source, called with ``config`` and each load."""
         self.pipeline = pipeline
+        self.config = config
+        self.full_refresh = full_refresh
+        self.dlt_source = dlt_source
+        self.session: Any = None  # the sweep's, made once the tables have been asked
         self.warehouse = warehouse
         self.tables = tables
         filters: StreamFilters = config.filters
@@ -82,7 +91,6 @@ class CheckpointedRun:
         self.tracker = RunTracker(pipeline, self.counters, filters, account)
         self.tracker.mark = tables.mark
         self.handles_signals = False
-        self.full_refresh = False
         upsert = warehouse.custom_fields_upsert
         self.hooks = DestinationHooks(
             table_format=warehouse.table_format if upsert else None,
@@ -229,9 +237,11 @@ class CheckpointedRun:
 
     def _close(self) -> None:
         """Close what the sweep opened (its session, a fetch process)."""
+        if self.session is not None:
+            self.session.close()
 
     def _source(self, load: Load) -> Any:
-        raise NotImplementedError
+        return self.dlt_source(config=self.config, sweep=load)
 
     def _sync(self) -> None:
         """State and schema restored from the warehouse once, before the sweep plans; then

@@ -29,6 +29,7 @@ from dlt.common.typing import TSecretStrValue
 from .config_checks import SettingChecks
 from .connect import check_base_url
 from .dlt_config import provider_file
+from .endpoint import Keyset, holds_any_item
 from .errors import ConfigurationError
 from .http import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WRITE_TIMEOUT_S
 from .pacing import DEFAULT_RESERVE, ClientStats, RateLimitPacer
@@ -208,6 +209,37 @@ class SweepSettings(ConnectorSettings):
     checkpoint_pages: int = setting(None, Flag(help="commit data + state every N pages"))
     checkpoint_seconds: float = 60.0
     prefetch_pages: int = setting(None)  # pages fetched ahead while earlier ones are written
+
+    # The list the sweep pages through: its fixed parameters (each source's endpoint.py).
+    __keyset__: ClassVar[Keyset]
+
+    @property
+    def filters(self) -> Any:
+        """The stream's filters (each source's): ``query_params()``, ``stream_key``,
+        ``describe()``."""
+        raise NotImplementedError
+
+    def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> Any:
+        """The run's client of the source's API (one rate-limit budget)."""
+        raise NotImplementedError
+
+    def stream_options(self) -> dict[str, Any]:
+        """What every sweep's options take from the settings: the stream (the list's fixed
+        parameters and the filters) and when a checkpoint ends."""
+        filters = self.filters
+        return {
+            "params": {**self.__keyset__.params, **filters.query_params()},
+            "stream_key": filters.stream_key,
+            "filters": filters.describe(),
+            "checkpoint_pages": self.checkpoint_pages,
+            "checkpoint_seconds": self.checkpoint_seconds,
+            "prefetch_pages": self.prefetch_pages,
+        }
+
+    def holds_any_lead(self) -> bool:
+        """One unfiltered request for one item: does the API hold any?"""
+        with self.open_client(ClientStats(), time.sleep) as client:
+            return holds_any_item(self.__keyset__, client)
 
     def on_resolved(self) -> None:
         checks = self.checks

@@ -54,6 +54,4 @@ def leads_v1(config: Any = None, sweep: Any = None, **source_settings: Any) -> D
 @dlt.resource(name="leads", write_disposition="merge")
 def leads(load: Load, pii_policy: PiiPolicy) -> Iterator[Any]:
     """New, changed and deleted leads as arrow tables (one load per checkpoint)."""
-    state = dlt.current.resource_state()
-    pii_policy.record(state)  # committed with the rows: see sources/core/pii.py
-    yield from dlt_items(load, state)
+    yield from dlt_items(load, pii_policy)

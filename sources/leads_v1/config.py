@@ -3,14 +3,13 @@ identity derived from the filters."""
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from dlt.common.configuration.specs import configspec
 
-from sources.core.endpoint import DetailEndpoint, holds_any_item
+from sources.core.endpoint import DetailEndpoint, Keyset
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats
 from sources.core.settings import ApiSettings, Flag, PersonalDataSettings, SweepSettings, setting
@@ -71,6 +70,7 @@ class LeadsV1Settings(ApiSettings, SweepSettings, PersonalDataSettings):
 
     __setting_section__: ClassVar[str] = "leads_v1"
     __pii_columns__: ClassVar[tuple[str, ...]] = PII_COLUMNS
+    __keyset__: ClassVar[Keyset] = LEADS_KEYSET
     # A token is bound to one organization (004), which every lead names: each account of
     # several says which, so that its sweep judges deletes among its own rows only.
     __account_settings__: ClassVar[tuple[str, ...]] = ("api_token", "organization_id")
@@ -124,23 +124,12 @@ class LeadsV1Settings(ApiSettings, SweepSettings, PersonalDataSettings):
         return leads_endpoint(self.pii_policy())
 
     def sweep_options(self) -> DetailOptions:
-        filters = self.filters
         return DetailOptions(
-            params={**LEADS_KEYSET.params, **filters.query_params()},
-            stream_key=filters.stream_key,
-            filters=filters.describe(),
+            **self.stream_options(),
             new_only=self.new_only,
             concurrency=self.detail_concurrency,
             delete_mode=self.delete_mode,
-            checkpoint_pages=self.checkpoint_pages,
-            checkpoint_seconds=self.checkpoint_seconds,
-            prefetch_pages=self.prefetch_pages,
         )
-
-    def holds_any_lead(self) -> bool:
-        """One unfiltered request for one lead: does the API hold any?"""
-        with self.open_client(ClientStats(), time.sleep) as client:
-            return holds_any_item(LEADS_KEYSET, client)
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> LeadsV1Client:
         """The run's client: one rate-limit budget for every detail request in flight."""

@@ -3,7 +3,6 @@ identity derived from the filters."""
 
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -12,7 +11,7 @@ from typing import Any, ClassVar
 from dlt.common.configuration.specs import configspec
 
 from sources.core.config_checks import aware_timestamp, parse_duration
-from sources.core.endpoint import EndpointSpec, holds_any_item
+from sources.core.endpoint import EndpointSpec, Keyset
 from sources.core.errors import ConfigurationError
 from sources.core.pacing import ClientStats
 from sources.core.settings import (
@@ -98,6 +97,7 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
     __account_settings__: ClassVar[tuple[str, ...]] = ("api_token", "customer_id")
     __tenant_column__: ClassVar[str | None] = "customer_id"  # in every lead (001)
     __pii_columns__: ClassVar[tuple[str, ...]] = PII_COLUMNS
+    __keyset__: ClassVar[Keyset] = LEADS_KEYSET
 
     base_url: str | None = settings.DEFAULT_BASE_URL
     customer_id: str | None = None
@@ -157,25 +157,14 @@ class MegaSettings(ApiSettings, SweepSettings, PersonalDataSettings):
         return {**LEADS_KEYSET.params, **self.filters.query_params()}
 
     def sweep_options(self) -> SweepOptions:
-        filters = self.filters
         return SweepOptions(
-            params=self.list_params(),
-            stream_key=filters.stream_key,
-            filters=filters.describe(),
-            initial_since=filters.initial_updated_since,
+            **self.stream_options(),
+            initial_since=self.filters.initial_updated_since,
             lookback=self.lookback,
-            checkpoint_pages=self.checkpoint_pages,
-            checkpoint_seconds=self.checkpoint_seconds,
-            prefetch_pages=self.prefetch_pages,
             fetch_process_min_items=self.fetch_process_min_leads,
             fetch_process_buffer_pages=settings.FETCH_PROCESS_BUFFER_PAGES,
             workers=self.workers,
         )
-
-    def holds_any_lead(self) -> bool:
-        """One unfiltered request for one lead: does the API hold any?"""
-        with self.open_client(ClientStats(), time.sleep) as client:
-            return holds_any_item(LEADS_KEYSET, client)
 
     def open_client(self, stats: ClientStats, sleep: Callable[[float], None]) -> MegaClient:
         """The run's client: one rate-limit budget for every worker, waits that Ctrl-C ends."""

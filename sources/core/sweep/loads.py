@@ -10,6 +10,7 @@ import dlt
 import pyarrow as pa
 
 from sources.core.endpoint import StoredKeys
+from sources.core.pii import PiiPolicy
 
 # (rows, child rows or None, append): see ``append.py``.
 Batch = tuple[pa.Table, pa.Table | None, bool]
@@ -50,9 +51,12 @@ class Load(Protocol):
     def close(self) -> None: ...
 
 
-def dlt_items(load: Load, resource_state: dict[str, Any]) -> Iterator[Any]:
+def dlt_items(load: Load, pii_policy: PiiPolicy) -> Iterator[Any]:
     """The load's batches as dlt items, each table with its own hints (resource-level column
-    hints would leak into the child table): every source's resource is this."""
+    hints would leak into the child table): every source's resource is this. Its state records
+    the personal-data rules the rows were shaped under, committed with them (core/pii.py)."""
+    resource_state = dlt.current.resource_state()
+    pii_policy.record(resource_state)
     hooks = load.hooks
     merge, appended = load.table_hints(hooks.table_format)
     if hooks.before_load is not None:
