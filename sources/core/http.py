@@ -62,6 +62,12 @@ def json_object(content: bytes, context: str, described: str = "") -> dict[str, 
     return body
 
 
+def with_defaults(given: Mapping[str, Any], **defaults: Any) -> dict[str, Any]:
+    """An API client's options for ``HttpClient``: those given (None: not given) over the
+    API's own defaults."""
+    return {**defaults, **{name: value for name, value in given.items() if value is not None}}
+
+
 class HttpClient:
     """One connection pool to one API. Thread-safe (httpx.Client is)."""
 

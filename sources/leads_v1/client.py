@@ -7,8 +7,7 @@ one organization (README).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -17,9 +16,8 @@ import httpx
 import orjson
 
 from sources.core.errors import NotFoundError
-from sources.core.http import DEFAULT_TIMEOUT, HttpClient
-from sources.core.pacing import ClientStats, RateLimitPacer
-from sources.core.retry import DEFAULT_RETRY, RetryPolicy
+from sources.core.http import DEFAULT_TIMEOUT, HttpClient, with_defaults
+from sources.core.retry import DEFAULT_RETRY
 
 from . import settings
 
@@ -59,24 +57,18 @@ class LeadsV1Client:
         base_url: str,
         api_token: str,
         *,
-        timeout: httpx.Timeout | None = None,
-        retry: RetryPolicy | None = None,
-        pacer: RateLimitPacer | None = None,
-        stats: ClientStats | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         base_url_setting: str = BASE_URL_SETTING,
+        **http_options: Any,
     ) -> None:
+        """``http_options``: ``HttpClient``'s (timeout, retry, pacer, stats, sleep); this API's
+        timeout and retry rules where not given."""
         self.http = HttpClient(
             base_url,
             base_url_setting=base_url_setting,
             auth_headers={"Authorization": f"Bearer {api_token}"},
             secrets=(api_token,),
             read_error=read_error,
-            timeout=timeout or TIMEOUT,
-            retry=retry or RETRY,
-            pacer=pacer,
-            stats=stats,
-            sleep=sleep,
+            **with_defaults(http_options, timeout=TIMEOUT, retry=RETRY),
         )
         self.stats = self.http.stats
 

@@ -4,8 +4,7 @@ headers, how its error body reads, its retry policy and its two endpoints (list 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -14,8 +13,7 @@ import orjson
 
 from sources.core.connect import check_base_url as check_url
 from sources.core.errors import MalformedResponseError
-from sources.core.http import DEFAULT_TIMEOUT, HttpClient
-from sources.core.pacing import ClientStats, RateLimitPacer
+from sources.core.http import DEFAULT_TIMEOUT, HttpClient, with_defaults
 from sources.core.retry import DEFAULT_RETRY, RetryPolicy
 
 from . import settings
@@ -58,14 +56,11 @@ class MegaClient:
         api_token: str,
         customer_id: str,
         *,
-        timeout: httpx.Timeout | None = None,
-        retry: RetryPolicy | None = None,
-        pacer: RateLimitPacer | None = None,
-        stats: ClientStats | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        answered: bool = False,
         base_url_setting: str = BASE_URL_SETTING,
+        **http_options: Any,
     ) -> None:
+        """``http_options``: ``HttpClient``'s (timeout, retry, pacer, stats, sleep, answered);
+        this API's timeout and retry rules where not given."""
         self._api_token = api_token
         self._customer_id = customer_id
         self.http = HttpClient(
@@ -74,12 +69,7 @@ class MegaClient:
             auth_headers={"Authorization": f"Bearer {api_token}", "x-customer-id": customer_id},
             secrets=(api_token,),
             read_error=read_error,
-            timeout=timeout or TIMEOUT,
-            retry=retry or RETRY,
-            pacer=pacer,
-            stats=stats,
-            sleep=sleep,
-            answered=answered,
+            **with_defaults(http_options, timeout=TIMEOUT, retry=RETRY),
         )
         self.stats = self.http.stats
 
