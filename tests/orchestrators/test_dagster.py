@@ -119,8 +119,8 @@ def test_crm_leads_job_loads_both_sources_then_builds_the_models(
 def test_a_failed_dbt_test_fails_the_models_step(
     defs: ModuleType, mega_env: Warehouse, v1_env: V1Warehouse
 ) -> None:
-    assert materialize(defs.mega_leads_asset).success
-    assert materialize(defs.leads_v1_asset, run_config=leads_v1_config(False)).success
+    assert materialize(defs.LOADS["mega"]).success
+    assert materialize(defs.LOADS["leads_v1"], run_config=leads_v1_config(False)).success
     with duckdb.connect(str(mega_env.path)) as con:
         con.execute("INSERT INTO mega.leads SELECT * FROM mega.leads LIMIT 1")
 
@@ -139,7 +139,7 @@ def test_a_failed_dbt_test_fails_the_models_step(
 
 
 def test_mega_asset_loads_every_lead(mega_env: Warehouse) -> None:
-    from orchestrators.dagster_defs import mega_leads_asset
+    mega_leads_asset = orchestrators.dagster_defs.LOADS["mega"]
 
     result = materialize(mega_leads_asset)
 
@@ -152,7 +152,7 @@ def test_mega_asset_loads_every_lead(mega_env: Warehouse) -> None:
 
 
 def test_leads_v1_asset_new_only_then_nightly_full_sweep(v1_env: V1Warehouse) -> None:
-    from orchestrators.dagster_defs import leads_v1_asset
+    leads_v1_asset = orchestrators.dagster_defs.LOADS["leads_v1"]
 
     store = v1_env.sim.store
     assert materialize(leads_v1_asset, run_config=leads_v1_config(True)).success
@@ -182,13 +182,14 @@ def test_mega_dlt_assets_load_every_lead_into_their_own_dataset(
     assert "leads" not in mega_env.tables()  # the runner's dataset `mega` is left alone
 
 
-@pytest.mark.parametrize("variant", ["mega_leads_asset", "mega_dlt_assets"])
+@pytest.mark.parametrize("variant", ["mega_leads", "mega_dlt_assets"])
 def test_mega_refused_token_fails_the_asset_with_the_reason(
     defs: ModuleType, mega_env: Warehouse, monkeypatch: pytest.MonkeyPatch, variant: str
 ) -> None:
     monkeypatch.setenv("SOURCES__MEGA__API_TOKEN", "not-the-token")
+    asset = defs.LOADS["mega"] if variant == "mega_leads" else defs.mega_dlt_assets
 
-    event = failure(materialize(getattr(defs, variant)))
+    event = failure(materialize(asset))
 
     assert_one_line_reason(reason(event), "authentication failed (401")
     assert "Invalid API key" in reason(event)
@@ -198,7 +199,7 @@ def test_mega_refused_token_fails_the_asset_with_the_reason(
 def test_leads_v1_refused_token_fails_the_asset_with_the_reason(
     v1_env: V1Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestrators.dagster_defs import leads_v1_asset
+    leads_v1_asset = orchestrators.dagster_defs.LOADS["leads_v1"]
 
     monkeypatch.setenv("SOURCES__LEADS_V1__API_TOKEN", "not-the-token")
 
@@ -214,7 +215,7 @@ def test_leads_v1_refused_token_fails_the_asset_with_the_reason(
 def test_missing_setting_fails_the_asset_naming_it(
     mega_env: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestrators.dagster_defs import mega_leads_asset
+    mega_leads_asset = orchestrators.dagster_defs.LOADS["mega"]
 
     monkeypatch.delenv("SOURCES__MEGA__CUSTOMER_ID")
 
