@@ -249,3 +249,35 @@ def test_account_partitions_load_each_account_and_a_revoked_one_fails_alone(
     assert_one_line_reason(reason(failure(outcomes[REVOKED])), "401", REVOKED.upper())
     live = [name for name in ACCOUNTS if name != REVOKED]
     assert accounts_pg.loaded() == accounts_pg.truth(live)
+
+
+def test_a_source_registered_gets_its_asset_job_and_schedules(
+    third_source: Any, v1_env: V1Warehouse
+) -> None:
+    """``dagster_defs`` loops over the registry: a third entry gets an asset, a job and its
+    schedules, its run config the run's switches, with no line of the module naming it."""
+    defs = importlib.reload(orchestrators.dagster_defs)
+    dagster.Definitions.validate_loadable(defs.defs)
+    repo = defs.defs.get_repository_def()
+    third = [s for s in repo.schedule_defs if s.name.startswith("leads_v2_")]
+    assert {s.name: (s.cron_schedule, s.job_name) for s in third} == {
+        "leads_v2_hourly": ("15 * * * *", "leads_v2_job"),
+        "leads_v2_nightly_full": ("0 3 * * *", "leads_v2_job"),
+    }
+    ticks = {s.name: s.evaluate_tick(dagster.build_schedule_context()) for s in third}
+    assert {name: [r.run_config for r in t.run_requests or []] for name, t in ticks.items()} == {
+        "leads_v2_hourly": [{}],
+        "leads_v2_nightly_full": [{"ops": {"leads_v2_leads": {"config": {"new_only": False}}}}],
+    }
+    job = repo.get_job("leads_v2_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"leads_v2_leads"}
+
+    config = {"ops": {"leads_v2_leads": {"config": {"new_only": True}}}}
+    result = materialize(defs.LOADS["leads_v2"], run_config=config)
+
+    assert result.success
+    assert (
+        result.asset_materializations_for_node("leads_v2_leads")[0].metadata["leads"].value == 450
+    )
+    with duckdb.connect(str(v1_env.path), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM leads_v2.leads").fetchall() == [(450,)]

@@ -7,6 +7,7 @@ with the run's one-line reason, retried only when a retry can help."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -184,3 +185,26 @@ def test_accounts_flow_maps_a_task_run_per_account_and_a_revoked_one_fails_alone
     for name in ACCOUNTS:  # each account's run, as its task run's artifact
         text = artifact(f"mega-leads-{name.replace('_', '-')}")
         assert ("failed" if name == REVOKED else "success") in text
+
+
+def test_a_source_registered_gets_its_flow_and_deployments(
+    third_source: Any, v1_env: V1Warehouse
+) -> None:
+    """The module loops over the registry: a third entry gets a task, a flow (its parameters the
+    run's switches) and deployments on its schedules, with no line of the module naming it."""
+    flows = importlib.reload(prefect_flow)
+    third = flows.FLOWS["leads_v2"]
+    assert third.name == "leads-v2" and flows.leads_v2_flow is third
+    assert list(third.parameters.properties) == ["secret_block", "new_only", "full_refresh"]
+    assert "leads_v2_secret_block" in flows.crm_leads_flow.parameters.properties
+    built = {d.name: d for d in flows.deployments()}
+    crons = {name: d.schedules[0].schedule.cron for name, d in built.items()}
+    assert crons["leads-v2-hourly"] == "15 * * * *"
+    assert crons["leads-v2-nightly-full"] == "0 3 * * *"
+    assert built["leads-v2-nightly-full"].parameters == {"new_only": False}
+
+    result = third(new_only=True)
+
+    assert result["outcome"] == "success" and result["leads"] == 450
+    assert v1_env.query("SELECT count(*) FROM leads_v2.leads") == [(450,)]
+    assert "# Leads v2 leads: success" in artifact("leads-v2")
