@@ -15,10 +15,15 @@ Two ways in, both here:
   a deployment runs ``dagster-dbt project prepare-and-package --file
   orchestrators/dagster_defs.py`` when it builds (or ``dbt parse`` in ``dbt_package/``).
   Materialize it after the loads (``crm_leads_job`` runs loads then models).
-- ``mega_account_leads``: one partition per MEGA account configured (README: Many accounts;
-  dynamic partitions, which ``mega_accounts_sensor`` adds hourly, asking a run for each), into
-  PostgreSQL: a failed account is a failed partition run of its own; a backfill across the
-  partitions loads them, several at once.
+- Many MEGA accounts (README: Many accounts), into PostgreSQL, two ways. ``mega_account_leads``:
+  one partition per account configured (dynamic partitions, which ``mega_accounts_sensor`` adds
+  hourly, asking a run for each): a run per account, a failed account a failed run of its own,
+  its history and backfills per partition; how many at once is the run queue's
+  ``max_concurrent_runs``. Or ``mega_all_accounts_job``: one run mapping a step over the
+  accounts configured when it starts, ``ACCOUNTS_AT_ONCE`` steps at once, each in a process of
+  its own (the multiprocess executor), a failed account a failed step of its own while the
+  others load; each step marks its account's partition of ``mega_account_leads`` materialized.
+  One run an hour instead of one per account; schedule one of the two, not both.
 - ``mega_dlt_assets``, dagster-dlt's ``@dlt_assets`` over the thin ``mega`` dlt source: one
   ``pipeline.run(source)`` per materialization, into its own dataset ``mega_dagster`` so that it
   never shares state or tables with the runner's. Fine for a quick incremental copy; no schedule.
@@ -64,13 +69,17 @@ import dlt
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetsDefinition,
     Definitions,
+    DynamicOut,
+    DynamicOutput,
     DynamicPartitionsDefinition,
     Failure,
     Field,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     RetryPolicy,
     RunRequest,
     ScheduleDefinition,
@@ -78,7 +87,9 @@ from dagster import (
     SensorResult,
     asset,
     define_asset_job,
+    job,
     multiprocess_executor,
+    op,
     sensor,
 )
 from dagster_dbt import (
@@ -295,13 +306,8 @@ def mega_account_leads(context: AssetExecutionContext) -> MaterializeResult:
 
 # One run per partition; a backfill over the partitions (UI or `dagster asset backfill`) runs
 # them under the instance's run queue: `max_concurrent_runs` (or a tag limit) says how many at
-# once. In one run over several partitions' steps, the multiprocess executor does.
-mega_accounts_job = define_asset_job(
-    "mega_accounts_job",
-    selection=[mega_account_leads],
-    partitions_def=MEGA_ACCOUNTS,
-    executor_def=multiprocess_executor.configured({"max_concurrent": ACCOUNTS_AT_ONCE}),
-)
+# once, each run its own process.
+mega_accounts_job = define_asset_job("mega_accounts_job", selection=[mega_account_leads])
 
 
 @sensor(job=mega_accounts_job, minimum_interval_seconds=3600)
@@ -321,6 +327,39 @@ def mega_accounts_sensor(context: SensorEvaluationContext) -> SensorResult:
 # Both loads, then the models (Dagster orders them by the asset graph).
 crm_leads_job = define_asset_job("crm_leads_job", selection=[*LOADS.values(), crm_leads_dbt_models])
 
+
+# The other way: one run for every account configured, a step each (mapped over the accounts
+# when the run starts), ACCOUNTS_AT_ONCE steps at once, each in a process of its own; a failed
+# account is a failed step of its own. Each step records its account's partition of
+# mega_account_leads as materialized, so both ways fill in the same partitions.
+@op(name="mega_accounts", out=DynamicOut(str))
+def mega_accounts_op() -> Iterator[DynamicOutput[str]]:
+    for name in mega_accounts():
+        yield DynamicOutput(name, mapping_key=name)
+
+
+@op(retry_policy=RETRY)
+def mega_account(context: OpExecutionContext, account: str) -> None:
+    """One MEGA account's leads changed since its last run."""
+    result = loaded(lambda: mega_leads.run(account=account, destination=ACCOUNTS_DESTINATION))
+    context.log.info(result.summary())
+    context.log_event(
+        AssetMaterialization(mega_account_leads.key, partition=account, metadata=metadata(result))
+    )
+
+
+# forkserver: each step's process forks from one that loaded this module once (spawn would load
+# Dagster, dlt and dbt's integration again in every step's process: ~3 s of CPU each).
+ACCOUNTS_EXECUTOR = multiprocess_executor.configured(
+    {"max_concurrent": ACCOUNTS_AT_ONCE, "start_method": {"forkserver": {}}}
+)
+
+
+@job(executor_def=ACCOUNTS_EXECUTOR)
+def mega_all_accounts_job() -> None:
+    mega_accounts_op().map(mega_account)
+
+
 defs = Definitions(
     assets=[
         *LOADS.values(),
@@ -328,7 +367,7 @@ defs = Definitions(
         mega_dlt_assets,
         mega_account_leads,
     ],
-    jobs=[*JOBS.values(), crm_leads_job, mega_accounts_job],
+    jobs=[*JOBS.values(), crm_leads_job, mega_accounts_job, mega_all_accounts_job],
     schedules=schedules,
     sensors=[mega_accounts_sensor],
     resources={

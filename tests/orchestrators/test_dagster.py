@@ -1,11 +1,13 @@
 """The Dagster example (orchestrators/dagster_defs.py), materialized in process with Dagster's
-``materialize`` against the simulators, settings from the environment as a deployment sets them:
-rows in DuckDB equal the source's leads; a failed run is a failed asset whose message is the
-run's one-line reason, not retried when a retry cannot help."""
+``materialize`` (the accounts job: ``execute_job``, in processes) against the simulators,
+settings from the environment as a deployment sets them: rows in DuckDB equal the source's
+leads; a failed run is a failed asset whose message is the run's one-line reason, not retried
+when a retry cannot help."""
 
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -281,3 +283,60 @@ def test_a_source_registered_gets_its_asset_job_and_schedules(
     )
     with duckdb.connect(str(v1_env.path), read_only=True) as con:
         assert con.sql("SELECT count(*) FROM leads_v2.leads").fetchall() == [(450,)]
+
+
+def test_all_accounts_job_loads_accounts_at_once_in_processes_and_a_revoked_one_fails_alone(
+    defs: ModuleType, accounts_pg: AccountsWarehouse
+) -> None:
+    """``mega_all_accounts_job`` run by Dagster itself (``execute_job``, an instance on disk):
+    a step per account, the multiprocess executor running several at once, each in a process
+    of its own that loads the code location again, as a deployment runs it."""
+    with dagster.instance_for_test() as instance:
+        result = dagster.execute_job(
+            dagster.reconstructable(defs.mega_all_accounts_job), instance=instance
+        )
+        records = instance.all_logs(result.run_id)
+
+    assert not result.success
+    [failed] = result.get_step_failure_events()
+    assert failed.step_key == f"mega_account[{REVOKED}]"
+    assert_one_line_reason(reason(failed), "401", REVOKED.upper())
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    live = [name for name in ACCOUNTS if name != REVOKED]
+    assert accounts_pg.loaded() == accounts_pg.truth(live)
+    materialized = {e.partition for e in result.get_asset_materialization_events()}
+    assert materialized == set(live)  # mega_account_leads' partitions
+
+    steps = step_spans(records, "mega_account[")
+    assert len(steps) == len(ACCOUNTS)
+    assert len({pid for _, _, pid in steps.values()}) == len(ACCOUNTS)  # a process each
+    assert os.getpid() not in {pid for _, _, pid in steps.values()}
+    assert 2 <= most_at_once(steps.values()) <= defs.ACCOUNTS_AT_ONCE
+
+
+def step_spans(records: Any, prefix: str) -> dict[str, tuple[float, float, int]]:
+    """Each step whose key starts with ``prefix``: when it started and ended, and the process
+    that ran it, from the run's event log."""
+    spans: dict[str, Any] = {}
+    for record in records:
+        event = record.dagster_event
+        if event is None or not (event.step_key or "").startswith(prefix):
+            continue
+        if event.event_type_value == "STEP_START":
+            spans[event.step_key] = [record.timestamp, None, event.pid]
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            spans[event.step_key][1] = record.timestamp
+    return {key: (start, end, pid) for key, (start, end, pid) in spans.items()}
+
+
+def most_at_once(spans: Any) -> int:
+    """The most steps running at one moment."""
+    moments = sorted(
+        [(start, 1) for start, _, _ in spans] + [(end, -1) for _, end, _ in spans],
+        key=lambda moment: (moment[0], moment[1]),  # an end before a start at the same time
+    )
+    running = most = 0
+    for _, change in moments:
+        running += change
+        most = max(most, running)
+    return most
