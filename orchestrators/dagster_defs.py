@@ -280,7 +280,10 @@ def crm_leads_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) ->
     yield from dbt.cli(["build"], context=context).stream()
 
 
-# ----- many accounts (README: Many accounts): a partition per MEGA account configured --------
+# Every load, then the models (Dagster orders them by the asset graph).
+crm_leads_job = define_asset_job("crm_leads_job", selection=[*LOADS.values(), crm_leads_dbt_models])
+
+# ----- many accounts (README: Many accounts): a partition or a step per MEGA account ---------
 
 MEGA_ACCOUNTS = DynamicPartitionsDefinition(name="mega_accounts")
 # Into a warehouse that takes several writers (DESTINATION__POSTGRES__CREDENTIALS): the
@@ -322,10 +325,6 @@ def mega_accounts_sensor(context: SensorEvaluationContext) -> SensorResult:
             MEGA_ACCOUNTS.build_add_request([name for name in names if name not in known])
         ],
     )
-
-
-# Both loads, then the models (Dagster orders them by the asset graph).
-crm_leads_job = define_asset_job("crm_leads_job", selection=[*LOADS.values(), crm_leads_dbt_models])
 
 
 # The other way: one run for every account configured, a step each (mapped over the accounts

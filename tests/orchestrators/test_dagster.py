@@ -78,6 +78,15 @@ def test_definitions_load_with_their_schedules(defs: ModuleType) -> None:
         "leads_v1_hourly_new_only": "5 * * * *",
         "leads_v1_nightly_full": "30 2 * * *",
     }
+    jobs = {job.name for job in repo.get_all_jobs() if not job.name.startswith("__")}
+    assert jobs == {
+        "mega_leads_job",
+        "leads_v1_job",
+        "crm_leads_job",
+        "mega_accounts_job",
+        "mega_all_accounts_job",
+    }
+    assert [sensor.name for sensor in repo.sensor_defs] == ["mega_accounts_sensor"]
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
     assert keys == {
         "mega_leads",
