@@ -1,7 +1,8 @@
 """Running the loads from an orchestrator: one tested example per tool, each an optional extra
 (README, "Running it from an orchestrator"). Every example calls the same entrypoints the CLI
-does, ``pipelines.mega_leads.run`` and ``pipelines.leads_v1.run``, and turns their ``RunResult``
-/ ``RunFailed`` into the tool's own success and failure.
+does (``pipelines.mega_leads.run``, ``pipelines.leads_v1.run``: ``run_source``) for every source
+registered in ``pipelines/registry.py``, on the schedules its entry declares, and turns their
+``RunResult`` / ``RunFailed`` into the tool's own success and failure.
 
 - ``dagster_defs.py`` (extra ``dagster``): assets calling ``run()`` for both sources, with
   schedules; dagster-dbt's ``@dbt_assets`` for the dbt package downstream of them; and
@@ -13,8 +14,9 @@ does, ``pipelines.mega_leads.run`` and ``pipelines.leads_v1.run``, and turns the
   the dbt package), a retried task, the result as a
   markdown artifact; ``python -m orchestrators.prefect_flow`` serves them on schedules.
 - ``cron.md``: crontab and systemd service + timer, where the secrets go, the exit codes.
-- ``common.py``: what they share (which failures a retry can fix; the result as JSON and
-  markdown). Imports no orchestrator.
+- ``common.py``: what they share (the registered sources and their names, switches and
+  schedules; which failures a retry can fix; the result as JSON and markdown). Imports no
+  orchestrator.
 
 Each module says where that tool keeps the secrets and how a failed run shows: always as a
 failed task / asset / flow run whose message is the run's one-line reason. Tests:

@@ -2,10 +2,11 @@
 ".[airflow]"`` into Airflow's environment, then put this file in the dags folder, or a file
 there that does ``from orchestrators.airflow_dag import crm_leads_dag, crm_leads_nightly_dag``).
 
-- ``crm_leads``, hourly: ``mega_leads`` (what changed at MEGA) and ``leads_v1_new_only``
+- ``crm_leads``, hourly: a task per load that the registered sources (``pipelines/registry.py``)
+  schedule more often than daily: ``mega_leads`` (what changed at MEGA) and ``leads_v1_new_only``
   (leads created at Leads v1). MEGA more often: change the schedule, e.g. ``*/15 * * * *``.
-- ``crm_leads_nightly``, 02:30: ``leads_v1_full``, the full sweep that also finds updates and
-  deletes of older Leads v1 leads.
+- ``crm_leads_nightly``, 02:30: the loads they schedule daily: ``leads_v1_full``, the full sweep
+  that also finds updates and deletes of older Leads v1 leads.
 - ``crm_leads_accounts``, hourly: one mapped task per MEGA account configured (README: Many
   accounts): ``mega_account.expand(account=…)``, each ``run(account=…)``, a failed account a
   failed task instance of its own while the others load; ``max_active_tis_per_dagrun`` of them
@@ -24,13 +25,14 @@ so a run stopped at page 9,000 resumes there), finishes a package an earlier run
 judges deletes against what the warehouse holds. Decomposing the source into tasks per resource
 gains nothing either: each source has one resource, ``leads``. So: one ``@task`` per run.
 
-Secrets: an Airflow Connection per API, whose password is the token: ``mega_api`` and
-``leads_v1_api`` (``airflow connections add mega_api --conn-type http --conn-password …``; or a
-secrets backend such as Vault; or ``AIRFLOW_CONN_MEGA_API='{"conn_type": "http", "password":
-"…"}'``). Without the connection, or for the other settings, dlt reads the environment of the
-workers: ``SOURCES__MEGA__API_TOKEN``, ``SOURCES__MEGA__CUSTOMER_ID``,
-``SOURCES__LEADS_V1__API_TOKEN``, ``SOURCES__LEADS_V1__BASE_URL``,
-``DESTINATION__DUCKDB__CREDENTIALS``; or ``dlt_config/secrets.toml``.
+Secrets: an Airflow Connection per API, whose password is the token: ``<source>_api``, so
+``mega_api`` and ``leads_v1_api`` (``airflow connections add mega_api --conn-type http
+--conn-password …``; or a secrets backend such as Vault; or
+``AIRFLOW_CONN_MEGA_API='{"conn_type": "http", "password": "…"}'``). Without the connection,
+or for the other settings, dlt reads the environment of the workers:
+``SOURCES__MEGA__API_TOKEN``, ``SOURCES__MEGA__CUSTOMER_ID``, ``SOURCES__LEADS_V1__API_TOKEN``,
+``SOURCES__LEADS_V1__BASE_URL``, ``DESTINATION__DUCKDB__CREDENTIALS``; or
+``dlt_config/secrets.toml``.
 
 Failures: a failed run raises, so the task fails, and its log ends with the run's one-line
 reason (``RunFailed: server error (503 …) …``), the partial result's summary logged before it;
@@ -56,16 +58,23 @@ import pendulum
 from airflow.sdk import Connection, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from orchestrators.common import as_json, mega_accounts, retryable
-
-# The entrypoints register dlt_config/ with dlt on import.
-from pipelines import leads_v1, mega_leads, views
+# common registers dlt_config/ with dlt on import.
+from orchestrators.common import (
+    SOURCES,
+    Schedule,
+    Source,
+    as_json,
+    asset_name,
+    daily,
+    mega_accounts,
+    retryable,
+    run_name,
+    runner,
+)
+from pipelines import mega_leads, views
 from pipelines.result import RunFailed, RunResult
 
 log = logging.getLogger(__name__)
-
-MEGA_CONN_ID = "mega_api"
-LEADS_V1_CONN_ID = "leads_v1_api"
 
 DEFAULT_ARGS: dict[str, Any] = {
     # Outages and rate limits often pass within minutes; a run resumes from its last checkpoint.
@@ -102,12 +111,26 @@ def load(name: str, run: Callable[..., RunResult], conn_id: str, **options: Any)
     return as_json(result)
 
 
-def load_mega(**options: Any) -> dict[str, Any]:
-    return load("mega_leads", mega_leads.run, MEGA_CONN_ID, **options)
+def load_task(source: Source, schedule: Schedule) -> Any:
+    """A task running ``source`` as ``schedule`` says (its options): ``mega_leads``,
+    ``leads_v1_new_only``, ``leads_v1_full``; the token from the Connection ``<source>_api``."""
+    task_id = f"{source.name}_{schedule.run}" if schedule.run else asset_name(source)
+
+    @task(task_id=task_id)
+    def load_source() -> dict[str, Any]:
+        return load(run_name(source), runner(source), f"{source.name}_api", **schedule.options)
+
+    return load_source()
 
 
-def load_leads_v1(**options: Any) -> dict[str, Any]:
-    return load("leads_v1", leads_v1.run, LEADS_V1_CONN_ID, **options)
+def load_tasks(nightly: bool) -> list[Any]:
+    """Every registered source's scheduled loads that run at most daily, or those more often."""
+    return [
+        load_task(source, schedule)
+        for source in SOURCES.values()
+        for schedule in source.schedules
+        if daily(schedule) == nightly
+    ]
 
 
 def build_models() -> list[str]:
@@ -131,19 +154,11 @@ def build_models() -> list[str]:
 )
 def crm_leads() -> None:
     @task
-    def mega_leads() -> dict[str, Any]:
-        return load_mega()
-
-    @task
-    def leads_v1_new_only() -> dict[str, Any]:
-        return load_leads_v1(new_only=True)
-
-    @task
     def dbt_models() -> list[str]:
         return build_models()
 
-    # The loads are independent: one failing does not stop the other; the models wait for both.
-    [mega_leads(), leads_v1_new_only()] >> dbt_models()
+    # The loads are independent: one failing does not stop another; the models wait for all.
+    load_tasks(nightly=False) >> dbt_models()
 
 
 @dag(
@@ -152,19 +167,16 @@ def crm_leads() -> None:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    max_active_tasks=1,
     default_args=DEFAULT_ARGS,
     tags=["crm", "dlt"],
 )
 def crm_leads_nightly() -> None:
     @task
-    def leads_v1_full() -> dict[str, Any]:
-        return load_leads_v1(new_only=False)
-
-    @task
     def dbt_models() -> list[str]:
         return build_models()
 
-    leads_v1_full() >> dbt_models()
+    load_tasks(nightly=True) >> dbt_models()
 
 
 # Accounts loading at once: each its own pipeline, staging tables and rate-limit budget, into a

@@ -3,9 +3,11 @@ orchestrators.dagster_defs``).
 
 Two ways in, both here:
 
-- ``mega_leads`` and ``leads_v1_leads``, plain ``@asset``\\ s calling the runner's ``run()``:
-  the recommended ones, scheduled below (MEGA every 15 minutes; Leads v1 new leads hourly and a
-  full sweep nightly, which also finds the leads deleted at the source).
+- ``<source>_leads`` for every source registered (``pipelines/registry.py``): ``mega_leads``
+  and ``leads_v1_leads``, plain ``@asset``\\ s calling the runner's ``run()``: the recommended
+  ones, each with a job ``<command>_job`` and the source's schedules ``<source>_<schedule>``
+  (MEGA every 15 minutes; Leads v1 new leads hourly and a full sweep nightly, which also finds
+  the leads deleted at the source); their run config is the run's switches.
 - ``crm_leads_dbt_models``: the dbt package's models and tests (``dbt_package/``) as assets, by
   dagster-dbt: the staging models downstream of the load assets (each dbt source maps to the
   asset that loads it), the marts downstream of those; ``dbt build``, so a failed dbt test fails
@@ -13,10 +15,15 @@ Two ways in, both here:
   a deployment runs ``dagster-dbt project prepare-and-package --file
   orchestrators/dagster_defs.py`` when it builds (or ``dbt parse`` in ``dbt_package/``).
   Materialize it after the loads (``crm_leads_job`` runs loads then models).
-- ``mega_account_leads``: one partition per MEGA account configured (README: Many accounts;
-  dynamic partitions, which ``mega_accounts_sensor`` adds hourly, asking a run for each), into
-  PostgreSQL: a failed account is a failed partition run of its own; a backfill across the
-  partitions loads them, several at once.
+- Many MEGA accounts (README: Many accounts), into PostgreSQL, two ways. ``mega_account_leads``:
+  one partition per account configured (dynamic partitions, which ``mega_accounts_sensor`` adds
+  hourly, asking a run for each): a run per account, a failed account a failed run of its own,
+  its history and backfills per partition; how many at once is the run queue's
+  ``max_concurrent_runs``. Or ``mega_all_accounts_job``: one run mapping a step over the
+  accounts configured when it starts, ``ACCOUNTS_AT_ONCE`` steps at once, each in a process of
+  its own (the multiprocess executor), a failed account a failed step of its own while the
+  others load; each step marks its account's partition of ``mega_account_leads`` materialized.
+  One run an hour instead of one per account; schedule one of the two, not both.
 - ``mega_dlt_assets``, dagster-dlt's ``@dlt_assets`` over the thin ``mega`` dlt source: one
   ``pipeline.run(source)`` per materialization, into its own dataset ``mega_dagster`` so that it
   never shares state or tables with the runner's. Fine for a quick incremental copy; no schedule.
@@ -49,8 +56,8 @@ one slot (``dagster instance concurrency set crm_duckdb 1``, or ``concurrency: p
 default_limit: 1`` in dagster.yaml) so two schedules never write the file at once.
 """
 
-# No `from __future__ import annotations`: Dagster reads the config classes from the asset
-# functions' annotations, and cannot resolve them as strings.
+# No `from __future__ import annotations`: Dagster reads the asset functions' annotations (their
+# context and resources), and cannot resolve them as strings.
 import os
 import shutil
 import sys
@@ -62,12 +69,17 @@ import dlt
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    Config,
+    AssetMaterialization,
+    AssetsDefinition,
     Definitions,
+    DynamicOut,
+    DynamicOutput,
     DynamicPartitionsDefinition,
     Failure,
+    Field,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     RetryPolicy,
     RunRequest,
     ScheduleDefinition,
@@ -75,7 +87,9 @@ from dagster import (
     SensorResult,
     asset,
     define_asset_job,
+    job,
     multiprocess_executor,
+    op,
     sensor,
 )
 from dagster_dbt import (
@@ -88,10 +102,19 @@ from dagster_dbt import (
 from dagster_dlt import DagsterDltResource, dlt_assets
 from dlt.extract import DltSource
 
-from orchestrators.common import mega_accounts, retryable
-
-# The entrypoints register dlt_config/ with dlt on import: before any dlt source is built here.
-from pipelines import leads_v1, mega_leads
+# common registers dlt_config/ with dlt on import: before any dlt source is built here.
+from orchestrators.common import (
+    SOURCES,
+    Schedule,
+    Source,
+    asset_name,
+    mega_accounts,
+    retryable,
+    run_name,
+    runner,
+    switches,
+)
+from pipelines import mega_leads
 from pipelines.failures import explain
 from pipelines.result import RunFailed, RunResult
 from pipelines.views import PACKAGE
@@ -103,32 +126,24 @@ POOL = "crm_duckdb"
 RETRY = RetryPolicy(max_retries=2, delay=300)
 
 
-class MegaRunConfig(Config):
-    full_refresh: bool = False
-    # Sweep every lead id afterwards and mark the leads deleted at the source (slower).
-    reconcile: bool = False
-
-
-class LeadsV1RunConfig(Config):
-    # Only leads created since the last run: cheap, hourly. A full sweep (nightly) also picks up
-    # updates and deletes of older leads.
-    new_only: bool = False
-    full_refresh: bool = False
-
-
 def materialized(context: AssetExecutionContext, run: Callable[[], RunResult]) -> MaterializeResult:
     """One ``run()`` as a materialization, or a failed asset whose description is the run's
     one-line reason."""
+    result = loaded(run)
+    context.log.info(result.summary())
+    return MaterializeResult(metadata=metadata(result))
+
+
+def loaded(run: Callable[[], RunResult]) -> RunResult:
+    """One ``run()``'s result, or ``Failure`` with the run's one-line reason."""
     try:
-        result = run()
+        return run()
     except RunFailed as exc:
         raise Failure(
             description=str(exc), metadata=metadata(exc.result), allow_retries=retryable(exc)
         ) from None
     except Exception as exc:  # bad settings (ConfigurationError …): nothing ran
         raise Failure(description=explain(exc), allow_retries=retryable(exc)) from None
-    context.log.info(result.summary())
-    return MaterializeResult(metadata=metadata(result))
 
 
 def metadata(result: RunResult) -> dict[str, Any]:
@@ -144,22 +159,50 @@ def metadata(result: RunResult) -> dict[str, Any]:
     }
 
 
-@asset(name="mega_leads", group_name=GROUP, pool=POOL, retry_policy=RETRY, kinds={"dlt"})
-def mega_leads_asset(context: AssetExecutionContext, config: MegaRunConfig) -> MaterializeResult:
-    """MEGA leads changed since the last run, through the checkpointed runner."""
-    return materialized(
-        context,
-        lambda: mega_leads.run(full_refresh=config.full_refresh, reconcile=config.reconcile),
+def load_asset(source: Source) -> AssetsDefinition:
+    """``source``'s leads through the checkpointed runner: asset ``<source>_leads``, its run
+    config the run's switches (MEGA: ``reconcile``; Leads v1: ``new_only``, for the hourly
+    schedule's cheap run of new leads only; both ``full_refresh``)."""
+    run = runner(source)
+    config = {
+        name: Field(bool, default_value=default) for name, default in switches(source).items()
+    }
+
+    @asset(
+        name=asset_name(source),
+        description=source.description,
+        config_schema=config,
+        group_name=GROUP,
+        pool=POOL,
+        retry_policy=RETRY,
+        kinds={"dlt"},
+    )
+    def load(context: AssetExecutionContext) -> MaterializeResult:
+        return materialized(context, lambda: run(**context.op_config))
+
+    return load
+
+
+# Per registered source: its load asset, a job of it and the job's schedules.
+LOADS = {name: load_asset(source) for name, source in SOURCES.items()}
+JOBS = {
+    name: define_asset_job(f"{run_name(source)}_job", selection=[LOADS[name]])
+    for name, source in SOURCES.items()
+}
+
+
+def schedule(source: Source, when: Schedule) -> ScheduleDefinition:
+    """``<source>_<schedule>``: ``mega_every_15_min``, ``leads_v1_nightly_full`` …"""
+    options = {"ops": {asset_name(source): {"config": dict(when.options)}}}
+    return ScheduleDefinition(
+        name=f"{source.name}_{when.name}",
+        job=JOBS[source.name],
+        cron_schedule=when.cron,
+        run_config=options if when.options else None,
     )
 
 
-@asset(name="leads_v1_leads", group_name=GROUP, pool=POOL, retry_policy=RETRY, kinds={"dlt"})
-def leads_v1_asset(context: AssetExecutionContext, config: LeadsV1RunConfig) -> MaterializeResult:
-    """Leads v1 leads new, changed or deleted since the last run (``new_only``: new ones)."""
-    return materialized(
-        context,
-        lambda: leads_v1.run(full_refresh=config.full_refresh, new_only=config.new_only),
-    )
+schedules = [schedule(source, when) for source in SOURCES.values() for when in source.schedules]
 
 
 def _spec_source() -> DltSource:
@@ -207,7 +250,7 @@ if os.getenv("DAGSTER_IS_DEV_CLI") or not DBT_PROJECT.manifest_path.exists():
         ["parse", "--quiet"], target_path=DBT_PROJECT.target_path
     ).wait()
 # dbt source -> the asset that loads it.
-LOADED_BY = {"mega": mega_leads_asset.key, "leads_v1": leads_v1_asset.key}
+LOADED_BY = {name: load.key for name, load in LOADS.items()}
 
 
 class LoadedSources(DagsterDbtTranslator):
@@ -237,31 +280,10 @@ def crm_leads_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) ->
     yield from dbt.cli(["build"], context=context).stream()
 
 
-mega_job = define_asset_job("mega_leads_job", selection=[mega_leads_asset])
-leads_v1_job = define_asset_job("leads_v1_job", selection=[leads_v1_asset])
+# Every load, then the models (Dagster orders them by the asset graph).
+crm_leads_job = define_asset_job("crm_leads_job", selection=[*LOADS.values(), crm_leads_dbt_models])
 
-
-def _leads_v1_config(new_only: bool) -> dict[str, Any]:
-    return {"ops": {"leads_v1_leads": {"config": {"new_only": new_only}}}}
-
-
-schedules = [
-    ScheduleDefinition(name="mega_every_15_min", job=mega_job, cron_schedule="*/15 * * * *"),
-    ScheduleDefinition(
-        name="leads_v1_hourly_new_only",
-        job=leads_v1_job,
-        cron_schedule="5 * * * *",
-        run_config=_leads_v1_config(True),
-    ),
-    ScheduleDefinition(
-        name="leads_v1_nightly_full",
-        job=leads_v1_job,
-        cron_schedule="30 2 * * *",
-        run_config=_leads_v1_config(False),
-    ),
-]
-
-# ----- many accounts (README: Many accounts): a partition per MEGA account configured --------
+# ----- many accounts (README: Many accounts): a partition or a step per MEGA account ---------
 
 MEGA_ACCOUNTS = DynamicPartitionsDefinition(name="mega_accounts")
 # Into a warehouse that takes several writers (DESTINATION__POSTGRES__CREDENTIALS): the
@@ -287,13 +309,8 @@ def mega_account_leads(context: AssetExecutionContext) -> MaterializeResult:
 
 # One run per partition; a backfill over the partitions (UI or `dagster asset backfill`) runs
 # them under the instance's run queue: `max_concurrent_runs` (or a tag limit) says how many at
-# once. In one run over several partitions' steps, the multiprocess executor does.
-mega_accounts_job = define_asset_job(
-    "mega_accounts_job",
-    selection=[mega_account_leads],
-    partitions_def=MEGA_ACCOUNTS,
-    executor_def=multiprocess_executor.configured({"max_concurrent": ACCOUNTS_AT_ONCE}),
-)
+# once, each run its own process.
+mega_accounts_job = define_asset_job("mega_accounts_job", selection=[mega_account_leads])
 
 
 @sensor(job=mega_accounts_job, minimum_interval_seconds=3600)
@@ -310,20 +327,46 @@ def mega_accounts_sensor(context: SensorEvaluationContext) -> SensorResult:
     )
 
 
-# Both loads, then the models (Dagster orders them by the asset graph).
-crm_leads_job = define_asset_job(
-    "crm_leads_job", selection=[mega_leads_asset, leads_v1_asset, crm_leads_dbt_models]
+# The other way: one run for every account configured, a step each (mapped over the accounts
+# when the run starts), ACCOUNTS_AT_ONCE steps at once, each in a process of its own; a failed
+# account is a failed step of its own. Each step records its account's partition of
+# mega_account_leads as materialized, so both ways fill in the same partitions.
+@op(name="mega_accounts", out=DynamicOut(str))
+def mega_accounts_op() -> Iterator[DynamicOutput[str]]:
+    for name in mega_accounts():
+        yield DynamicOutput(name, mapping_key=name)
+
+
+@op(retry_policy=RETRY)
+def mega_account(context: OpExecutionContext, account: str) -> None:
+    """One MEGA account's leads changed since its last run."""
+    result = loaded(lambda: mega_leads.run(account=account, destination=ACCOUNTS_DESTINATION))
+    context.log.info(result.summary())
+    context.log_event(
+        AssetMaterialization(mega_account_leads.key, partition=account, metadata=metadata(result))
+    )
+
+
+# forkserver: each step's process forks from one that loaded this module once (spawn would load
+# Dagster, dlt and dbt's integration again in every step's process: ~3 s of CPU each).
+ACCOUNTS_EXECUTOR = multiprocess_executor.configured(
+    {"max_concurrent": ACCOUNTS_AT_ONCE, "start_method": {"forkserver": {}}}
 )
+
+
+@job(executor_def=ACCOUNTS_EXECUTOR)
+def mega_all_accounts_job() -> None:
+    mega_accounts_op().map(mega_account)
+
 
 defs = Definitions(
     assets=[
-        mega_leads_asset,
-        leads_v1_asset,
+        *LOADS.values(),
         crm_leads_dbt_models,
         mega_dlt_assets,
         mega_account_leads,
     ],
-    jobs=[mega_job, leads_v1_job, crm_leads_job, mega_accounts_job],
+    jobs=[*JOBS.values(), crm_leads_job, mega_accounts_job, mega_all_accounts_job],
     schedules=schedules,
     sensors=[mega_accounts_sensor],
     resources={

@@ -45,6 +45,7 @@ class Source:
     cli_extras: Callable[[argparse.ArgumentParser], None] | None = None
     run_options: tuple[str, ...] = ()
     sample_queries: Mapping[str, str] = field(default_factory=dict)  # the demo's
+    schedules: tuple[Schedule, ...] = ()  # what the orchestrator examples schedule
 
 
 @contextmanager
@@ -77,6 +78,23 @@ def _reconcile_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """When a source's load runs, whatever runs it (``orchestrators/``: each tool names it
+    ``<source>_<name>`` its own way; ``cron.md``)."""
+
+    when: str  # "every_15_min", "hourly", "nightly"
+    cron: str
+    # Which run, where a source's schedules run different ones ("new_only", "full"); its
+    # ``run()`` options.
+    run: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return "_".join(part for part in (self.when, self.run) if part)
+
+
 MEGA = Source(
     name="mega",
     title="MEGA",
@@ -103,6 +121,7 @@ MEGA = Source(
             "api_total, warehouse_count FROM mega._mega_runs ORDER BY started_at"
         ),
     },
+    schedules=(Schedule("every_15_min", "*/15 * * * *"),),
 )
 LEADS_V1 = Source(
     name="leads_v1",
@@ -125,5 +144,11 @@ LEADS_V1 = Source(
             "FROM leads_v1._leads_v1_runs ORDER BY started_at"
         ),
     },
+    # New leads only hourly (cheap); nightly the full sweep, which also finds updates and
+    # deletes of older leads.
+    schedules=(
+        Schedule("hourly", "5 * * * *", "new_only", {"new_only": True}),
+        Schedule("nightly", "30 2 * * *", "full", {"new_only": False}),
+    ),
 )
 SOURCES: dict[str, Source] = {source.name: source for source in (MEGA, LEADS_V1)}

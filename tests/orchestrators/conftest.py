@@ -10,11 +10,15 @@ is written under ~ and nothing from a developer's own setup is read.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +74,37 @@ def v1_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, v1_sim: LeadsV1Serve
     monkeypatch.setenv("SOURCES__LEADS_V1__API_TOKEN", V1_TOKEN)
     _warehouse_env(monkeypatch, tmp_path)
     return V1Warehouse(tmp_path, v1_sim)
+
+
+@pytest.fixture
+def third_source() -> Iterator[Any]:
+    """A third source registered while the test runs, as an entry added to
+    ``pipelines/registry.py`` is: Leads v1's parts (settings, run class) under names, a dataset
+    and schedules of its own. The test loads the orchestrator module again to see it; after it,
+    the modules are loaded again without it."""
+    from orchestrators.common import SOURCES, Schedule
+    from pipelines.registry import LEADS_V1
+
+    third = dataclasses.replace(
+        LEADS_V1,
+        name="leads_v2",
+        title="Leads v2",
+        command="leads-v2",
+        pipeline_name="leads_v2",
+        dataset="leads_v2",
+        schedules=(
+            Schedule("hourly", "15 * * * *"),
+            Schedule("nightly", "0 3 * * *", "full", {"new_only": False}),
+        ),
+    )
+    SOURCES[third.name] = third
+    try:
+        yield third
+    finally:
+        del SOURCES[third.name]
+        for module in ("orchestrators.dagster_defs", "orchestrators.prefect_flow"):
+            if module in sys.modules:
+                importlib.reload(sys.modules[module])
 
 
 def _warehouse_env(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:

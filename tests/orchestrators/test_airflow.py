@@ -193,3 +193,20 @@ def test_accounts_dag_maps_a_task_per_account_and_a_revoked_one_fails_alone(
     assert all(xcom["outcome"] == "success" and xcom["account"] for xcom in loaded)
     live = [name for name in names if name != REVOKED]
     assert accounts_pg.loaded() == accounts_pg.truth(live)
+
+
+def test_a_source_registered_gets_its_tasks(third_source: Any, v1_env: V1Warehouse) -> None:
+    """The DAG file loops over the registry: a third entry's schedules become tasks of the
+    hourly and nightly DAGs (with its run options), with no line of the file naming it."""
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    crm, nightly = bag.dags["crm_leads"], bag.dags["crm_leads_nightly"]
+    assert {"leads_v2_leads", "mega_leads", "leads_v1_new_only"} <= set(crm.task_ids)
+    assert set(nightly.task_ids) == {"leads_v1_full", "leads_v2_full", "dbt_models"}
+    assert "leads_v2_leads" in crm.get_task("dbt_models").upstream_task_ids
+
+    xcom = run_task(bag, "crm_leads_nightly", "leads_v2_full")
+
+    assert xcom["outcome"] == "success" and xcom["leads"] == 450
+    assert xcom["dataset_name"] == "leads_v2"
+    assert v1_env.query("SELECT count(*) FROM leads_v2.leads") == [(450,)]

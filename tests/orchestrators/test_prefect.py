@@ -7,6 +7,7 @@ with the run's one-line reason, retried only when a retry can help."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Iterator
 from typing import Any
@@ -43,9 +44,10 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tasks as deployed, their retries without the minutes between them."""
-    for name in ("mega_leads_task", "leads_v1_task", "mega_account_task"):
-        deployed = getattr(prefect_flow, name)
-        monkeypatch.setattr(prefect_flow, name, deployed.with_options(retry_delay_seconds=0))
+    for name, deployed in list(prefect_flow.TASKS.items()):
+        monkeypatch.setitem(prefect_flow.TASKS, name, deployed.with_options(retry_delay_seconds=0))
+    accounts = prefect_flow.mega_account_task.with_options(retry_delay_seconds=0)
+    monkeypatch.setattr(prefect_flow, "mega_account_task", accounts)
 
 
 def artifact(key: str) -> str:
@@ -64,7 +66,7 @@ def failed_reason(state: State[Any]) -> str:
 
 
 def test_mega_flow_loads_every_lead_with_an_artifact(mega_env: Warehouse) -> None:
-    result = prefect_flow.mega_leads_flow()
+    result = prefect_flow.FLOWS["mega"]()
 
     assert result["outcome"] == "success" and result["leads"] == 350
     assert len(mega_env.leads()) == len(mega_env.sim.store.snapshot())
@@ -75,12 +77,12 @@ def test_mega_flow_loads_every_lead_with_an_artifact(mega_env: Warehouse) -> Non
 
 def test_leads_v1_flow_new_only_then_full_sweep(v1_env: V1Warehouse) -> None:
     store = v1_env.sim.store
-    assert prefect_flow.leads_v1_flow(new_only=True)["leads"] == 450
+    assert prefect_flow.FLOWS["leads_v1"](new_only=True)["leads"] == 450
     assert len(v1_env.live()) == len(store.leads())
 
     gone = store.leads()[0]["id"]
     store.delete(gone)
-    result = prefect_flow.leads_v1_flow()
+    result = prefect_flow.FLOWS["leads_v1"]()
 
     assert result["outcome"] == "success" and result["deleted"] == 1
     assert len(v1_env.live()) == len(store.leads()) == 449
@@ -92,14 +94,14 @@ def test_token_from_a_secret_block(mega_env: Warehouse, monkeypatch: pytest.Monk
     monkeypatch.delenv("SOURCES__MEGA__API_TOKEN")
     Secret(value=SecretStr(DEFAULT_TOKEN)).save("mega-api-token", overwrite=True)
 
-    assert prefect_flow.mega_leads_flow(secret_block="mega-api-token")["leads"] == 350
+    assert prefect_flow.FLOWS["mega"](secret_block="mega-api-token")["leads"] == 350
 
 
 def test_outage_is_retried_and_the_retry_loads(mega_env: Warehouse) -> None:
     # The first try's page 1 is answered 503 until the run's own retries are spent.
     mega_env.sim.faults.add(faults.status(503), times=ATTEMPTS, after=PROBE)
 
-    result = prefect_flow.mega_leads_flow()
+    result = prefect_flow.FLOWS["mega"]()
 
     assert result["outcome"] == "success" and result["leads"] == 350
     assert_mega_exact(mega_env, mega_env.sim)
@@ -110,7 +112,7 @@ def test_refused_token_fails_the_flow_without_retries(
     mega_env: Warehouse, v1_env: V1Warehouse, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
     monkeypatch.setenv(f"SOURCES__{source.upper()}__API_TOKEN", "not-the-token")
-    flow = prefect_flow.mega_leads_flow if source == "mega" else prefect_flow.leads_v1_flow
+    flow = prefect_flow.FLOWS[source]
     sim = mega_env.sim if source == "mega" else v1_env.sim
 
     state = flow(return_state=True)
@@ -126,7 +128,7 @@ def test_missing_setting_fails_the_flow_naming_it(
 ) -> None:
     monkeypatch.delenv("SOURCES__MEGA__CUSTOMER_ID")
 
-    state = prefect_flow.mega_leads_flow(return_state=True)
+    state = prefect_flow.FLOWS["mega"](return_state=True)
 
     assert state.is_failed()
     error = state.result(raise_on_failure=False)
@@ -183,3 +185,26 @@ def test_accounts_flow_maps_a_task_run_per_account_and_a_revoked_one_fails_alone
     for name in ACCOUNTS:  # each account's run, as its task run's artifact
         text = artifact(f"mega-leads-{name.replace('_', '-')}")
         assert ("failed" if name == REVOKED else "success") in text
+
+
+def test_a_source_registered_gets_its_flow_and_deployments(
+    third_source: Any, v1_env: V1Warehouse
+) -> None:
+    """The module loops over the registry: a third entry gets a task, a flow (its parameters the
+    run's switches) and deployments on its schedules, with no line of the module naming it."""
+    flows = importlib.reload(prefect_flow)
+    third = flows.FLOWS["leads_v2"]
+    assert third.name == "leads-v2" and flows.leads_v2_flow is third
+    assert list(third.parameters.properties) == ["secret_block", "new_only", "full_refresh"]
+    assert "leads_v2_secret_block" in flows.crm_leads_flow.parameters.properties
+    built = {d.name: d for d in flows.deployments()}
+    crons = {name: d.schedules[0].schedule.cron for name, d in built.items()}
+    assert crons["leads-v2-hourly"] == "15 * * * *"
+    assert crons["leads-v2-nightly-full"] == "0 3 * * *"
+    assert built["leads-v2-nightly-full"].parameters == {"new_only": False}
+
+    result = third(new_only=True)
+
+    assert result["outcome"] == "success" and result["leads"] == 450
+    assert v1_env.query("SELECT count(*) FROM leads_v2.leads") == [(450,)]
+    assert "# Leads v2 leads: success" in artifact("leads-v2")
