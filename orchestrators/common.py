@@ -79,4 +79,4 @@ def mega_accounts() -> list[str]:
     from pipelines.accounts import account_names
     from pipelines.registry import MEGA
 
-    return account_names(MEGA)
+    return account_names(MEGA.settings)
