@@ -31,6 +31,7 @@ from pipelines.accounts import (  # noqa: E402
     AccountsFailed,
     AccountsResult,
     account_names,
+    check_account_name,
     run_accounts,
 )
 from pipelines.entrypoint import located  # noqa: E402
@@ -90,7 +91,9 @@ def push(
     if on_change not in ("skip", "fail"):
         raise ConfigurationError(f"on_change must be skip or fail, got {on_change!r}")
     sql = _query(table, query, file)
-    if account is None and (account_column is not None or account_names(spec)):
+    if account is not None:
+        check_account_name(spec, account)
+    elif account_column is not None or account_names(spec):
         raise _name_accounts(target, account_column)
     given = {"field_map": field_map, "concurrency": concurrency, **target_settings}
     try:

@@ -271,3 +271,29 @@ def test_leads_v1_accounts_keep_their_ledger_rows_apart_by_organization(
         monkeypatch.delenv("DESTINATION__LEADS_V1__ACCOUNTS__ACME__ORGANIZATION_ID")
         with pytest.raises(ConfigurationError, match="DESTINATION__LEADS_V1__ACCOUNTS__ACME__ORG"):
             push("leads_v1", file=path, duckdb_file=str(tmp_path / "w.duckdb"), account="acme")
+
+
+def test_a_dry_run_of_every_account_names_each_rows_account(
+    crm: mega.SimulatorServer, tmp_path: Path
+) -> None:
+    rows = write_csv(tmp_path / "rows.csv", people("acme", 2) + people("globex", 1))
+    env = env_for(crm, tmp_path)
+    ledger_file = ("--duckdb-file", str(tmp_path / "w.duckdb"))
+
+    dry = cli(env, rows, "--account-column", "account", "--dry-run", *ledger_file)
+    badly_named = cli(env, rows, "--account", "Acme", *ledger_file)
+
+    assert dry.returncode == 0, dry.stderr
+    lines = [orjson.loads(line) for line in dry.stdout.splitlines()]
+    assert [(line["account"], line["key"], line["action"]) for line in lines] == [
+        ("acme", "row-0", "create"),
+        ("acme", "row-1", "create"),
+        ("globex", "row-0", "create"),
+    ]
+    assert [line.split(": ")[0] for line in dry.stderr.splitlines()] == ["acme", "globex"]
+    assert badly_named.returncode == 2
+    assert badly_named.stderr.strip() == (
+        "push-leads: error: account name 'Acme' of [destination.mega.accounts]: lower-case "
+        "letters, digits and _ only (it is part of environment variable and pipeline names)"
+    )
+    assert crm.requests == []

@@ -249,7 +249,9 @@ class Pusher:
 
     def _say(self, row_key: str, action: str, **what: Any) -> None:
         if self._dry_run:
-            line = orjson.dumps({"key": row_key, "action": action, **what}, default=str)
+            # Several accounts' dry runs share stdout (one row key may be in each).
+            own = {"account": self.account} if self.account is not None else {}
+            line = orjson.dumps({"key": row_key, **own, "action": action, **what}, default=str)
             sys.stdout.write(line.decode() + "\n")
 
     def _outcome(
