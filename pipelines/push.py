@@ -49,7 +49,12 @@ from push_targets.core.rows import (  # noqa: E402
 from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from push_targets.core.settings import PushSettings  # noqa: E402
 from sources.core.dlt_config import check_config, config_dir  # noqa: E402
-from sources.core.errors import ConfigurationError, ConnectorError, Interrupted  # noqa: E402
+from sources.core.errors import (  # noqa: E402
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    Interrupted,
+)
 from sources.core.pacing import stoppable_sleep  # noqa: E402
 from sources.core.settings import resolve_settings  # noqa: E402
 from warehouses.duckdb_settings import duckdb_path, duckdb_storage_version  # noqa: E402
@@ -100,6 +105,8 @@ def push(
         config = resolve_settings(spec, given, account)
     except ConfigurationError as exc:
         raise located(exc) from None
+    # Read now: a refused token is named with where it was read (dlt's traces do not last).
+    token = config.origin("api_token")
     count = config.concurrency
     from_file = rows_from_file(Path(file)) if file else None  # checked before a file is made
     path = _warehouse_file(duckdb_file, reads_rows=not file)
@@ -129,7 +136,10 @@ def push(
         except ConnectorError as exc:
             assert pusher.last_result is not None  # set as a push begins
             interrupted = isinstance(exc, Interrupted)
-            raise PushFailed(str(exc), pusher.last_result, interrupted) from None
+            reason = str(exc)
+            if isinstance(exc, AuthenticationError) and token.split()[0] not in reason:
+                reason += f"; check {token}"
+            raise PushFailed(reason, pusher.last_result, interrupted) from None
         finally:
             pusher.close()
             sink.close()

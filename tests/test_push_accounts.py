@@ -156,7 +156,10 @@ def test_a_revoked_account_fails_alone(crm: mega.SimulatorServer, tmp_path: Path
     assert result.returncode == 1
     errors = result.stderr.strip().splitlines()
     assert errors[-1] == "push-leads: error: 1 of 2 accounts failed: acme"
-    assert any(line.startswith("push-leads: error: acme: ") and "401" in line for line in errors)
+    [acme] = [line for line in errors if line.startswith("push-leads: error: acme: ")]
+    assert "401" in acme and acme.endswith(
+        "check DESTINATION__MEGA__ACCOUNTS__ACME__API_TOKEN (read from the environment)"
+    )
     assert crm.account("acme").token not in result.stderr + result.stdout
     assert [line.split(": ")[0] for line in result.stdout.splitlines()] == ["globex"]
     assert emails(crm, "acme") == [] and len(emails(crm, "globex")) == 2
