@@ -94,7 +94,7 @@ def mega_accounts() -> list[str]:
     from pipelines.accounts import account_names
     from pipelines.registry import MEGA
 
-    return account_names(MEGA)
+    return account_names(MEGA.settings)
 
 
 # ----- the registered sources (pipelines/registry.py), as every example names them ------------

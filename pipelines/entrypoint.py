@@ -247,7 +247,7 @@ def main_for(
     ``source``: run each of its accounts if several are configured."""
     _command_logging(prog, args)
     try:
-        names = accounts.account_names(source) if source is not None else []
+        names = accounts.account_names(source.settings) if source is not None else []
         if source is not None and names:
             return _run_accounts(prog, source, run, names)
         result = run()
@@ -275,7 +275,7 @@ def _run_accounts(
             print(f"{prog}: error: {name}: {reason}", file=sys.stderr, flush=True)
 
     try:
-        accounts.run_accounts(source, run, names, on_done=report)
+        accounts.run_accounts(source.settings, run, names, on_done=report)
     except accounts.AccountsFailed as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1

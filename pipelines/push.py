@@ -1,8 +1,10 @@
 """Entrypoint: push rows into a CRM ("reverse ETL"), exactly once in effect.
 
 CLI: ``python -m pipelines.push --target mega|apollo|leads_v1 (--table T | --query SQL | --file F)
---key COLUMN [--map field=column,…] [--dry-run]`` (console script ``push-leads``).
-Python: ``from pipelines.push import push`` → ``PushResult``; raises ``PushFailed``.
+--key COLUMN [--map field=column,…] [--dry-run] [--account NAME] [--account-column COLUMN]``
+(console script ``push-leads``).
+Python: ``from pipelines.push import push`` → ``PushResult``; raises ``PushFailed``;
+``push_accounts`` → ``AccountsResult`` (README: Many accounts); raises ``AccountsFailed``.
 
 Rows come from the runs' DuckDB file (``warehouses.duckdb_settings.duckdb_path``) or a
 file; the ledger is ``push._push_ledger`` in that DuckDB file. Exit codes: 0 every row is at the
@@ -19,45 +21,54 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sources.core.dlt_config import configure_dlt
 
 configure_dlt()
 
+from pipelines.accounts import (  # noqa: E402
+    AccountsFailed,
+    AccountsResult,
+    account_names,
+    check_account_name,
+    run_accounts,
+)
 from pipelines.entrypoint import located  # noqa: E402
 from pipelines.stop_signals import stop_on_signals  # noqa: E402
 from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
 from push_targets.core.push import OnChange, Pusher, Target  # noqa: E402
-from push_targets.core.result import PushResult  # noqa: E402
-from push_targets.core.rows import check_source, rows_from_file, rows_from_query  # noqa: E402
+from push_targets.core.result import PushFailed, PushResult  # noqa: E402
+from push_targets.core.rows import (  # noqa: E402
+    check_accounts_named,
+    check_source,
+    rows_from_file,
+    rows_from_query,
+)
 from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from push_targets.core.settings import PushSettings  # noqa: E402
 from sources.core.dlt_config import check_config, config_dir  # noqa: E402
-from sources.core.errors import ConfigurationError, ConnectorError, Interrupted  # noqa: E402
+from sources.core.errors import (  # noqa: E402
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    Interrupted,
+)
 from sources.core.pacing import stoppable_sleep  # noqa: E402
+from sources.core.settings import resolve_settings  # noqa: E402
 from warehouses.duckdb_settings import duckdb_path, duckdb_storage_version  # noqa: E402
 
 log = logging.getLogger("crm_leads.run")
 
-# name -> (its settings resolved from dlt config, its target)
-TARGETS: dict[str, tuple[Callable[..., Any], Callable[..., Target]]] = {
-    "mega": (mega.resolve_config, mega.MegaTarget),
-    "apollo": (apollo.resolve_config, apollo.ApolloTarget),
-    "leads_v1": (leads_v1.resolve_config, leads_v1.LeadsV1Target),
+# name -> (its settings spec, its target)
+TARGETS: dict[str, tuple[type[PushSettings], Callable[..., Target]]] = {
+    "mega": (mega.MegaTargetSettings, mega.MegaTarget),
+    "apollo": (apollo.ApolloTargetSettings, apollo.ApolloTarget),
+    "leads_v1": (leads_v1.LeadsV1TargetSettings, leads_v1.LeadsV1Target),
 }
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-class PushFailed(ConnectorError):
-    """A push that stopped early; ``result`` counts what was done (kept in the ledger);
-    ``interrupted``: by Ctrl-C or SIGTERM."""
-
-    def __init__(self, reason: str, result: PushResult, interrupted: bool = False) -> None:
-        super().__init__(reason)
-        self.result = result
-        self.interrupted = interrupted
+__all__ = ["AccountsFailed", "PushFailed", "PushResult", "main", "push", "push_accounts"]
 
 
 def push(
@@ -72,42 +83,51 @@ def push(
     on_change: OnChange = "skip",
     concurrency: int | None = None,
     duckdb_file: str | None = None,
+    account: str | None = None,
+    account_column: str | None = None,
     **target_settings: Any,
 ) -> PushResult:
     """Push the rows of one source (``table``, ``query`` or ``file``) to ``target``; its
-    settings (credentials, ids) come from ``target_settings`` or dlt config."""
+    settings (credentials, ids) come from ``target_settings`` or dlt config. ``account``: one
+    of several configured (README: Many accounts), with its own credentials, tenant and ledger
+    rows; ``account_column``: then only the rows whose column names that account."""
     check_config()
-    try:
-        resolve, make_target = TARGETS[target]
-    except KeyError:
-        raise ConfigurationError(
-            f"unknown target {target!r}; known: {', '.join(TARGETS)}"
-        ) from None
+    spec, make_target = _target(target)
     if on_change not in ("skip", "fail"):
         raise ConfigurationError(f"on_change must be skip or fail, got {on_change!r}")
     sql = _query(table, query, file)
+    if account is not None:
+        check_account_name(spec, account)
+    elif account_column is not None or account_names(spec):
+        raise _name_accounts(target, account_column)
+    given = {"field_map": field_map, "concurrency": concurrency, **target_settings}
     try:
-        config = resolve(field_map=field_map, concurrency=concurrency, **target_settings)
+        config = resolve_settings(spec, given, account)
     except ConfigurationError as exc:
         raise located(exc) from None
+    # Read now: a refused token is named with where it was read (dlt's traces do not last).
+    token = config.origin("api_token")
     count = config.concurrency
     from_file = rows_from_file(Path(file)) if file else None  # checked before a file is made
     path = _warehouse_file(duckdb_file, reads_rows=not file)
     with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
-        where = f"the DuckDB file {path}"
-        rows = from_file or rows_from_query(ledger.connection, sql or "", where)
+        rows = from_file or rows_from_query(ledger.connection, sql or "", f"the DuckDB file {path}")
         # Ctrl-C / SIGTERM: the requests in flight finish and are recorded, no other starts,
         # and a wait for a rate limit or a retry ends at once.
         stop = threading.Event()
         sink = make_target(config, count, stoppable_sleep(stop))
         try:
+            if account is not None and account_column is not None:
+                rows = rows.only(account_column, account)
             # Typos and repeated keys: one line before any request, not a reject per row.
-            check_source(rows.survey(key), rows.where, key, sink.mapping, sink.required)
+            survey = rows.survey(key)
+            check_source(survey, rows.where, key, sink.mapping, sink.required, account_column)
         except ConfigurationError:
             sink.close()
             raise
-        details = path.with_name(f"{path.name}.push_{target}.txt")
-        pusher = Pusher(sink, ledger, count, key, on_change, details, stop)
+        own = f"_{account}" if account is not None else ""
+        details = path.with_name(f"{path.name}.push_{target}{own}.txt")
+        pusher = Pusher(sink, ledger, count, key, on_change, details, stop, account)
         try:
             with stop_on_signals(stop):
                 return pusher.push(rows, dry_run=dry_run)
@@ -116,10 +136,73 @@ def push(
         except ConnectorError as exc:
             assert pusher.last_result is not None  # set as a push begins
             interrupted = isinstance(exc, Interrupted)
-            raise PushFailed(str(exc), pusher.last_result, interrupted) from None
+            reason = str(exc)
+            if isinstance(exc, AuthenticationError) and token.split()[0] not in reason:
+                reason += f"; check {token}"
+            raise PushFailed(reason, pusher.last_result, interrupted) from None
         finally:
             pusher.close()
             sink.close()
+
+
+def push_accounts(
+    target: str,
+    *,
+    account_column: str | None,
+    on_done: Callable[[str, PushResult | None, str | None], None] | None = None,
+    **options: Any,
+) -> AccountsResult[PushResult]:
+    """Every account configured for ``target`` in turn, each pushed the rows whose
+    ``account_column`` holds its name (``options``: those of ``push``); one account's refused
+    token or outage stops nothing of the others' (``AccountsFailed`` after the last, naming
+    them). Rows naming no account are refused first, in one line, nothing sent."""
+    check_config()
+    spec, _ = _target(target)
+    names = account_names(spec)
+    if not names or account_column is None:
+        raise _name_accounts(target, account_column)
+    _check_rows_name_accounts(target, names, account_column, options)
+    return run_accounts(
+        spec, push, names, on_done, target=target, account_column=account_column, **options
+    )
+
+
+def _check_rows_name_accounts(
+    target: str, names: list[str], column: str, options: dict[str, Any]
+) -> None:
+    file = options.get("file")
+    sql = _query(options.get("table"), options.get("query"), file)
+    section = f"destination.{target}.accounts"
+    if file:
+        check_accounts_named(rows_from_file(Path(file)), column, names, section)
+        return
+    path = _warehouse_file(options.get("duckdb_file"), reads_rows=True)
+    with Ledger(path, ledger_secret(config_dir()), duckdb_storage_version()) as ledger:
+        rows = rows_from_query(ledger.connection, sql or "", f"the DuckDB file {path}")
+        check_accounts_named(rows, column, names, section)
+
+
+def _target(name: str) -> tuple[type[PushSettings], Callable[..., Target]]:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ConfigurationError(f"unknown target {name!r}; known: {', '.join(TARGETS)}") from None
+
+
+def _name_accounts(target: str, account_column: str | None) -> ConfigurationError:
+    """Which rows go to which account, when that is not said (README: Many accounts)."""
+    section = f"[destination.{target}.accounts]"
+    names = account_names(TARGETS[target][0])
+    if not names:
+        return ConfigurationError(
+            f"--account-column {account_column} names each row's account, and no account is "
+            f"configured in {section} (DESTINATION__{target.upper()}__ACCOUNTS__<NAME>__…)"
+        )
+    return ConfigurationError(
+        f"{len(names)} accounts are configured in {section} ({', '.join(names)}): push one with "
+        "--account NAME (account=), or each its own rows with --account-column COLUMN, the "
+        "rows' column naming their account"
+    )
 
 
 def _warehouse_file(duckdb_file: str | None, reads_rows: bool) -> Path:
@@ -179,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duckdb-file", help="the DuckDB file of rows and ledger (default: the runs' file)"
     )
+    accounts = parser.add_argument_group(
+        "several accounts (README: Many accounts)",
+        "with accounts configured, --account pushes the rows to one, else --account-column "
+        "pushes every account in turn its own rows",
+    )
+    accounts.add_argument("--account", help="push to this one of the accounts configured")
+    accounts.add_argument(
+        "--account-column", help="the rows' column naming the account each row goes to"
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -192,7 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     options = {k: v for k, v in vars(args).items() if k not in ("quiet",)}
+    # A dry run's stdout is its JSON lines, for jq.
+    out = sys.stderr if args.dry_run else sys.stdout
     try:
+        if args.account is None and account_names(TARGETS[args.target][0]):
+            return _main_accounts(options, out)
         result = push(**options)
     except PushFailed as exc:
         print(f"push-leads: error: {exc}", file=sys.stderr)
@@ -206,9 +302,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             "push-leads: interrupted; run again: what was sent is not sent twice", file=sys.stderr
         )
         return 130
-    # A dry run's stdout is its JSON lines, for jq.
-    print(result.summary(), file=sys.stderr if args.dry_run else sys.stdout)
+    print(result.summary(), file=out)
     return 3 if result.rejected else 0
+
+
+def _main_accounts(options: dict[str, Any], out: TextIO) -> int:
+    """Each account in turn: its summary or its one-line error as it ends; exit 1 naming the
+    accounts that failed after the others pushed, else 3 if some account's rows were
+    rejected."""
+
+    def report(name: str, result: PushResult | None, reason: str | None) -> None:
+        if result is not None:
+            print(result.summary(), file=out, flush=True)
+        else:
+            print(f"push-leads: error: {name}: {reason}", file=sys.stderr, flush=True)
+
+    options.pop("account")
+    try:
+        outcome = push_accounts(on_done=report, **options)
+    except AccountsFailed as exc:
+        print(f"push-leads: error: {exc}", file=sys.stderr)
+        return 1
+    return 3 if any(result.rejected for result in outcome.results.values()) else 0
 
 
 if __name__ == "__main__":

@@ -131,6 +131,11 @@ class RunFailed(ConnectorError):
         super().__init__(reason)
         self.result = result
 
+    @property
+    def interrupted(self) -> bool:
+        """Stopped by Ctrl-C or SIGTERM (a caller running several stops too)."""
+        return self.result.outcome == "interrupted"
+
 
 class RunTracker:
     def __init__(

@@ -27,7 +27,6 @@ from sources.core.errors import ApiError, AuthenticationError, ConfigurationErro
 from sources.core.http import HttpClient
 from sources.core.pacing import ClientStats
 from sources.core.retry import DEFAULT_RETRY
-from sources.core.settings import resolve_settings
 
 from .core import validate as check
 from .core.ledger import Entry
@@ -60,13 +59,15 @@ class ApolloTargetSettings(PushSettings):
 
     __setting_section__: ClassVar[str] = NAME
     __target_fields__: ClassVar[tuple[str, ...]] = FIELDS
+    # Each account of several names its own organization (002: X-Organization-Id).
+    __account_settings__: ClassVar[tuple[str, ...]] = ("api_token", "organization_id")
 
     base_url: str | None = DEFAULT_BASE_URL
     organization_id: str | None = None
     pipeline_id: str | None = None  # for rows without one
 
     def on_resolved(self) -> None:
-        check_not_expired(str(self.api_token))
+        check_not_expired(str(self.api_token), self.checks.setting_name("api_token"))
         # 002: `X-Organization-Id` is `format: uuid`.
         self.organization_id = self._uuid(
             self.checks.require(self.organization_id, "organization_id"), "organization_id"
@@ -80,11 +81,7 @@ class ApolloTargetSettings(PushSettings):
             raise ConfigurationError(f"{exc} (setting {self.checks.setting_name(name)})") from None
 
 
-def resolve_config(**given: Any) -> ApolloTargetSettings:
-    return resolve_settings(ApolloTargetSettings, given)
-
-
-def token_expiry(token: str) -> datetime | None:
+def token_expiry(token: str, setting: str = TOKEN_SETTING) -> datetime | None:
     """The JWT's ``exp`` claim, read without verifying it (the server does that); a token that
     is no JWT is a settings error (002: a bearer JWT), refused before anything is sent."""
     parts = token.split(".")
@@ -95,18 +92,21 @@ def token_expiry(token: str) -> datetime | None:
     if not isinstance(claims, dict):
         raise ConfigurationError(
             "the Apollo token is not a JWT (002: a Cognito id_token, three base64url parts "
-            f"joined by dots): set {TOKEN_SETTING} to the id_token of a login"
+            f"joined by dots): set {setting} to the id_token of a login"
         )
     exp = claims.get("exp")
     return datetime.fromtimestamp(exp, timezone.utc) if isinstance(exp, int | float) else None
 
 
-def check_not_expired(token: str, now: datetime | None = None) -> None:
-    expiry = token_expiry(token)
+def check_not_expired(
+    token: str, setting: str = TOKEN_SETTING, now: datetime | None = None
+) -> None:
+    """``setting``: the token's variable (an account's, of several)."""
+    expiry = token_expiry(token, setting)
     if expiry is not None and expiry <= (now or datetime.now(timezone.utc)):
         raise ConfigurationError(
             f"the Apollo token (a Cognito id_token) expired at {expiry:%Y-%m-%d %H:%M:%S} UTC: "
-            f"log in again and set {TOKEN_SETTING}"
+            f"log in again and set {setting}"
         )
 
 
@@ -203,7 +203,7 @@ class ApolloTarget:
                     401,
                     exc.error_type,
                     "the Apollo token (a Cognito id_token) has expired: log in again and set "
-                    f"{TOKEN_SETTING}",
+                    f"{self.config.checks.setting_name('api_token')}",
                 ) from None
             raise
         except ApiError as exc:

@@ -14,7 +14,6 @@ from dlt.common.configuration.specs import configspec
 
 from sources.core.errors import NotFoundError
 from sources.core.pacing import ClientStats
-from sources.core.settings import resolve_settings
 from sources.leads_v1.client import RETRY, LeadsV1Client
 
 from .core import validate as check
@@ -48,18 +47,17 @@ class LeadsV1TargetSettings(PushSettings):
 
     __setting_section__: ClassVar[str] = NAME
     __target_fields__: ClassVar[tuple[str, ...]] = FIELDS
+    # Several accounts: each names its organization, which keeps its ledger rows apart.
+    __account_settings__: ClassVar[tuple[str, ...]] = ("api_token", "organization_id")
 
     # Whose leads: the token is bound to one organization, whose id 004's create answer carries
     # but the push needs before it; by default the API's address stands for it.
     organization_id: str | None = None
 
     @property
-    def account(self) -> str:
+    def ledger_account(self) -> str:
+        """Whose rows in the ledger (and in the Idempotency-Keys)."""
         return self.organization_id or str(self.base_url)
-
-
-def resolve_config(**given: Any) -> LeadsV1TargetSettings:
-    return resolve_settings(LeadsV1TargetSettings, given)
 
 
 class LeadsV1Target:
@@ -77,7 +75,7 @@ class LeadsV1Target:
         self.config = config
         self.mapping: Mapping[str, str] = config.mapping
         self.required: dict[str, str] = {}  # no one field every row needs
-        self.account = config.account
+        self.account = config.ledger_account
         self.stats = ClientStats()
         self._client = LeadsV1Client(
             str(config.base_url),

@@ -15,7 +15,6 @@ import dlt
 from dlt.common.configuration.specs import configspec
 
 from sources.core.pacing import ClientStats
-from sources.core.settings import resolve_settings
 from sources.mega import settings as mega_settings
 from sources.mega.client import RETRY, MegaClient
 from sources.mega.config import customer_uuid
@@ -52,6 +51,8 @@ class MegaTargetSettings(PushSettings):
 
     __setting_section__: ClassVar[str] = NAME
     __target_fields__: ClassVar[tuple[str, ...]] = FIELDS
+    # Each account of several names its own customer (000: the token is locked to one).
+    __account_settings__: ClassVar[tuple[str, ...]] = ("api_token", "customer_id")
 
     base_url: str | None = mega_settings.DEFAULT_BASE_URL
     customer_id: str | None = None
@@ -61,10 +62,6 @@ class MegaTargetSettings(PushSettings):
             self.checks.require(self.customer_id, "customer_id"),
             self.checks.setting_name("customer_id"),
         )
-
-
-def resolve_config(**given: Any) -> MegaTargetSettings:
-    return resolve_settings(MegaTargetSettings, given)
 
 
 class MegaTarget:

@@ -102,10 +102,13 @@ class Pusher:
         on_change: OnChange = "skip",
         details_file: Path | None = None,
         stop: threading.Event | None = None,
+        account: str | None = None,
     ) -> None:
         """``details_file``: where the summary lists the rows rejected or skipped when they are
-        too many for it (``PushResult.summary``); ``stop``: set, no further request starts."""
+        too many for it (``PushResult.summary``); ``stop``: set, no further request starts;
+        ``account``: the name of one of several accounts, which the summary gives."""
         self.target = target
+        self.account = account
         self.details_file = details_file
         self.ledger = ledger
         self.key_column = key_column
@@ -129,6 +132,7 @@ class Pusher:
         target, started = self.target, time.monotonic()
         result = PushResult(
             target.name,
+            self.account,
             dry_run=dry_run,
             details_file=self.details_file,
             ledger_file=self.ledger.path.resolve(),
@@ -245,7 +249,9 @@ class Pusher:
 
     def _say(self, row_key: str, action: str, **what: Any) -> None:
         if self._dry_run:
-            line = orjson.dumps({"key": row_key, "action": action, **what}, default=str)
+            # Several accounts' dry runs share stdout (one row key may be in each).
+            own = {"account": self.account} if self.account is not None else {}
+            line = orjson.dumps({"key": row_key, **own, "action": action, **what}, default=str)
             sys.stdout.write(line.decode() + "\n")
 
     def _outcome(

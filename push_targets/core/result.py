@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sources.core.errors import ConnectorError
+
 LISTED = 20  # rows the summary lists itself; more go to a file it names
 
 
 @dataclass
 class PushResult:
     target: str
+    account: str | None = None  # one of several (README: Many accounts)
     dry_run: bool = False
     rows: int = 0
     created: int = 0
@@ -51,7 +54,8 @@ class PushResult:
         details_file = self.details_file
         verb = "would send" if self.dry_run else "pushed"
         text = (
-            f"{self.target}: {self.rows} rows: {self.created} created, {self.merged} merged, "
+            (f"{self.account}: " if self.account else "")
+            + f"{self.target}: {self.rows} rows: {self.created} created, {self.merged} merged, "
             f"{self.updated} updated, {self.unchanged} unchanged, {self.skipped} skipped "
             f"(create-only), {self.rejected} rejected, {self.failed} failed; {verb} with "
             f"{self.requests} requests ({self.retries} retries) in {self.duration_s:.1f} s"
@@ -64,3 +68,13 @@ class PushResult:
             details_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
             return f"{text}\n  the {len(lines)} rows rejected or skipped, and why: {details_file}"
         return "".join([text, *(f"\n  {line}" for line in lines)])
+
+
+class PushFailed(ConnectorError):
+    """A push that stopped early; ``result`` counts what was done (kept in the ledger);
+    ``interrupted``: by Ctrl-C or SIGTERM."""
+
+    def __init__(self, reason: str, result: PushResult, interrupted: bool = False) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.interrupted = interrupted

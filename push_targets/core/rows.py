@@ -4,6 +4,7 @@ a row's columns to the target's fields."""
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +68,32 @@ class RowSource:
         where: str,
         read: Callable[[], Iterator[dict[str, Any]]],
         columns: Sequence[str] | None = None,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self.where = where
         self._read = read
         self._columns = columns  # None: each row says (JSON Lines)
+        self._keep = keep  # None: every row
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return self._read()
+        keep = self._keep
+        return self._read() if keep is None else (row for row in self._read() if keep(row))
+
+    @property
+    def columns(self) -> Sequence[str] | None:
+        """Every row's columns, where the source says them (a CSV header, a query)."""
+        return self._columns
+
+    def only(self, column: str, value: str) -> RowSource:
+        """The rows whose ``column`` holds ``value`` (one account's of several); surveyed, their
+        columns are still those of every row and their numbers the rows' in the whole source."""
+        return RowSource(
+            self.where, self._read, self._columns, lambda row: text_of(row.get(column)) == value
+        )
+
+    def values(self, column: str) -> Counter[str | None]:
+        """How many rows hold each value of ``column``, as text (None: empty)."""
+        return Counter(text_of(row.get(column)) for row in self._read())
 
     def survey(self, key_column: str) -> Survey:
         columns = dict.fromkeys(self._columns or ())
@@ -81,6 +101,8 @@ class RowSource:
         for number, row in enumerate(self._read(), start=1):
             if self._columns is None:
                 columns.update(dict.fromkeys(row))
+            if self._keep is not None and not self._keep(row):
+                continue
             key = row.get(key_column)
             if key is not None and key != "":
                 positions.setdefault(str(key), []).append(number)
@@ -94,21 +116,28 @@ class Survey:
     duplicates: dict[str, list[int]]  # a key held by more than one row -> their numbers (from 1)
 
 
+def text_of(value: Any) -> str | None:
+    """A value as a row's key or account name: text, None for an empty one."""
+    return None if value is None or value == "" else str(value)
+
+
 def check_source(
     survey: Survey,
     where: str,
     key_column: str,
     mapping: Mapping[str, str],
     required: Mapping[str, str],
+    account_column: str | None = None,
 ) -> None:
-    """Refuse, in one line, rows that would be rejected one by one: a key or mapped column they
-    lack (a typo), a field every row needs and no column gives, or a key held by two rows (both
-    would be created)."""
+    """Refuse, in one line, rows that would be rejected one by one: a key, account or mapped
+    column they lack (a typo), a field every row needs and no column gives, or a key held by
+    two rows (both would be created)."""
     available = ", ".join(survey.columns) or "none"
-    if key_column not in survey.columns:
-        raise ConfigurationError(
-            f"the key column {key_column!r} is not in {where}; its columns: {available}"
-        )
+    for kind, column in (("key", key_column), ("account", account_column)):
+        if column is not None and column not in survey.columns:
+            raise ConfigurationError(
+                f"the {kind} column {column!r} is not in {where}; its columns: {available}"
+            )
     for field, column in mapping.items():
         if column not in survey.columns:
             raise ConfigurationError(
@@ -130,6 +159,24 @@ def check_source(
             f"{where}"
             + (f" (and {more} more keys are repeated)" if more else "")
             + ": a key must name one row, or the rows would each be created"
+        )
+
+
+def check_accounts_named(rows: RowSource, column: str, names: Sequence[str], section: str) -> None:
+    """Refuse, in one line, rows whose ``column`` names none of the accounts ``names``
+    (configured in ``section``): they would be pushed to no account."""
+    if rows.columns is not None and column not in rows.columns:
+        raise ConfigurationError(
+            f"the account column {column!r} is not in {rows.where}; its columns: "
+            f"{', '.join(rows.columns) or 'none'}"
+        )
+    stray = {value: count for value, count in rows.values(column).items() if value not in names}
+    if stray:
+        value, _ = next(iter(stray.items()))
+        example = "an empty value" if value is None else repr(value)
+        raise ConfigurationError(
+            f"{sum(stray.values())} rows of {rows.where} name no account of [{section}] in "
+            f"their column {column!r} (e.g. {example}); the accounts: {', '.join(names)}"
         )
 
 

@@ -326,7 +326,8 @@ def resolve_settings(
     settings = spec()
     sections = spec.sections()
     if account is not None:
-        if spec.__tenant_column__ is None:
+        # A push target's rows are the ones it is given; a source's sweep reads its table.
+        if spec.__kind__ == "sources" and spec.__tenant_column__ is None:
             raise ConfigurationError(
                 f"[{spec.__kind__}.{spec.__setting_section__}.accounts.{account}]: this source "
                 "runs one account per dataset for now (its sweep judges deletes against every "

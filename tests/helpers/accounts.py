@@ -9,12 +9,13 @@ from typing import Any
 
 
 def accounts_env(
-    sim: Any, names: Iterable[str], section: str, tenant: str | None = None
+    sim: Any, names: Iterable[str], section: str, tenant: str | None = None, kind: str = "sources"
 ) -> dict[str, str]:
     """``SOURCES__<SECTION>__BASE_URL`` once, and each account's own settings under
     ``SOURCES__<SECTION>__ACCOUNTS__<NAME>__``; ``tenant``: the setting that names the account's
-    tenant where the simulator's settings do not carry it (Leads v1's ``organization_id``)."""
-    prefix = f"SOURCES__{section.upper()}__"
+    tenant where the simulator's settings do not carry it (Leads v1's ``organization_id``);
+    ``kind``: ``destination`` for a push target's (``DESTINATION__<TARGET>__…``)."""
+    prefix = f"{kind.upper()}__{section.upper()}__"
     env = {prefix + "BASE_URL": sim.url}
     for name in names:
         own = {k: v for k, v in sim.account_settings(name).items() if k != "base_url"}
