@@ -103,6 +103,12 @@ def bad_lead(mode: str, modes: Sequence[str]) -> Fault:
     return Fault("bad_lead", mode=mode)
 
 
+def edit_lead(fn: Callable[[Any], object]) -> Fault:
+    """The first lead of a normal body passed through ``fn``, which edits it in place (a test's
+    own corruption, e.g. a timestamp no client parses): a ``bad_lead`` every API applies."""
+    return Fault("bad_lead", mode="edit", fn=fn)
+
+
 def rewrite_json(fault: Fault, body: bytes, rewrite: Callable[[Fault, Any], Any]) -> bytes:
     """``body`` with a body fault applied: ``missing_key`` drops its key from a top-level
     object here; any other kind is what ``rewrite(fault, document)`` returns."""
