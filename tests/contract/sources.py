@@ -82,6 +82,10 @@ class SourceUnderTest:
         return next(iter(self.columns))
 
     @property
+    def noun(self) -> str:  # what its messages call a lead: its table's name, singular
+        return self.table.removesuffix("s")
+
+    @property
     def email_column(self) -> str | None:
         """The leads' email column (``pii = "email"``), if they have one."""
         columns = self.columns[self.table]

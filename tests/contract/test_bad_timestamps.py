@@ -32,10 +32,15 @@ class BadTimestamp:
         self.fault = faults.edit_lead(corrupt)
 
 
-def assert_stopped_at(failed: RunFailed, page: int, bad: BadTimestamp, field: str) -> None:
+def assert_stopped_at(
+    failed: RunFailed, page: int, bad: BadTimestamp, field: str, source: SourceUnderTest = MEGA
+) -> None:
     message = str(failed)
     assert "\n" not in message and len(message) < 200, message
-    assert f"page {page}: lead {bad.ids[0]} has `{field}` 'yesterday', not a timestamp" in message
+    assert (
+        f"page {page}: {source.noun} {bad.ids[0]} has `{field}` 'yesterday', not a timestamp"
+        in message
+    )
 
 
 # Every source's lead timestamps the sweeps read.
@@ -63,7 +68,7 @@ def test_a_bad_timestamp_stops_the_sweep_at_its_page(
         with pytest.raises(RunFailed) as failed:
             source.run(tmp_path, api)
 
-        assert_stopped_at(failed.value, 3, bad, field)
+        assert_stopped_at(failed.value, 3, bad, field, source)
         loaded = source.loaded_ids(tmp_path)
         assert sorted(loaded) == sorted(source.first_pages_ids(api, 2))
         api.faults.clear()
