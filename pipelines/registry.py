@@ -2,7 +2,8 @@
 dictionary, the demo, the orchestrator examples and the tests loop over.
 
 A new source is its package under ``sources/`` (with its settings spec), its run class, its
-simulator, one entry here and its columns in ``docs/columns.toml``.
+simulator (a ``simulators.core.source.SourceServer``), one entry here and its columns in
+``docs/columns.toml``; the contract suite (``tests/contract``) then runs over it.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class Source:
     # Built as run_class(pipeline, warehouse, settings, full_refresh=…, discard_pending=…,
     # **its own run options).
     run_class: Callable[..., CheckpointedRun]
-    # Its API's simulator class (imported when called): the demo, the data dictionary and the
-    # contract tests (tests/contract) start it.
+    # Its API's simulator class (imported when called): the data dictionary and the contract
+    # tests (tests/contract) start it.
     simulator: Callable[[], type[SourceServer]]
     # Options of ``run()`` that are not settings (MEGA's reconcile): added to the command line,
     # passed to the run class.
