@@ -7,6 +7,7 @@ A source's simulator subclasses it; the registry names the class (``pipelines.re
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from .clock import Clock
@@ -14,7 +15,7 @@ from .faults import FaultPlan
 from .server import ServerCore
 
 
-class SourceServer(ServerCore):
+class SourceServer(ServerCore, ABC):
     """A simulated API that lists leads in pages."""
 
     list_path: ClassVar[str]  # where the sweep lists the leads (GET)
@@ -23,22 +24,26 @@ class SourceServer(ServerCore):
     faults: FaultPlan  # aimed at the list path by default
 
     @classmethod
+    @abstractmethod
     def sample(cls, n_leads: int, seed: int = 0, clock: Clock | None = None) -> SourceServer:
         """A server (not started yet) holding ``n_leads`` generated leads, on ``clock`` (the
         wall clock when None)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def run_settings(self) -> dict[str, str]:
         """The settings that point a run at this server (base_url, api_token …)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def leads(self) -> list[dict[str, Any]]:
         """The leads it holds now, each with every field its API serves of it."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def list_order(self) -> list[str]:
         """The ids of :meth:`leads` in the order the list serves them."""
-        raise NotImplementedError
+        ...
 
     def child_rows(self) -> dict[str, list[dict[str, Any]]]:
         """The rows a faithful copy of :meth:`leads` holds in tables of its own (MEGA's custom
