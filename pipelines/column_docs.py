@@ -68,14 +68,14 @@ def live_schemas() -> dict[str, Any]:
     import dlt
 
     from pipelines.entrypoint import run_source
-    from pipelines.registry import SOURCES
+    from pipelines.registry import SOURCES, simulated
 
     schemas = {}
     with tempfile.TemporaryDirectory() as tmp:
         destination = dlt.destinations.duckdb(str(Path(tmp) / "dictionary.duckdb"))
         folder = str(Path(tmp) / "p")
         for source in SOURCES.values():
-            with source.simulator(300, 5) as settings:
+            with simulated(source, 300, 5) as settings:
                 run_source(source, destination, pipelines_dir=folder, **settings)
             schemas[source.name] = dlt.attach(
                 source.pipeline_name, pipelines_dir=folder

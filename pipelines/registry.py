@@ -2,16 +2,17 @@
 dictionary, the demo, the orchestrator examples and the tests loop over.
 
 A new source is its package under ``sources/`` (with its settings spec), its run class, its
-simulator, one entry here and its columns in ``docs/columns.toml``.
+simulator (a ``simulators.core.source.SourceServer``), one entry here and its columns in
+``docs/columns.toml``; the contract suite (``tests/contract``) then runs over it.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.leads_v1_run import LeadsV1Run
 from pipelines.mega_run import MegaRun
@@ -22,9 +23,8 @@ from sources.leads_v1.config import LeadsV1Settings
 from sources.mega import settings as mega_settings
 from sources.mega.config import MegaSettings
 
-# A simulator of the source's API serving ``n`` sample leads (seeded): the settings that point
-# a run at it (base_url, api_token …).
-Simulator = Callable[[int, int], AbstractContextManager[dict[str, Any]]]
+if TYPE_CHECKING:  # a run does not load the simulators: they are imported when asked for
+    from simulators.core.source import SourceServer
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ class Source:
     # Built as run_class(pipeline, warehouse, settings, full_refresh=…, discard_pending=…,
     # **its own run options).
     run_class: Callable[..., CheckpointedRun]
-    simulator: Simulator
+    # Its API's simulator class (imported when called): the data dictionary and the contract
+    # tests (tests/contract) start it.
+    simulator: Callable[[], type[SourceServer]]
     # Options of ``run()`` that are not settings (MEGA's reconcile): added to the command line,
     # passed to the run class.
     cli_extras: Callable[[argparse.ArgumentParser], None] | None = None
@@ -48,20 +50,24 @@ class Source:
     schedules: tuple[Schedule, ...] = ()  # what the orchestrator examples schedule
 
 
+def _mega_simulator() -> type[SourceServer]:
+    from simulators.mega import SimulatorServer
+
+    return SimulatorServer
+
+
+def _leads_v1_simulator() -> type[SourceServer]:
+    from simulators.leads_v1 import LeadsV1Server
+
+    return LeadsV1Server
+
+
 @contextmanager
-def _mega_simulator(n_leads: int, seed: int) -> Iterator[dict[str, Any]]:
-    from simulators.mega import DEFAULT_CUSTOMER_ID, DEFAULT_TOKEN, SimulatorServer
-
-    with SimulatorServer(n_leads=n_leads, seed=seed) as sim:
-        yield {"base_url": sim.url, "api_token": DEFAULT_TOKEN, "customer_id": DEFAULT_CUSTOMER_ID}
-
-
-@contextmanager
-def _leads_v1_simulator(n_leads: int, seed: int) -> Iterator[dict[str, Any]]:
-    from simulators.leads_v1 import DEFAULT_TOKEN, LeadsV1Server
-
-    with LeadsV1Server(n_leads=n_leads, seed=seed) as sim:
-        yield {"base_url": sim.url, "api_token": DEFAULT_TOKEN}
+def simulated(source: Source, n_leads: int, seed: int) -> Iterator[dict[str, Any]]:
+    """The source's simulator serving ``n_leads`` sample leads (seeded), started: the
+    settings that point a run at it."""
+    with source.simulator().sample(n_leads, seed) as sim:
+        yield sim.run_settings()
 
 
 def _reconcile_arguments(parser: argparse.ArgumentParser) -> None:

@@ -29,7 +29,7 @@ from pipelines.result import RunFailed
 from simulators.core import faults
 from simulators.mega import ManualClock, SimulatorServer
 from simulators.mega.faults import bad_lead
-from tests.contract.sources import MEGA, CliRun
+from tests.contract.sources import BY_NAME, CliRun
 from tests.helpers import (
     PAGE,
     PROBE,
@@ -48,6 +48,8 @@ from tests.helpers import (
     one_line_error,
 )
 from warehouses import duckdb as warehouse_module
+
+MEGA = BY_NAME["mega"]
 
 LEADS = 2_000  # 20 pages
 

@@ -20,8 +20,10 @@ from pipelines.result import RunFailed
 from simulators.core import faults
 from simulators.mega import ManualClock, SimulatorServer
 from sources.core.sweep.seen_ids import unpack_ids
-from tests.contract.sources import MEGA, CliRun
+from tests.contract.sources import BY_NAME, CliRun
 from tests.helpers import PAGE, Warehouse, keyset_order, list_requests, make_sim, source_truth
+
+MEGA = BY_NAME["mega"]
 
 LEADS = 3_000
 STOP_AT = 27  # the reconcile page the run is stopped at: ~90 % of 30

@@ -103,6 +103,29 @@ def bad_lead(mode: str, modes: Sequence[str]) -> Fault:
     return Fault("bad_lead", mode=mode)
 
 
+def edit_lead(fn: Callable[[Any], object]) -> Fault:
+    """The first lead of a normal body passed through ``fn``, which edits it in place (a test's
+    own corruption, e.g. a timestamp no client parses): a ``bad_lead`` every API applies."""
+    return Fault("bad_lead", mode="edit", fn=fn)
+
+
+# The body faults a list page meets in the contract tests (``tests/contract``).
+LIST_BODY_KINDS = frozenset({"missing_key", "bad_lead"})
+
+
+def rewrite_list(fault: Fault, body: bytes, items_key: str) -> bytes:
+    """A list page's body with ``missing_key`` or ``edit_lead`` applied (its leads under
+    ``items_key``): for an API with no body faults of its own."""
+
+    def edit(fault: Fault, doc: Any) -> Any:
+        leads = doc.get(items_key) if isinstance(doc, dict) else None
+        if fault.fn is not None and isinstance(leads, list) and leads:
+            fault.fn(leads[0])
+        return doc
+
+    return rewrite_json(fault, body, edit)
+
+
 def rewrite_json(fault: Fault, body: bytes, rewrite: Callable[[Fault, Any], Any]) -> bytes:
     """``body`` with a body fault applied: ``missing_key`` drops its key from a top-level
     object here; any other kind is what ``rewrite(fault, document)`` returns."""

@@ -58,13 +58,17 @@ def _bad_lead(fault: Fault, doc: object) -> object:
         return doc
     rows = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
-        return _corrupt(doc, fault.mode)
+        return _corrupt(doc, fault)
     if rows:
-        rows[0] = _corrupt(rows[0], fault.mode)
+        rows[0] = _corrupt(rows[0], fault)
     return doc
 
 
-def _corrupt(row: object, mode: str | None) -> object:
+def _corrupt(row: object, fault: Fault) -> object:
+    mode = fault.mode
+    if fault.fn is not None and isinstance(row, dict):  # the core's edit_lead
+        fault.fn(row)
+        return row
     if mode == "not_object" or not isinstance(row, dict):
         return "9f1c8a32-4d65-4e2b-8a91-3c0e7d4b2f18"
     if mode == "no_id":

@@ -13,7 +13,7 @@ from simulators.core.accounts import Account, Accounts
 from simulators.core.http import is_loopback
 from simulators.core.messages import Response
 from simulators.core.ratelimit import RateLimiter
-from simulators.core.server import ServerCore
+from simulators.core.source import SourceServer
 
 from .api import Api
 from .auth import normalize_tokens
@@ -21,7 +21,8 @@ from .clock import Clock, SystemClock
 from .data import generate_leads
 from .errors import invalid_request, not_found
 from .faults import FaultPlan
-from .schema import DEFAULT_ORGANIZATION_ID, OTHER_ORGANIZATION_ID
+from .query import MAX_LIMIT
+from .schema import DEFAULT_ORGANIZATION_ID, LEADS_PATH, OTHER_ORGANIZATION_ID
 from .store import LeadsV1Store
 
 # Leads of OTHER_ORGANIZATION_ID in every generated store: scoping is then always testable.
@@ -29,7 +30,7 @@ OTHER_ORG_LEADS = 5
 _DELETE = re.compile(r"^/_sim/leads/([^/]+)/delete$")
 
 
-class LeadsV1Server(ServerCore):
+class LeadsV1Server(SourceServer):
     """A local Leads v1 API: ``with LeadsV1Server(n_leads=500) as sim: sim.url``.
 
     ``tokens`` maps token -> organization id (default: DEFAULT_TOKEN for
@@ -45,6 +46,9 @@ class LeadsV1Server(ServerCore):
 
     server_version = "LeadsV1-Simulator/1.0"
     thread_name = "leads-v1-simulator"
+    list_path = LEADS_PATH
+    items_key = "data"
+    page_size = MAX_LIMIT
     api: Api
 
     def __init__(
@@ -98,6 +102,23 @@ class LeadsV1Server(ServerCore):
     @property
     def clock(self) -> Clock:
         return self.store.clock
+
+    # ----- SourceServer ----------------------------------------------------------------------
+
+    @classmethod
+    def sample(cls, n_leads: int, seed: int = 0, clock: Clock | None = None) -> LeadsV1Server:
+        return cls(n_leads=n_leads, seed=seed, clock=clock)
+
+    def run_settings(self) -> dict[str, str]:
+        token = next(t for t, org in self.tokens.items() if org == self.store.organization_id)
+        return {"base_url": self.url, "api_token": token}
+
+    def leads(self) -> list[dict[str, Any]]:
+        """The default organization's full records (what a run with its token loads)."""
+        return self.store.leads()
+
+    def list_order(self) -> list[str]:
+        return [lead["id"] for lead in self.leads()]  # the store keeps (created_at, id) order
 
     def stats(self) -> dict[str, Any]:
         return {"leads": len(self.store), **super().stats(), "version": self.store.version}

@@ -62,7 +62,9 @@ def apply_body_fault(fault: Fault, body: bytes, request_cursor: str | None) -> b
                 doc["next_cursor"] = request_cursor
         elif fault.kind == "bad_lead":
             leads = doc.get("leads") or ([doc["lead"]] if isinstance(doc.get("lead"), dict) else [])
-            if leads:
+            if leads and fault.fn is not None:  # the core's edit_lead
+                fault.fn(leads[0])
+            elif leads:
                 _corrupt(leads[0], fault.mode)
         return doc
 

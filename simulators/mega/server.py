@@ -13,14 +13,16 @@ from simulators.core.accounts import Account, Accounts
 from simulators.core.http import is_loopback
 from simulators.core.messages import Response
 from simulators.core.ratelimit import RateLimiter
-from simulators.core.server import ServerCore
+from simulators.core.source import SourceServer
 
 from .api import Api
 from .auth import TokenInfo, account_grant, normalize_tokens
 from .clock import Clock, SystemClock
 from .data import DEFAULT_CUSTOMER_ID, generate_leads
 from .errors import bad_request
-from .faults import FaultPlan
+from .faults import LEADS_PATH, FaultPlan
+from .loaded import custom_field_rows
+from .query import MAX_LIMIT
 from .store import LeadStore
 
 __all__ = ["SimulatorServer", "is_loopback"]
@@ -28,7 +30,7 @@ __all__ = ["SimulatorServer", "is_loopback"]
 _FREEZE_GC_AT = 100_000
 
 
-class SimulatorServer(ServerCore):
+class SimulatorServer(SourceServer):
     """A local MEGA Public CRM Lead API. ``with SimulatorServer(n_leads=500) as sim: sim.url``.
 
     ``tokens`` maps token -> ``{"customer_id": ..., "scopes": [...]}`` (default: DEFAULT_TOKEN
@@ -42,6 +44,9 @@ class SimulatorServer(ServerCore):
 
     server_version = "MEGA-Simulator/1.0"
     thread_name = "mega-simulator"
+    list_path = LEADS_PATH
+    items_key = "leads"
+    page_size = MAX_LIMIT
     api: Api
 
     def __init__(
@@ -106,6 +111,26 @@ class SimulatorServer(ServerCore):
     def clock(self) -> Clock:
         return self.store.clock
 
+    # ----- SourceServer ----------------------------------------------------------------------
+
+    @classmethod
+    def sample(cls, n_leads: int, seed: int = 0, clock: Clock | None = None) -> SimulatorServer:
+        return cls(n_leads=n_leads, seed=seed, clock=clock)
+
+    def run_settings(self) -> dict[str, str]:
+        token, grant = next(iter(self.tokens.items()))
+        return {"base_url": self.url, "api_token": token, "customer_id": grant.customer_id}
+
+    def leads(self) -> list[dict[str, Any]]:
+        return self.store.snapshot()
+
+    def list_order(self) -> list[str]:
+        """The sweep's keyset order: (updated_at, id)."""
+        return [lead["id"] for lead in sorted(self.leads(), key=_keyset)]
+
+    def child_rows(self) -> dict[str, list[dict[str, Any]]]:
+        return {"leads__custom_fields": custom_field_rows(self.leads())}
+
     def store_for(self, customer_id: str) -> LeadStore:
         return self.api.store_for(customer_id)
 
@@ -126,6 +151,10 @@ class SimulatorServer(ServerCore):
         if method == "GET" and path == "/_sim/snapshot":
             return Response(200, orjson.dumps(self.store.snapshot()))
         return None
+
+
+def _keyset(lead: dict[str, Any]) -> tuple[str, str]:
+    return lead["updated_at"], lead["id"]
 
 
 def _seeded(clock: Clock, customer_id: str, n_leads: int, seed: int) -> LeadStore:

@@ -10,41 +10,45 @@ from typing import Any
 import pytest
 
 from pipelines.result import RunFailed
-from simulators.leads_v1 import faults as v1_faults
+from simulators.core import faults
 from simulators.mega import ManualClock
-from simulators.mega import faults as mega_faults
 
-from .sources import LEADS_V1, MEGA, SourceUnderTest
+from .sources import BY_NAME, SOURCES, SourceUnderTest
+
+MEGA = BY_NAME["mega"]  # its incremental sweep and reconcile
 
 
 class BadTimestamp:
     """A fault that sets ``field`` of a page's first lead to 'yesterday' (the simulators'
-    ``bad_lead`` fault, its corruption replaced), keeping the ids it corrupted."""
+    ``edit_lead`` fault), keeping the ids it corrupted."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, source: SourceUnderTest, field: str):
+    def __init__(self, field: str):
         self.ids: list[str] = []
-        module: Any = mega_faults if source is MEGA else v1_faults
 
-        def corrupt(lead: dict[str, Any], mode: str | None) -> dict[str, Any]:
+        def corrupt(lead: dict[str, Any]) -> None:
             self.ids.append(lead["id"])
             lead[field] = "yesterday"
-            return lead
 
-        monkeypatch.setattr(module, "_corrupt", corrupt)
-        self.fault = module.bad_lead("no_id")  # the mode is unused: ``corrupt`` replaces it
+        self.fault = faults.edit_lead(corrupt)
 
 
-def assert_stopped_at(failed: RunFailed, page: int, bad: BadTimestamp, field: str) -> None:
+def assert_stopped_at(
+    failed: RunFailed, page: int, bad: BadTimestamp, field: str, source: SourceUnderTest = MEGA
+) -> None:
     message = str(failed)
     assert "\n" not in message and len(message) < 200, message
-    assert f"page {page}: lead {bad.ids[0]} has `{field}` 'yesterday', not a timestamp" in message
+    assert (
+        f"page {page}: {source.noun} {bad.ids[0]} has `{field}` 'yesterday', not a timestamp"
+        in message
+    )
 
 
+# Every source's lead timestamps the sweeps read.
 CASES = [
-    (MEGA, "updated_at"),
-    (MEGA, "created_at"),
-    (LEADS_V1, "created_at"),
-    (LEADS_V1, "updated_at"),
+    (source, field)
+    for source in SOURCES
+    for field in ("created_at", "updated_at")
+    if field in source.columns[source.table]
 ]
 
 
@@ -56,16 +60,15 @@ def test_a_bad_timestamp_stops_the_sweep_at_its_page(
     field: str,
     tmp_path: Path,
     clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with source.make_sim(clock, 5 * source.page) as api:
-        bad = BadTimestamp(monkeypatch, source, field)
+        bad = BadTimestamp(field)
         api.faults.add(bad.fault, after=source.at_page(3))
 
         with pytest.raises(RunFailed) as failed:
             source.run(tmp_path, api)
 
-        assert_stopped_at(failed.value, 3, bad, field)
+        assert_stopped_at(failed.value, 3, bad, field, source)
         loaded = source.loaded_ids(tmp_path)
         assert sorted(loaded) == sorted(source.first_pages_ids(api, 2))
         api.faults.clear()
@@ -73,13 +76,11 @@ def test_a_bad_timestamp_stops_the_sweep_at_its_page(
         source.assert_exact(tmp_path, api)
 
 
-def test_a_bad_timestamp_at_the_mark(
-    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bad_timestamp_at_the_mark(tmp_path: Path, clock: ManualClock) -> None:
     """The incremental sweep's first page starts with the lead at the mark (inclusive)."""
     with MEGA.make_sim(clock, 300) as api:
         MEGA.run(tmp_path, api)
-        bad = BadTimestamp(monkeypatch, MEGA, "updated_at")
+        bad = BadTimestamp("updated_at")
         api.faults.add(bad.fault)
 
         with pytest.raises(RunFailed) as failed:
@@ -91,13 +92,11 @@ def test_a_bad_timestamp_at_the_mark(
         MEGA.assert_exact(tmp_path, api)
 
 
-def test_a_bad_timestamp_stops_the_reconcile(
-    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bad_timestamp_stops_the_reconcile(tmp_path: Path, clock: ManualClock) -> None:
     with MEGA.make_sim(clock, 500) as api:
         MEGA.run(tmp_path, api)
         api.store.delete(api.store.ids()[0])  # the reconcile's work: removed once it passes
-        bad = BadTimestamp(monkeypatch, MEGA, "updated_at")
+        bad = BadTimestamp("updated_at")
         api.faults.add(bad.fault, after=1 + 2)  # the incremental sweep's page, two of the sweep
 
         with pytest.raises(RunFailed) as failed:

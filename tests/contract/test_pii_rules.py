@@ -18,12 +18,12 @@ from simulators.mega import ManualClock
 from sources.core.pii import RulesChanged
 from tests.helpers import PROJECT
 
-from .sources import SOURCES, SourceUnderTest
+from .sources import PII_SOURCES, SourceUnderTest
 
 KEY = "pepper-for-tests"
 
 
-@pytest.fixture(params=SOURCES, ids=[source.name for source in SOURCES])
+@pytest.fixture(params=PII_SOURCES, ids=[source.name for source in PII_SOURCES])
 def source(request: pytest.FixtureRequest) -> SourceUnderTest:
     return request.param
 
@@ -35,7 +35,7 @@ def api(source: SourceUnderTest, clock: ManualClock) -> Iterator[Any]:
 
 
 def run_cli(source: SourceUnderTest, api: Any, root: Path, *args: str) -> tuple[int, list[str]]:
-    env = {**source.cli_env(api, root), f"{source.env_prefix}PII_KEY": KEY}
+    env = {**source.cli_env(api, root), source.setting("pii_key"): KEY}
     done = subprocess.run(
         source.cli(*args), env=env, cwd=PROJECT, capture_output=True, text=True, timeout=180
     )

@@ -22,9 +22,12 @@ from simulators.mega import ManualClock
 from tests.helpers.leads_v1 import DETAIL_PATH
 from tests.helpers.push import ledger, writes
 
-from .sources import LEADS_V1, MEGA, CliRun, SignalledRun, SourceUnderTest
+from .sources import BY_NAME, CliRun, SignalledRun, SourceUnderTest
 from .targets import TARGETS, PushTarget
 
+# The loops of each source's own sweeps (MEGA's parallel backfill and reconcile, Leads v1's
+# detail requests).
+MEGA, LEADS_V1 = BY_NAME["mega"], BY_NAME["leads_v1"]
 # Far longer than a signal takes to reach the run's stop flag, even on a loaded machine.
 SIGNAL_TAKEN_S = 1.0
 

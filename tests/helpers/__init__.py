@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from simulators.mega import (
     SimulatorServer,
     generate_leads,
 )
+from simulators.mega.loaded import as_text
 
 # Seeded leads are updated before 2026-01-01; the simulator's clock runs after that.
 CLOCK_START = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -142,25 +142,13 @@ def expected_row(lead: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def expected_value(value: Any) -> tuple[str | None, str]:
-    if value is None:
-        return None, "null"
-    if isinstance(value, bool):
-        return ("true" if value else "false"), "boolean"
-    if isinstance(value, int):
-        return str(value), "number"
-    if isinstance(value, float):
-        return format(Decimal(str(value)), "f"), "number"
-    return str(value), "string"
-
-
 def source_truth(
     sim: SimulatorServer,
 ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], tuple[str | None, str]]]:
     leads = sim.store.snapshot()
     rows = {lead["id"]: expected_row(lead) for lead in leads}
     fields = {
-        (lead["id"], slug): expected_value(value)
+        (lead["id"], slug): as_text(value)
         for lead in leads
         for slug, value in (lead.get("custom_fields") or {}).items()
     }
