@@ -12,8 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -25,7 +24,6 @@ from dlt.common.configuration.specs import configspec
 
 from sources.core.errors import ApiError, AuthenticationError, ConfigurationError
 from sources.core.http import HttpClient
-from sources.core.pacing import ClientStats
 from sources.core.retry import DEFAULT_RETRY
 
 from .core import validate as check
@@ -34,6 +32,7 @@ from .core.push import REJECTING, Rejected, Sent
 from .core.rows import filled, mapped
 from .core.settings import PushSettings
 from .core.sink import push_batch
+from .core.target import ApiTarget
 
 NAME = "apollo"
 TOKEN_SETTING = "DESTINATION__APOLLO__API_TOKEN"
@@ -65,6 +64,10 @@ class ApolloTargetSettings(PushSettings):
     base_url: str | None = DEFAULT_BASE_URL
     organization_id: str | None = None
     pipeline_id: str | None = None  # for rows without one
+
+    @property
+    def ledger_account(self) -> str:
+        return str(self.organization_id)
 
     def on_resolved(self) -> None:
         check_not_expired(str(self.api_token), self.checks.setting_name("api_token"))
@@ -127,39 +130,27 @@ def read_error(response: httpx.Response) -> tuple[str, str]:
     return code, message
 
 
-class ApolloTarget:
+class ApolloTarget(ApiTarget):
     name = NAME
-    upsert = False
+    retry = RETRY
+    config: ApolloTargetSettings
 
-    def __init__(
-        self,
-        config: ApolloTargetSettings,
-        in_flight: int = 1,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """``in_flight``: requests sent at once; the pacer keeps that many in reserve. ``sleep``:
-        the client's waits (a push's ends at Ctrl-C)."""
-        self.config = config
-        self.mapping: Mapping[str, str] = config.mapping
+    def __init__(self, config: ApolloTargetSettings, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
         # Fields every row needs: a missing column is one settings error, not a reject per row.
         self.required = {"contact_name": ""}
         if not config.pipeline_id:
             self.required["pipeline_id"] = f" or set {config.checks.setting_name('pipeline_id')}"
-        self.account = str(config.organization_id)
-        self.stats = ClientStats()
-        self._http = HttpClient(
-            str(config.base_url),
-            auth_headers={
-                "Authorization": f"Bearer {config.api_token}",
-                "X-Organization-Id": self.account,
-            },
-            secrets=(str(config.api_token),),
-            read_error=read_error,
-            **config.client_options(RETRY, self.stats, sleep, in_flight),
-        )
 
-    def close(self) -> None:
-        self._http.close()
+    def open_client(self, **http_options: Any) -> HttpClient:
+        token = str(self.config.api_token)
+        return HttpClient(
+            str(self.config.base_url),
+            auth_headers={"Authorization": f"Bearer {token}", "X-Organization-Id": self.account},
+            secrets=(token,),
+            read_error=read_error,
+            **http_options,
+        )
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
         values = filled(mapped(row, self.config.mapping, FIELDS))
@@ -190,7 +181,7 @@ class ApolloTarget:
         self, payload: dict[str, Any], key: str, entry: Entry | None, changed: dict[str, Any]
     ) -> Sent:
         try:
-            response = self._http.request(
+            response = self._client.request(
                 "POST",
                 "leads",
                 json=payload,
@@ -212,7 +203,7 @@ class ApolloTarget:
             found = _REQUEST_ID.search(exc.api_message)
             reason = f"{exc.status} {exc.error_type}: {exc.api_message}"
             raise Rejected(reason, found.group(1) if found else None) from None
-        lead = self._http.decode_object(response, "create lead")
+        lead = self._client.decode_object(response, "create lead")
         return Sent("created", str(lead.get("id")))
 
 

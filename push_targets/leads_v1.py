@@ -5,15 +5,13 @@ value changed (told from the ledger's per-field hashes: the ledger never keeps v
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import dlt
 from dlt.common.configuration.specs import configspec
 
 from sources.core.errors import NotFoundError
-from sources.core.pacing import ClientStats
 from sources.leads_v1.client import RETRY, LeadsV1Client
 
 from .core import validate as check
@@ -22,6 +20,7 @@ from .core.push import Rejected, Sent
 from .core.rows import filled, mapped
 from .core.settings import PushSettings
 from .core.sink import push_batch
+from .core.target import ApiTarget
 
 NAME = "leads_v1"
 # 004's PATCH whitelist; create accepts the same fields.
@@ -60,31 +59,15 @@ class LeadsV1TargetSettings(PushSettings):
         return self.organization_id or str(self.base_url)
 
 
-class LeadsV1Target:
+class LeadsV1Target(ApiTarget):
     name = NAME
     upsert = True
 
-    def __init__(
-        self,
-        config: LeadsV1TargetSettings,
-        in_flight: int = 1,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """``in_flight``: requests sent at once; the pacer keeps that many in reserve. ``sleep``:
-        the client's waits (a push's ends at Ctrl-C)."""
-        self.config = config
-        self.mapping: Mapping[str, str] = config.mapping
-        self.required: dict[str, str] = {}  # no one field every row needs
-        self.account = config.ledger_account
-        self.stats = ClientStats()
-        self._client = LeadsV1Client(
-            str(config.base_url),
-            str(config.api_token),
-            **config.client_options(RETRY, self.stats, sleep, in_flight),
-        )
+    retry = RETRY
+    config: LeadsV1TargetSettings
 
-    def close(self) -> None:
-        self._client.close()
+    def open_client(self, **http_options: Any) -> LeadsV1Client:
+        return LeadsV1Client(str(self.config.base_url), str(self.config.api_token), **http_options)
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
         values = mapped(row, self.config.mapping, FIELDS)

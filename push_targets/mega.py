@@ -7,14 +7,12 @@ Create-only: MEGA may merge a create into an existing lead by email or phone-las
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import dlt
 from dlt.common.configuration.specs import configspec
 
-from sources.core.pacing import ClientStats
 from sources.mega import settings as mega_settings
 from sources.mega.client import RETRY, MegaClient
 from sources.mega.config import customer_uuid
@@ -25,6 +23,7 @@ from .core.push import Rejected, Sent
 from .core.rows import filled, mapped
 from .core.settings import PushSettings
 from .core.sink import push_batch
+from .core.target import ApiTarget
 
 NAME = "mega"
 FIELDS = (
@@ -57,6 +56,10 @@ class MegaTargetSettings(PushSettings):
     base_url: str | None = mega_settings.DEFAULT_BASE_URL
     customer_id: str | None = None
 
+    @property
+    def ledger_account(self) -> str:
+        return str(self.customer_id)
+
     def on_resolved(self) -> None:
         self.customer_id = customer_uuid(
             self.checks.require(self.customer_id, "customer_id"),
@@ -64,32 +67,14 @@ class MegaTargetSettings(PushSettings):
         )
 
 
-class MegaTarget:
+class MegaTarget(ApiTarget):
     name = NAME
-    upsert = False
+    retry = RETRY
+    config: MegaTargetSettings
 
-    def __init__(
-        self,
-        config: MegaTargetSettings,
-        in_flight: int = 1,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        """``in_flight``: requests sent at once; the pacer keeps that many in reserve. ``sleep``:
-        the client's waits (a push's ends at Ctrl-C)."""
-        self.config = config
-        self.mapping: Mapping[str, str] = config.mapping
-        self.required: dict[str, str] = {}  # no one field every row needs
-        self.account = str(config.customer_id)
-        self.stats = ClientStats()
-        self._client = MegaClient(
-            str(config.base_url),
-            str(config.api_token),
-            self.account,
-            **config.client_options(RETRY, self.stats, sleep, in_flight),
-        )
-
-    def close(self) -> None:
-        self._client.close()
+    def open_client(self, **http_options: Any) -> MegaClient:
+        config = self.config
+        return MegaClient(str(config.base_url), str(config.api_token), self.account, **http_options)
 
     def payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
         values = filled(mapped(row, self.config.mapping, FIELDS))

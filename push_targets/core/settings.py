@@ -33,5 +33,10 @@ class PushSettings(ApiSettings, CustomDestinationClientConfiguration):
         self.mapping  # noqa: B018  # a bad mapping fails here, before anything is read
 
     @property
+    def ledger_account(self) -> str:
+        """Whose rows in the ledger (and in the Idempotency-Keys): the target's tenant."""
+        raise NotImplementedError
+
+    @property
     def mapping(self) -> dict[str, str]:
         return parse_mapping(self.field_map, self.__target_fields__)

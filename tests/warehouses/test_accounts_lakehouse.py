@@ -79,19 +79,20 @@ def two_rounds_exact(sim: Any, env: dict[str, str], table_format: str, reader: A
         assert loaded(reader) == truth(sim)
 
 
-@pytest.mark.parametrize("table_format", ["delta", "iceberg"])
-def test_four_accounts_at_once_into_one_local_lakehouse(
-    sim: Any, tmp_path: Path, table_format: str
-) -> None:
+def test_four_accounts_at_once_into_one_local_iceberg_dataset(sim: Any, tmp_path: Path) -> None:
     bucket = tmp_path / "lake"
     env = {"DESTINATION__FILESYSTEM__BUCKET_URL": str(bucket), "DLT_DATA_DIR": str(tmp_path)}
-    two_rounds_exact(sim, env, table_format, FilesystemReader(bucket))
+    two_rounds_exact(sim, env, "iceberg", FilesystemReader(bucket))
 
 
+# Delta here only on S3 (scripts/test-object-storage): the same lock, and scripts/test's time.
 @pytest.mark.object_storage
-def test_four_accounts_at_once_into_iceberg_on_s3(sim: Any, s3: S3Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("table_format", ["delta", "iceberg"])
+def test_four_accounts_at_once_into_one_dataset_on_s3(
+    sim: Any, s3: S3Server, tmp_path: Path, table_format: str
+) -> None:
     bucket = s3.new_bucket()
     env = {**bucket.settings(), "DLT_DATA_DIR": str(tmp_path)}
-    two_rounds_exact(sim, env, "iceberg", BucketReader(bucket))
+    two_rounds_exact(sim, env, table_format, BucketReader(bucket))
     # Let go after each load: no lock left behind.
     assert not bucket.filesystem().exists(f"{bucket.name}/{bucket.prefix}/mega.lock")
