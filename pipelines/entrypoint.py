@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from pipelines import accounts
-from pipelines.failures import NoTracebacks, root_error
+from pipelines.failures import NoTracebacks, token_hint
 from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
 from pipelines.runner import make_pipeline
 from sources.core.dlt_config import check_config, config_dir
-from sources.core.errors import AuthenticationError, ConfigurationError, ConnectorError
+from sources.core.errors import ConfigurationError, ConnectorError
 from sources.core.pii import RulesChanged
 from sources.core.settings import (
     FLAG_GROUPS,
@@ -88,8 +88,9 @@ def run_source(
     try:
         result = job.execute()
     except RunFailed as exc:
-        if isinstance(root_error(exc), AuthenticationError):
-            raise RunFailed(f"{exc}; check {token}", exc.result) from exc
+        reason = token_hint(exc, token)
+        if reason != str(exc):
+            raise RunFailed(reason, exc.result) from exc
         raise
     warn_if_filters_match_nothing(config, result)
     return result

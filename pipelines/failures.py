@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipelines.result import RunFailed
-from sources.core.errors import ConnectorError, one_line
+from sources.core.errors import AuthenticationError, ConnectorError, one_line
 
 # Where dlt's exceptions keep the one they wrap when it is not their `__cause__`.
 _WRAPPED = (
@@ -90,3 +90,12 @@ class NoTracebacks(logging.Filter):
             return False
         record.msg, record.args = one_line(message, limit=1000), None
         return True
+
+
+def token_hint(exc: BaseException, token: str) -> str:
+    """``exc``'s reason; for a refused token (401) ending with the token's variable and where it
+    was read (``token``: ``ConnectorSettings.origin``), unless it names it already."""
+    reason = str(exc)
+    if isinstance(root_error(exc), AuthenticationError) and token.split()[0] not in reason:
+        return f"{reason}; check {token}"
+    return reason

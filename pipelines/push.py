@@ -35,6 +35,7 @@ from pipelines.accounts import (  # noqa: E402
     run_accounts,
 )
 from pipelines.entrypoint import located  # noqa: E402
+from pipelines.failures import token_hint  # noqa: E402
 from pipelines.stop_signals import stop_on_signals  # noqa: E402
 from push_targets import apollo, leads_v1, mega  # noqa: E402
 from push_targets.core.ledger import Ledger  # noqa: E402
@@ -50,7 +51,6 @@ from push_targets.core.secret_key import ledger_secret  # noqa: E402
 from push_targets.core.settings import PushSettings  # noqa: E402
 from sources.core.dlt_config import check_config, config_dir  # noqa: E402
 from sources.core.errors import (  # noqa: E402
-    AuthenticationError,
     ConfigurationError,
     ConnectorError,
     Interrupted,
@@ -136,10 +136,7 @@ def push(
         except ConnectorError as exc:
             assert pusher.last_result is not None  # set as a push begins
             interrupted = isinstance(exc, Interrupted)
-            reason = str(exc)
-            if isinstance(exc, AuthenticationError) and token.split()[0] not in reason:
-                reason += f"; check {token}"
-            raise PushFailed(reason, pusher.last_result, interrupted) from None
+            raise PushFailed(token_hint(exc, token), pusher.last_result, interrupted) from None
         finally:
             pusher.close()
             sink.close()
