@@ -27,15 +27,8 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from benchmarks.memory import JobMemory  # noqa: E402
+from benchmarks.peer import LEADS_PATH, LIST_PARAMS, rest_api_config  # noqa: E402
 
-LEADS_PATH = "/api/agents/crm/leads"
-LIST_PARAMS = {
-    "sort_by": "updated_at",
-    "sort_dir": "asc",
-    "limit": "100",
-    "include_custom_fields": "true",
-}
-INITIAL_VALUE = "2000-01-01T00:00:00.000Z"
 MARKER = "BENCH_RESULT "
 
 
@@ -202,41 +195,6 @@ def connector(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def rest_api_config(args: argparse.Namespace) -> dict[str, Any]:
-    """What a user would write with dlt's generic REST source, dlt defaults otherwise."""
-    return {
-        "client": {
-            "base_url": args.url,
-            "auth": {"type": "bearer", "token": args.token},
-            "headers": {"x-customer-id": args.customer},
-        },
-        "resources": [
-            {
-                "name": "leads",
-                "primary_key": "id",
-                "write_disposition": "merge",
-                "endpoint": {
-                    "path": LEADS_PATH,
-                    "params": {
-                        **LIST_PARAMS,
-                        "updated_since": {
-                            "type": "incremental",
-                            "cursor_path": "updated_at",
-                            "initial_value": INITIAL_VALUE,
-                        },
-                    },
-                    "paginator": {
-                        "type": "cursor",
-                        "cursor_path": "next_cursor",
-                        "cursor_param": "cursor",
-                    },
-                    "data_selector": "leads",
-                },
-            }
-        ],
-    }
-
-
 def rest_api_job(
     args: argparse.Namespace, destination: str, credentials: str, dataset: str
 ) -> dict[str, Any]:
@@ -255,7 +213,7 @@ def rest_api_job(
         dataset_name=dataset,
         pipelines_dir=args.pipelines_dir,
     )
-    pipeline.run(rest_api_source(rest_api_config(args)))  # type: ignore[arg-type]
+    pipeline.run(rest_api_source(rest_api_config(args.url, args.token, args.customer)))  # type: ignore[arg-type]
     wall = time.perf_counter() - t
     trace = pipeline.last_trace
     normalize = trace.last_normalize_info if trace else None

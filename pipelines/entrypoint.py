@@ -19,7 +19,7 @@ from pipelines.failures import NoTracebacks, token_hint
 from pipelines.registry import Source
 from pipelines.result import RunFailed, RunResult
 from pipelines.runner import make_pipeline
-from sources.core.dlt_config import check_config, config_dir
+from sources.core.dlt_config import check_config, config_dir, parse_urls_without_sqlalchemy
 from sources.core.errors import ConfigurationError, ConnectorError
 from sources.core.pii import RulesChanged
 from sources.core.settings import (
@@ -119,6 +119,11 @@ def source_parser(source: Source) -> argparse.ArgumentParser:
     return parser
 
 
+# Destinations that hand no parsed URL to SQLAlchemy (the sqlalchemy one does): dlt's own URL
+# parser reads their connection strings (tests/test_entrypoint_startup.py).
+PLAIN_URL_DESTINATIONS = (None, "duckdb", "postgres")
+
+
 def source_main(
     source: Source, run: Callable[..., RunResult], argv: Sequence[str] | None = None
 ) -> NoReturn:
@@ -126,6 +131,8 @@ def source_main(
     the process ends with its exit code."""
     given = list(sys.argv[1:] if argv is None else argv)
     args = source_parser(source).parse_args(given)
+    if args.destination in PLAIN_URL_DESTINATIONS:
+        parse_urls_without_sqlalchemy()
     own = {name: getattr(args, name) for name in source.run_options}
     options = common_options(args, setting_names(source.settings))
 

@@ -11,6 +11,7 @@ from dlt.common.destination.exceptions import UnknownDestinationModule
 
 from sources.core.errors import ConfigurationError
 from warehouses.base import SqlWarehouse, Warehouse
+from warehouses.capabilities import capabilities_once
 
 __all__ = ["Warehouse", "check_dataset_name", "resolve_warehouse"]
 
@@ -42,8 +43,9 @@ def resolve_warehouse(
         # Imported here: `python -m warehouses.duckdb` must not find it loaded already.
         from warehouses.duckdb import DuckDbWarehouse, duckdb_destination
 
-        return DuckDbWarehouse(_own_staging(duckdb_destination(dataset_name), account))
-    factory = _own_staging(_factory(destination), account)
+        factory = capabilities_once(_own_staging(duckdb_destination(dataset_name), account))
+        return DuckDbWarehouse(factory)
+    factory = capabilities_once(_own_staging(_factory(destination), account))
     kind = factory.destination_type.rsplit(".", 1)[-1]
     if kind == "duckdb":
         from warehouses.duckdb import DuckDbWarehouse

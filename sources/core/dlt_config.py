@@ -8,6 +8,8 @@ providers works whatever the import order; environment variables still win over 
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 
 from .errors import ConfigurationError
@@ -84,3 +86,21 @@ def project_path(name: str) -> Path:
     holds the settings folder (``dlt_config/``), not from the working directory."""
     path = Path(name).expanduser()
     return path if path.is_absolute() or name.startswith(":") else config_dir().parent / path
+
+
+_URL_PARSER = "dlt.common.libs.sql_alchemy_compat"
+
+
+def parse_urls_without_sqlalchemy() -> None:
+    """dlt parses connection strings with SQLAlchemy's ``make_url`` when SQLAlchemy is installed
+    (it is, for the sqlalchemy warehouse) and with its own port of it otherwise; importing
+    SQLAlchemy costs ~0.17 s of a command's start-up. A command whose destination hands no URL
+    to SQLAlchemy uses dlt's port. Commands only: ``run()`` leaves the interpreter as it was."""
+    if _URL_PARSER in sys.modules:
+        return
+    from dlt.common.libs import sql_alchemy_shims
+
+    parser = types.ModuleType(_URL_PARSER)
+    parser.URL = sql_alchemy_shims.URL  # type: ignore[attr-defined]
+    parser.make_url = sql_alchemy_shims.make_url  # type: ignore[attr-defined]
+    sys.modules[_URL_PARSER] = parser
