@@ -9,13 +9,17 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from sources.core.dlt_config import configure_dlt
+from pipelines.gc_tuning import collections_off
 
-configure_dlt()
+# The imports' objects live as long as the process: collecting meanwhile frees nothing.
+with collections_off():
+    from sources.core.dlt_config import configure_dlt
 
-# dlt_config must be registered before dlt resolves anything.
-from pipelines.entrypoint import end_process, run_source, source_main  # noqa: E402
-from pipelines.registry import SOURCES  # noqa: E402
+    configure_dlt()
+
+    # dlt_config must be registered before dlt resolves anything.
+    from pipelines.entrypoint import end_process, run_source, source_main
+    from pipelines.registry import SOURCES
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

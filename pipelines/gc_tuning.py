@@ -34,3 +34,17 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*thresholds)
         if freezing:
             gc.unfreeze()
+
+
+@contextmanager
+def collections_off() -> Iterator[None]:
+    """No automatic collection, as it was afterwards: for an entrypoint's imports (dlt, httpx,
+    duckdb …), whose ~100k objects live as long as the process, so the collections CPython
+    makes meanwhile walk them and free nothing (~0.07 s of a command's start-up)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

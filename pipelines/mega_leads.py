@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from sources.core.dlt_config import configure_dlt
+from pipelines.gc_tuning import collections_off
 
-configure_dlt()
+# The imports' objects live as long as the process: collecting meanwhile frees nothing.
+with collections_off():
+    from sources.core.dlt_config import configure_dlt
 
-# dlt_config must be registered before dlt resolves anything.
-from pipelines.entrypoint import run_source, source_main, source_parser  # noqa: E402
-from pipelines.registry import MEGA  # noqa: E402
-from pipelines.result import RunFailed, RunResult  # noqa: E402
-from sources.core.settings import setting_names  # noqa: E402
+    configure_dlt()
+
+    # dlt_config must be registered before dlt resolves anything.
+    from pipelines.entrypoint import run_source, source_main, source_parser
+    from pipelines.registry import MEGA
+    from pipelines.result import RunFailed, RunResult
+    from sources.core.settings import setting_names
 
 __all__ = ["RunFailed", "RunResult", "main", "run"]
 

@@ -4,6 +4,8 @@ gets its settings back, whatever the outcome."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,7 @@ from pipelines.gc_tuning import YOUNG_THRESHOLD
 from pipelines.result import RunFailed
 from simulators.mega import SimulatorServer
 from sources.core.sweep.keyset_sweep import KeysetSweep
-from tests.helpers import Warehouse, assert_matches_source
+from tests.helpers import PROJECT, Warehouse, assert_matches_source
 
 
 @pytest.fixture
@@ -80,3 +82,27 @@ def test_a_process_without_automatic_collection_keeps_it_off(
         assert gc.get_threshold()[0] == 0
     finally:
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("module", ["pipelines.mega_leads", "pipelines.leads_v1", "pipelines"])
+def test_importing_an_entrypoint_collects_nothing_and_leaves_the_collector_on(module: str) -> None:
+    """The entrypoint's imports run without automatic collection (their objects live as long as
+    the process); the importer's collector is on again afterwards."""
+    code = (
+        "import gc, sys\n"
+        "passes = []\n"
+        "gc.callbacks.append(lambda phase, info: passes.append(info) if phase == 'start' else 0)\n"
+        f"import {module}\n"
+        "print(len(passes), gc.isenabled())\n"
+    )
+    if module == "pipelines":
+        code = code.replace("import pipelines\n", "import pipelines.__main__\n")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    passes, enabled = done.stdout.split()
+    # ~210 passes when the imports ran with the collector on; a few young ones remain, made by
+    # the lines before the entrypoint turns it off.
+    assert int(passes) < 10
+    assert enabled == "True"
