@@ -38,23 +38,15 @@ class Warehouse:
 
     def __init__(self, kind: str, server_url: str | None) -> None:
         self.kind = kind
-        self.server_url = server_url.rsplit("/", 1)[0] if server_url else None
-        self.made = 0
+        self.server_url = server_url
 
     def fresh(self, work: Path) -> str:
         if self.kind == "duckdb":
             return str(work / "leads.duckdb")
-        import psycopg2
+        from tests.helpers.accounts import fresh_database
 
-        self.made += 1
-        name = f"whole_{self.made}"
-        connection = psycopg2.connect(f"{self.server_url}/postgres")
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
-            cursor.execute(f"CREATE DATABASE {name}")
-        connection.close()
-        return f"{self.server_url}/{name}"
+        assert self.server_url is not None
+        return fresh_database(self.server_url)
 
     def counts(self, credentials: str, table: str) -> tuple[int, int]:
         query = f"select count(*), count(distinct id) from {table}"
