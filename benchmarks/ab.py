@@ -28,13 +28,13 @@ from typing import Any
 
 import duckdb
 
+from benchmarks.push import MAP, rows_file
 from benchmarks.sim import PROJECT_DIR, SimulatorProcess
 from simulators import leads_v1 as leads_v1_sim
 from simulators import mega as mega_sim
 
 RUNS = ("backfill", "1% changed", "no change")
 PUSH_RUNS = ("first push", "nothing to send")
-PUSH_MAP = "contact_name=name,contact_email=email"
 SOURCES: dict[str, dict[str, Any]] = {
     "mega": {
         "simulator": "simulators.mega",
@@ -85,19 +85,7 @@ def cli_run(tree: Path, module: str, env: dict[str, str], args: list[str] | None
 
 def push_series(tree: Path, sim: SimulatorProcess, rows: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="ab-push-"))
-    # Rows of their own (ids, emails): MEGA merges a create into the lead of the same email,
-    # which a series run after another would not count as created.
-    lines = (
-        json.dumps(
-            {
-                "id": f"{work.name}-{i}",
-                "name": f"Bench {i}",
-                "email": f"{work.name}-{i}@example.com",
-            }
-        )
-        for i in range(rows)
-    )
-    (work / "rows.jsonl").write_text("\n".join(lines))
+    rows_path = rows_file(work, rows, prefix=f"{work.name}-")
     env = {
         **os.environ,
         "PYTHONPATH": str(tree),
@@ -107,8 +95,8 @@ def push_series(tree: Path, sim: SimulatorProcess, rows: int) -> dict[str, float
         "RUNTIME__DLTHUB_TELEMETRY": "false",
     }
     before = sim.stats().get("leads", 0)
-    args = ["--target", "mega", "--file", str(work / "rows.jsonl"), "--key", "id", "--map"]
-    args += [PUSH_MAP, "--duckdb-file", str(work / "ledger.duckdb")]
+    args = ["--target", "mega", "--file", str(rows_path), "--key", "id", "--map", MAP]
+    args += ["--duckdb-file", str(work / "ledger.duckdb")]
     times = {"first push": cli_run(tree, "pipelines.push", env, args)}
     created = sim.stats().get("leads", 0) - before
     if created != rows:

@@ -27,7 +27,7 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from benchmarks.memory import JobMemory  # noqa: E402
-from benchmarks.peer import LEADS_PATH, LIST_PARAMS, rest_api_config  # noqa: E402
+from benchmarks.peer import LEADS_PATH, LIST_PARAMS, peer_pipeline, rest_api_config  # noqa: E402
 
 MARKER = "BENCH_RESULT "
 
@@ -201,18 +201,12 @@ def rest_api_job(
     """dlt's rest_api source (``rest_api_config``) run once into ``dlt.destinations.<destination>
     (credentials)``: its wall and import time, leads and rows per table, dlt step times."""
     t0 = time.perf_counter()
-    import dlt
     from dlt.sources.rest_api import rest_api_source
 
     steps, each = instrument_steps()
     import_s = time.perf_counter() - t0
     t = time.perf_counter()
-    pipeline = dlt.pipeline(
-        pipeline_name="rest_bench",
-        destination=getattr(dlt.destinations, destination)(credentials),
-        dataset_name=dataset,
-        pipelines_dir=args.pipelines_dir,
-    )
+    pipeline = peer_pipeline(destination, credentials, dataset, args.pipelines_dir)
     pipeline.run(rest_api_source(rest_api_config(args.url, args.token, args.customer)))  # type: ignore[arg-type]
     wall = time.perf_counter() - t
     trace = pipeline.last_trace

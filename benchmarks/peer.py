@@ -59,6 +59,18 @@ def rest_api_config(url: str, token: str, customer: str) -> dict[str, Any]:
     }
 
 
+def peer_pipeline(destination: str, credentials: str, dataset: str, pipelines_dir: str) -> Any:
+    """The peer's dlt pipeline into ``dlt.destinations.<destination>(credentials)``."""
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=getattr(dlt.destinations, destination)(credentials),
+        dataset_name=dataset,
+        pipelines_dir=pipelines_dir,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.peer")
     for flag in ("--url", "--token", "--customer", "--credentials", "--pipelines-dir"):
@@ -66,15 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--destination", default="duckdb")
     parser.add_argument("--dataset", default="mega_rest")
     args = parser.parse_args(argv)
-    import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    pipeline = dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
-        destination=getattr(dlt.destinations, args.destination)(args.credentials),
-        dataset_name=args.dataset,
-        pipelines_dir=args.pipelines_dir,
-    )
+    pipeline = peer_pipeline(args.destination, args.credentials, args.dataset, args.pipelines_dir)
     config = rest_api_config(args.url, args.token, args.customer)
     pipeline.run(rest_api_source(config))  # type: ignore[arg-type]
     return 0

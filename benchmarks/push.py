@@ -28,10 +28,14 @@ _BLOCK = re.compile(r"<!-- PUSH -->.*?<!-- /PUSH -->\n?", re.S)
 MAP = "contact_name=name,contact_email=email"
 
 
-def rows_file(folder: Path, count: int) -> Path:
+def rows_file(folder: Path, count: int, prefix: str = "") -> Path:
+    """``count`` rows to push; ``prefix`` makes them rows of their own (ids and emails): MEGA
+    merges a create into the lead of the same email, which a later push would not create."""
     path = folder / "rows.jsonl"
     lines = (
-        orjson.dumps({"id": f"r{i}", "name": f"Bench {i}", "email": f"bench{i}@example.com"})
+        orjson.dumps(
+            {"id": f"{prefix}r{i}", "name": f"Bench {i}", "email": f"{prefix}bench{i}@example.com"}
+        )
         for i in range(count)
     )
     path.write_bytes(b"\n".join(lines))

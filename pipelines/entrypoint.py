@@ -120,7 +120,7 @@ def source_parser(source: Source) -> argparse.ArgumentParser:
 
 
 # Destinations that hand no parsed URL to SQLAlchemy (the sqlalchemy one does): dlt's own URL
-# parser reads their connection strings (tests/test_entrypoint_startup.py).
+# parser reads their connection strings (tests/warehouses/test_command_startup.py).
 PLAIN_URL_DESTINATIONS = (None, "duckdb", "postgres")
 
 
